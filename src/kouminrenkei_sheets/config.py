@@ -1,0 +1,224 @@
+"""The one configuration file, ``kouminrenkei.toml``: where the sheets live and who the desk is.
+
+Found by ``--config``, then ``$KOUMINRENKEI_CONFIG``, then ``./kouminrenkei.toml``. Relative paths
+in it resolve against the file's folder. A wrong setting is one ConfigError naming the key and file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .schema import DEFAULT_ANSWER_DAYS
+
+CONFIG_NAME = "kouminrenkei.toml"
+ENV_VAR = "KOUMINRENKEI_CONFIG"
+BACKENDS = ("xlsx", "gsheets", "memory")
+DEPARTMENT_MODES = ("tabs", "books")
+
+
+@dataclass
+class DeskSettings:
+    name: str = "茨城県 政策企画部 計画推進課 公民連携デスク"
+    prefecture: str = "茨城県"
+    governor: str = ""
+    answer_days: int = DEFAULT_ANSWER_DAYS
+    actor: str = ""  # 実行者 written in 変更履歴; empty = the OS user name
+    phone: str = ""
+
+
+@dataclass
+class StoreSettings:
+    backend: str = "xlsx"
+    register: str = "register.xlsx"  # xlsx: a path; gsheets: a spreadsheet key or URL
+    departments: str = "tabs"  # tabs: a tab of the register per 課; books: a workbook per 課
+    departments_dir: str = "departments"
+
+
+@dataclass
+class GSheetsSettings:
+    credentials: str = ""  # service-account or authorised-user JSON; else GOOGLE_APPLICATION_CREDENTIALS
+    drive_folder: str = ""  # where department spreadsheets are created
+    share_departments: bool = False
+    endpoint: str = ""  # only for tests: a local fake of the Sheets API
+    reads_per_minute: int = 60
+    writes_per_minute: int = 60
+    max_retries: int = 5
+
+
+@dataclass
+class SyncSettings:
+    lock_ttl: int = 600  # seconds a sync lock stays valid if its holder died
+
+
+@dataclass
+class AgreementSettings:
+    out: str = "agreements"
+    templates: str = ""  # folder with the desk's own .docx templates; empty = the shipped ones
+
+
+@dataclass
+class PublishSettings:
+    out: str = "publish"
+    title: str = "公民連携の取組一覧"
+    cp932: bool = False
+
+
+@dataclass
+class ReportSettings:
+    out: str = "reports"
+
+
+@dataclass
+class Config:
+    path: Path | None = None  # the file it was read from
+    base_dir: Path = field(default_factory=Path.cwd)
+    desk: DeskSettings = field(default_factory=DeskSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    gsheets: GSheetsSettings = field(default_factory=GSheetsSettings)
+    sync: SyncSettings = field(default_factory=SyncSettings)
+    agreement: AgreementSettings = field(default_factory=AgreementSettings)
+    publish: PublishSettings = field(default_factory=PublishSettings)
+    report: ReportSettings = field(default_factory=ReportSettings)
+    extra: dict[str, Any] = field(default_factory=dict)  # sections other issues add (intake, notify …)
+
+    def resolve(self, value: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+    @property
+    def actor(self) -> str:
+        if self.desk.actor:
+            return self.desk.actor
+        try:
+            return os.getlogin()
+        except OSError:
+            return os.environ.get("USER") or os.environ.get("USERNAME") or "kouminrenkei"
+
+    def section(self, name: str) -> dict[str, Any]:
+        """A section the core does not model (e.g. [intake], [notify]); empty if absent."""
+        value = self.extra.get(name, {})
+        return value if isinstance(value, dict) else {}
+
+
+_SECTIONS: dict[str, type] = {
+    "desk": DeskSettings,
+    "store": StoreSettings,
+    "gsheets": GSheetsSettings,
+    "sync": SyncSettings,
+    "agreement": AgreementSettings,
+    "publish": PublishSettings,
+    "report": ReportSettings,
+}
+
+
+def find_config(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """Where the configuration is: --config, then $KOUMINRENKEI_CONFIG, then ./kouminrenkei.toml."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env)
+    return Path.cwd() / CONFIG_NAME
+
+
+def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
+    path = find_config(explicit)
+    if not path.is_file():
+        hint = "（kouminrenkei init で作成できます）" if not explicit else ""
+        raise ConfigError(f"設定ファイル {path} が見つかりません{hint}。")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"設定ファイル {path} が UTF-8 で読めません。") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"設定ファイル {path} の書式が正しくありません: {e}") from None
+    return config_from_dict(data, path=path)
+
+
+def config_from_dict(data: dict[str, Any], *, path: Path | None = None, base_dir: Path | None = None) -> Config:
+    where = str(path) if path else "設定"
+    cfg = Config(path=path, base_dir=base_dir or (path.parent.resolve() if path else Path.cwd()))
+    for section, value in data.items():
+        cls = _SECTIONS.get(section)
+        if cls is None:
+            cfg.extra[section] = value
+            continue
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} の [{section}] は表（セクション）でなければなりません。")
+        target = getattr(cfg, section)
+        for key, v in value.items():
+            if not hasattr(target, key):
+                raise ConfigError(f"{where} の {section}.{key} は知らない設定です。")
+            expected = type(getattr(target, key))
+            if expected is int and isinstance(v, bool) or not isinstance(v, expected):
+                raise ConfigError(
+                    f"{where} の {section}.{key} = {v!r} は {_TYPE_NAMES.get(expected, expected.__name__)} で指定してください。"
+                )
+            setattr(target, key, v)
+    _check(cfg, where)
+    return cfg
+
+
+_TYPE_NAMES = {str: "文字列", int: "整数", bool: "true / false"}
+
+
+def _check(cfg: Config, where: str) -> None:
+    if cfg.store.backend not in BACKENDS:
+        raise ConfigError(f"{where} の store.backend = {cfg.store.backend!r} は xlsx か gsheets を指定してください。")
+    if cfg.store.departments not in DEPARTMENT_MODES:
+        raise ConfigError(f"{where} の store.departments = {cfg.store.departments!r} は tabs か books を指定してください。")
+    if not cfg.store.register.strip():
+        raise ConfigError(f"{where} の store.register が空です。台帳のファイルまたはスプレッドシートを指定してください。")
+    if not 1 <= cfg.desk.answer_days <= 365:
+        raise ConfigError(f"{where} の desk.answer_days = {cfg.desk.answer_days} は 1〜365 の日数にしてください。")
+    if cfg.sync.lock_ttl < 10:
+        raise ConfigError(f"{where} の sync.lock_ttl = {cfg.sync.lock_ttl} は 10 秒以上にしてください。")
+
+
+def render_config(*, backend: str = "xlsx", register: str | None = None, governor: str = "", departments: str = "tabs") -> str:
+    """The text of a new kouminrenkei.toml, commented in Japanese."""
+    register = register or ("register.xlsx" if backend == "xlsx" else "ここにスプレッドシートのキーまたはURL")
+    gs = "" if backend != "gsheets" else (
+        '\n[gsheets]\n# サービスアカウントの鍵（JSON）。空なら環境変数 GOOGLE_APPLICATION_CREDENTIALS\n'
+        'credentials = "service-account.json"\n# 担当課ごとのスプレッドシートを作る Google ドライブのフォルダID\n'
+        'drive_folder = ""\n'
+    )  # fmt: skip
+    return f"""# kouminrenkei-sheets の設定ファイル
+# 相対パスはこのファイルのあるフォルダを基準にします。
+
+[desk]
+name = "茨城県 政策企画部 計画推進課 公民連携デスク"
+prefecture = "茨城県"
+# 協定書の署名欄に入る知事名
+governor = "{governor}"
+# 照会の回答期限（照会日からの日数）
+answer_days = 30
+
+[store]
+# xlsx（共有フォルダの Excel ファイル）または gsheets（Google スプレッドシート）
+backend = "{backend}"
+register = "{register}"
+# tabs: 担当課シートを台帳のタブにする / books: 担当課ごとに別ブック（departments_dir に作成）
+departments = "{departments}"
+departments_dir = "departments"
+{gs}
+[agreement]
+out = "agreements"
+# 独自の協定書テンプレート（.docx）を置いたフォルダ。空なら同梱のもの
+templates = ""
+
+[publish]
+out = "publish"
+title = "公民連携の取組一覧"
+# Shift_JIS（cp932）版の CSV も作る
+cp932 = false
+
+[report]
+out = "reports"
+"""
