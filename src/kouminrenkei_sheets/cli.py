@@ -1,0 +1,146 @@
+"""The ``kouminrenkei`` command line: parse options, call one library function, render, exit.
+
+Only this module imports click. Library errors (errors.py) become one Japanese line on stderr
+and the exit code their class names; a person never sees a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import cached_property, wraps
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import click
+
+from . import __version__
+from .config import Config, load_config
+from .errors import KouminrenkeiError
+from .store.base import Store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ToolError(click.ClickException):
+    """A library error shown as one line, with the exit code of its class."""
+
+    def __init__(self, error: KouminrenkeiError) -> None:
+        super().__init__(str(error))
+        self.exit_code = error.exit_code
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"エラー: {self.format_message()}", err=True)
+
+
+class AppContext:
+    """What every command needs: the configuration and the store, opened on first use."""
+
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = config_path
+
+    @cached_property
+    def config(self) -> Config:
+        return load_config(self.config_path)
+
+    @cached_property
+    def store(self) -> Store:
+        from .store.factory import open_store
+
+        return open_store(self.config)
+
+
+def handle_errors(func: F) -> F:
+    """Turn the library's errors into ToolError (one line, proper exit code)."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except KouminrenkeiError as e:
+            raise ToolError(e) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+class DateParam(click.ParamType):
+    """A date as staff type it (2025/4/1, 令和7年4月1日, R7.4.1 …), checked at the boundary."""
+
+    name = "日付"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from datetime import date
+
+        from .values import ValueProblem, parse_date
+
+        if isinstance(value, date):
+            return value
+        try:
+            return parse_date(value)
+        except ValueProblem as e:
+            self.fail(f"{value!r} は日付として読めません: {e}", param, ctx)
+
+
+DATE = DateParam()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="設定ファイル（既定: $KOUMINRENKEI_CONFIG、なければ ./kouminrenkei.toml）",
+)
+@click.version_option(__version__, prog_name="kouminrenkei")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """公民連携デスクの台帳を検証・同期し、協定書と公表資料を作ります。"""
+    ctx.obj = AppContext(config_path)
+
+
+# ---------------------------------------------------------------- init / demo
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False), default=".")
+@click.option("--backend", type=click.Choice(["xlsx", "gsheets"]), default="xlsx", show_default=True,
+              help="台帳の置き場所")
+@click.option("--departments", type=click.Choice(["tabs", "books"]), default="tabs", show_default=True,
+              help="担当課シートを台帳のタブにするか（tabs）、課ごとの別ブックにするか（books）")
+@click.option("--register", default=None, help="gsheets: 台帳スプレッドシートのキーまたはURL")
+@click.option("--force", is_flag=True, help="既存の設定ファイルを上書きする")
+@handle_errors
+def init(directory: str, backend: str, departments: str, register: str | None, force: bool) -> None:
+    """設定ファイルと台帳（提案・照会・担当課・選択肢・変更履歴・検証結果）を作ります。"""
+    from .setup import init_desk
+
+    result = init_desk(Path(directory), backend=backend, departments=departments, register=register, force=force)
+    click.echo(f"設定ファイルを作成しました: {result.config_path}")
+    for what in result.created:
+        click.echo(f"  作成: {what}")
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False), default="kouminrenkei-demo")
+@click.option("--force", is_flag=True, help="既存のフォルダがあっても作り直す")
+@click.option("--seed", type=int, default=7, show_default=True, help="サンプルデータの乱数の種")
+@handle_errors
+def demo(directory: str, force: bool, seed: int) -> None:
+    """サンプルの公民連携デスク（.xlsx）を作り、すべての処理を実行します。"""
+    from .demo import build_demo
+
+    def say(line: str) -> None:
+        click.echo(line)
+
+    build_demo(Path(directory), force=force, seed=seed, echo=say)
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    try:
+        cli.main(prog_name="kouminrenkei")
+    except KeyboardInterrupt:  # pragma: no cover
+        click.echo("中断しました。", err=True)
+        sys.exit(130)
