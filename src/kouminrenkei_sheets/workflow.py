@@ -1,0 +1,187 @@
+"""The desk's process (guidelines §3): statuses, allowed moves, what each status needs.
+
+Pure domain rules on plain values. ``validate`` turns the problems found here into findings and
+``sync`` uses :func:`rollup` to move a proposal's status when departments answer its referrals.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from .schema import Answer, Method, Status
+
+STATUSES: tuple[str, ...] = Status.ALL
+
+# Where a proposal may go from each status. 保留 (on hold) can resume where it stopped; 不成立 can be
+# reopened when the desk refers the proposal to another department.
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    Status.RECEIVED: (Status.CHECKING, Status.REFERRED, Status.FAILED, Status.WITHDRAWN, Status.ON_HOLD),
+    Status.CHECKING: (Status.REFERRED, Status.FAILED, Status.WITHDRAWN, Status.ON_HOLD),
+    Status.REFERRED: (Status.COORDINATING, Status.FAILED, Status.WITHDRAWN, Status.ON_HOLD),
+    Status.COORDINATING: (
+        Status.AGREED, Status.IMPLEMENTING, Status.FAILED, Status.WITHDRAWN, Status.ON_HOLD,
+    ),
+    Status.AGREED: (Status.IMPLEMENTING, Status.COMPLETED, Status.WITHDRAWN, Status.ON_HOLD),
+    Status.IMPLEMENTING: (Status.COMPLETED, Status.WITHDRAWN, Status.ON_HOLD),
+    Status.COMPLETED: (),
+    Status.FAILED: (Status.REFERRED, Status.ON_HOLD),
+    Status.WITHDRAWN: (),
+    Status.ON_HOLD: (
+        Status.RECEIVED, Status.CHECKING, Status.REFERRED, Status.COORDINATING,
+        Status.AGREED, Status.IMPLEMENTING, Status.FAILED, Status.WITHDRAWN,
+    ),
+}  # fmt: skip
+
+# Statuses that come after 調整中, hence need evidence that 照会中 and 調整中 happened. (照会中 and
+# 調整中 themselves have errors of their own when that evidence is missing.)
+_AFTER_COORDINATION = (Status.AGREED, Status.IMPLEMENTING, Status.COMPLETED)
+
+
+def can_move(old: str, new: str) -> bool:
+    """Whether the process allows going from ``old`` to ``new`` (staying put is always allowed)."""
+    return old == new or new in TRANSITIONS.get(old, ())
+
+
+def choice_key(value: object) -> str:
+    """A status or answer as the rules compare it: NFKC, no whitespace; blank is ""."""
+    if value is None:
+        return ""
+    return "".join(unicodedata.normalize("NFKC", str(value)).split())
+
+
+def answer_key(value: object) -> str:
+    """An answer as the rules compare it; a blank answer means 未回答."""
+    return choice_key(value) or Answer.NONE
+
+
+def _answers(answers: Iterable[object]) -> list[str]:
+    return [answer_key(a) for a in answers]
+
+
+def is_final(answer: object) -> bool:
+    """連携可 and 連携不可 close a referral; everything else still waits for the department."""
+    return answer_key(answer) in Answer.FINAL
+
+
+def failure_candidate(answers: Iterable[object]) -> bool:
+    """Every referral answered 連携不可 (and there is at least one): the desk may close as 不成立.
+
+    Never applied automatically: the desk may still refer the proposal to another department.
+    """
+    keys = _answers(answers)
+    return bool(keys) and all(a == Answer.NO for a in keys)
+
+
+def rollup(proposal_status: object, answers: Sequence[object]) -> str | None:
+    """The status a proposal moves to because of its referrals' answers, or None to leave it.
+
+    - 受付 / 内容確認中 with at least one referral → 照会中 (the desk has referred it);
+    - 照会中 with at least one 連携可 → 調整中 (the first feasible answer starts coordination).
+    Both steps chain, so 受付 with a 連携可 answer goes straight to 調整中. Other statuses are the
+    desk's decisions and never move by themselves; 不成立 is only proposed (:func:`failure_candidate`).
+    """
+    status = choice_key(proposal_status)
+    keys = _answers(answers)
+    new = status
+    if new in (Status.RECEIVED, Status.CHECKING) and keys:
+        new = Status.REFERRED
+    if new == Status.REFERRED and Answer.YES in keys:
+        new = Status.COORDINATING
+    return new if new != status else None
+
+
+@dataclass(frozen=True)
+class StatusProblem:
+    """A way a proposal's status disagrees with its referrals or fields.
+
+    ``code`` is the finding code, ``column`` the proposal column to mark; ``params`` fill the
+    message template in findings.py.
+    """
+
+    code: str
+    severity: str  # "error" | "warning" | "info"
+    column: str
+    params: dict[str, str] = field(default_factory=dict)
+
+
+# Codes (stable: schedulers and tests depend on them)
+REFERRAL_NEEDED = "status.referral"  # 照会中 without a referral
+FEASIBLE_NEEDED = "status.feasible"  # 調整中 without a 連携可
+ALL_DECLINED_NEEDED = "status.failed"  # 不成立 while some answer is not 連携不可
+AGREEMENT_DATE_NEEDED = "status.agreement_date"  # 協定締結 without 協定締結日
+AGREEMENT_METHOD_NEEDED = "status.agreement_method"  # 協定締結 with a 連携手法 that is no agreement
+SKIPPED_STEP = "status.skipped"  # e.g. 実施中 with no referral at all
+
+
+def status_problems(
+    status: object,
+    answers: Sequence[object],
+    *,
+    method: object = None,
+    agreement_date: object = None,
+) -> list[StatusProblem]:
+    """What is wrong with ``status`` given the proposal's referral ``answers`` and agreement fields.
+
+    ``agreement_date`` only matters for blank / not blank (the date itself is checked elsewhere).
+    An unknown status gives no problem here: the choice check reports it.
+    """
+    st = choice_key(status)
+    if st not in STATUSES:
+        return []
+    keys = _answers(answers)
+    out: list[StatusProblem] = []
+    col = "ステータス"
+    if st == Status.REFERRED and not keys:
+        out.append(StatusProblem(REFERRAL_NEEDED, "error", col, {"status": st}))
+    if st == Status.COORDINATING and Answer.YES not in keys:
+        out.append(StatusProblem(FEASIBLE_NEEDED, "error", col, {"status": st}))
+    if st == Status.FAILED:
+        others = [a for a in keys if a != Answer.NO]
+        if others:
+            out.append(
+                StatusProblem(ALL_DECLINED_NEEDED, "error", col, {"status": st, "answers": "、".join(others)})
+            )
+    method_key = choice_key(method)
+    date_blank = agreement_date is None or (isinstance(agreement_date, str) and not agreement_date.strip())
+    if st == Status.AGREED:
+        if date_blank:
+            out.append(StatusProblem(AGREEMENT_DATE_NEEDED, "error", "協定締結日", {"status": st}))
+        if method_key not in Method.AGREEMENTS:
+            out.append(
+                StatusProblem(
+                    AGREEMENT_METHOD_NEEDED,
+                    "error",
+                    "連携手法",
+                    {
+                        "status": st,
+                        "method": method_key or "（空欄）",
+                        "choices": "・".join(Method.AGREEMENTS),
+                    },
+                )
+            )
+    elif st in (Status.IMPLEMENTING, Status.COMPLETED) and method_key in Method.AGREEMENTS and date_blank:
+        # Implementation under an agreement means the agreement was signed: its date is missing.
+        out.append(StatusProblem(AGREEMENT_DATE_NEEDED, "warning", "協定締結日", {"status": st}))
+    skipped = skipped_steps(st, keys)
+    if skipped:
+        out.append(StatusProblem(SKIPPED_STEP, "warning", col, {"status": st, "steps": "・".join(skipped)}))
+    return out
+
+
+def skipped_steps(status: object, answers: Sequence[object]) -> list[str]:
+    """The process steps a status jumped over, judged from the referrals it has.
+
+    A status after 調整中 with no referral at all skipped 照会中, and with no 連携可 skipped 調整中.
+    (照会中 and 調整中 lacking their evidence are errors of their own, not skipped steps.)
+    """
+    st = choice_key(status)
+    keys = _answers(answers)
+    out: list[str] = []
+    if st in _AFTER_COORDINATION:
+        if not keys:
+            out.append(Status.REFERRED)
+        if Answer.YES not in keys:
+            out.append(Status.COORDINATING)
+    return out
