@@ -221,6 +221,7 @@ _PROPOSAL_COLUMNS: tuple[Column, ...] = (
     Column("公表日", ValueType.DATE, width=12),
     Column("備考", width=30, protectable=True),
     Column("更新日時", ValueType.DATETIME, width=18),
+    Column("受付キー", personal=True, width=20, note="フォーム回答の識別（取込用。タイムスタンプ|メール）"),
 )  # fmt: skip
 
 PROPOSAL_SHEET = Sheet(PROPOSALS, _PROPOSAL_COLUMNS, key="提案ID", description="提案の台帳")
@@ -309,6 +310,21 @@ FINDINGS_SHEET = Sheet(
         Column("メッセージ", width=70),
     ),
     description="検証結果（validate のたびに書き直し）",
+)
+
+NOTIFY_STATE = "_notify"
+NOTIFY_SHEET = Sheet(
+    NOTIFY_STATE,
+    (
+        Column("送信日時", ValueType.DATETIME, width=18),
+        Column("種類", width=10),
+        Column("課", width=20),
+        Column("宛先", ValueType.EMAIL, width=28),
+        Column("照会ID", ValueType.ID, width=13),
+        Column("通知キー", width=40, note="同じ通知を二度送らないための識別"),
+    ),
+    hidden=True,
+    description="送信したメール通知の記録（notify が追記）",
 )
 
 # Columns a proposal's アイデア保護 may name.
