@@ -1,0 +1,166 @@
+"""Plain .xlsx files for people to download (publication lists, reports), written reproducibly.
+
+Not a backend: no register, no dropdowns. The same rows give the same bytes (fixed document
+dates and zip entry times), every string is written as text (never run as a formula), and the
+file appears atomically (temporary file in the same folder, then ``os.replace``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.cell.cell import Cell
+from openpyxl.styles import Alignment, Font
+from openpyxl.writer.excel import ExcelWriter
+
+from .base import CellValue
+
+# A fixed moment for the document properties and the zip entries, so the bytes never depend on
+# when the file was written (zip cannot store dates before 1980).
+FIXED_TIME = datetime(2000, 1, 1, 0, 0, 0)
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+DATE_FORMAT = "yyyy-mm-dd"
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
+
+
+@dataclass(frozen=True)
+class ExportSheet:
+    """One tab of an exported workbook: a title, header cells and rows of plain values."""
+
+    title: str
+    headers: Sequence[str]
+    rows: Sequence[Sequence[CellValue]]
+    widths: Sequence[int] = ()  # column widths in characters; empty = from the contents
+
+
+class _FixedTimeZip(zipfile.ZipFile):
+    """A ZipFile that stamps every entry written by name with the same fixed time."""
+
+    def writestr(
+        self,
+        zinfo_or_arcname: str | zipfile.ZipInfo,
+        data: Any,
+        compress_type: int | None = None,
+        compresslevel: int | None = None,
+    ) -> None:
+        if isinstance(zinfo_or_arcname, str):
+            info = zipfile.ZipInfo(zinfo_or_arcname, date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zinfo_or_arcname = info
+        super().writestr(zinfo_or_arcname, data, compress_type, compresslevel)
+
+    def write(
+        self,
+        filename: str | os.PathLike[str],
+        arcname: str | os.PathLike[str] | None = None,
+        compress_type: int | None = None,
+        compresslevel: int | None = None,
+    ) -> None:
+        # openpyxl writes worksheets from temporary files, which would carry their mtime.
+        name = os.fspath(arcname if arcname is not None else filename)
+        self.writestr(str(name), Path(filename).read_bytes())
+
+
+def _set(cell: Cell, value: CellValue) -> None:
+    if isinstance(value, str):
+        # Assigning a str that starts with "=" would make openpyxl store a formula.
+        cell.value = value
+        cell.data_type = "s"
+    elif isinstance(value, datetime):
+        cell.value = value
+        cell.number_format = DATETIME_FORMAT
+    elif isinstance(value, date):
+        cell.value = value
+        cell.number_format = DATE_FORMAT
+    else:
+        cell.value = value
+
+
+def _width(values: Sequence[CellValue]) -> int:
+    longest = 0
+    for v in values:
+        text = "" if v is None else str(v)
+        # East Asian characters take two columns in Excel's width unit.
+        line = max(text.split("\n"), key=len) if text else ""
+        longest = max(longest, sum(2 if ord(ch) > 0x2E7F else 1 for ch in line))
+    return min(max(longest + 2, 8), 60)
+
+
+def workbook_bytes(sheets: Sequence[ExportSheet]) -> bytes:
+    """The .xlsx file's bytes for these tabs; identical input gives identical bytes."""
+    wb = Workbook()
+    wb.remove(wb.active)
+    bold = Font(bold=True)
+    wrap = Alignment(wrap_text=True, vertical="top")
+    for spec in sheets:
+        ws = wb.create_sheet(spec.title[:31] or "Sheet")
+        for c, header in enumerate(spec.headers, start=1):
+            cell = ws.cell(row=1, column=c)
+            _set(cell, header)
+            cell.font = bold
+        for r, values in enumerate(spec.rows, start=2):
+            for c, value in enumerate(values, start=1):
+                cell = ws.cell(row=r, column=c)
+                _set(cell, value)
+                if isinstance(value, str) and "\n" in value:
+                    cell.alignment = wrap
+        ws.freeze_panes = "A2"
+        for c in range(1, len(spec.headers) + 1):
+            letter = ws.cell(row=1, column=c).column_letter
+            if c <= len(spec.widths):
+                ws.column_dimensions[letter].width = spec.widths[c - 1]
+            else:
+                column = [spec.headers[c - 1], *(row[c - 1] if c <= len(row) else None for row in spec.rows)]
+                ws.column_dimensions[letter].width = _width(column)
+    wb.properties.created = FIXED_TIME
+    wb.properties.modified = FIXED_TIME
+    wb.properties.creator = "kouminrenkei"
+    buffer = io.BytesIO()
+    # ExcelWriter directly: Workbook.save would stamp "modified" with the current time.
+    with _FixedTimeZip(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        ExcelWriter(wb, archive).write_data()
+    return buffer.getvalue()
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def write_xlsx(path: str | os.PathLike[str], sheets: Sequence[ExportSheet]) -> Path:
+    """Write a workbook with these tabs atomically."""
+    return write_atomic(path, workbook_bytes(sheets))
+
+
+def write_table_xlsx(
+    path: str | os.PathLike[str],
+    headers: Sequence[str],
+    rows: Sequence[Sequence[CellValue]],
+    *,
+    title: str = "Sheet1",
+) -> Path:
+    """Write one table (header row + rows) as a one-tab workbook, atomically."""
+    return write_xlsx(path, [ExportSheet(title, headers, rows)])
