@@ -156,10 +156,9 @@ def config_from_dict(data: dict[str, Any], *, path: Path | None = None, base_dir
             if not hasattr(target, key):
                 raise ConfigError(f"{where} の {section}.{key} は知らない設定です。")
             expected = type(getattr(target, key))
-            if expected is int and isinstance(v, bool) or not isinstance(v, expected):
-                raise ConfigError(
-                    f"{where} の {section}.{key} = {v!r} は {_TYPE_NAMES.get(expected, expected.__name__)} で指定してください。"
-                )
+            if (expected is int and isinstance(v, bool)) or not isinstance(v, expected):
+                kind = _TYPE_NAMES.get(expected, expected.__name__)
+                raise ConfigError(f"{where} の {section}.{key} = {v!r} は {kind} で指定してください。")
             setattr(target, key, v)
     _check(cfg, where)
     return cfg
@@ -172,16 +171,22 @@ def _check(cfg: Config, where: str) -> None:
     if cfg.store.backend not in BACKENDS:
         raise ConfigError(f"{where} の store.backend = {cfg.store.backend!r} は xlsx か gsheets を指定してください。")
     if cfg.store.departments not in DEPARTMENT_MODES:
-        raise ConfigError(f"{where} の store.departments = {cfg.store.departments!r} は tabs か books を指定してください。")
+        raise ConfigError(
+            f"{where} の store.departments = {cfg.store.departments!r} は tabs か books を指定してください。"
+        )
     if not cfg.store.register.strip():
-        raise ConfigError(f"{where} の store.register が空です。台帳のファイルまたはスプレッドシートを指定してください。")
+        raise ConfigError(
+            f"{where} の store.register が空です。台帳のファイルまたはスプレッドシートを指定してください。"
+        )
     if not 1 <= cfg.desk.answer_days <= 365:
         raise ConfigError(f"{where} の desk.answer_days = {cfg.desk.answer_days} は 1〜365 の日数にしてください。")
     if cfg.sync.lock_ttl < 10:
         raise ConfigError(f"{where} の sync.lock_ttl = {cfg.sync.lock_ttl} は 10 秒以上にしてください。")
 
 
-def render_config(*, backend: str = "xlsx", register: str | None = None, governor: str = "", departments: str = "tabs") -> str:
+def render_config(
+    *, backend: str = "xlsx", register: str | None = None, governor: str = "", departments: str = "tabs"
+) -> str:
     """The text of a new kouminrenkei.toml, commented in Japanese."""
     register = register or ("register.xlsx" if backend == "xlsx" else "ここにスプレッドシートのキーまたはURL")
     gs = "" if backend != "gsheets" else (

@@ -90,6 +90,7 @@ FINDINGS = "検証結果"
 SYNC_STATE = "_sync"
 DEPARTMENT_TEMPLATE = "照会回答"  # the tab name used inside a department's own workbook
 
+
 # ---------------------------------------------------------------- statuses and answers
 class Status:
     """Proposal statuses (guidelines §3), in process order."""
@@ -370,6 +371,15 @@ DEFAULT_ANSWER_DAYS = 30
 def choice_values(list_name: str) -> tuple[str, ...]:
     """The shipped default of a choice list (the desk's 選択肢 sheet overrides it)."""
     return CHOICE_LISTS[list_name]
+
+
+def department_sheet_named(name: str) -> Sheet:
+    """The department sheet's columns under a tab name (a 課 name in the register, or 照会回答)."""
+    return Sheet(name, DEPARTMENT_SHEET.columns, key=DEPARTMENT_SHEET.key, description=DEPARTMENT_SHEET.description)
+
+
+def is_department_sheet(sheet: Sheet) -> bool:
+    return sheet.columns == DEPARTMENT_SHEET.columns
 
 
 def department_desk_columns() -> list[Column]:

@@ -1,0 +1,569 @@
+"""The xlsx backend: the register and department workbooks as .xlsx files on a (shared) folder.
+
+Reads are fast (openpyxl read-only mode); writes load the whole workbook so formatting, formulas
+and columns the tool does not own survive, and replace the file atomically (temp file + rename).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import posixpath
+import re
+import socket
+import tempfile
+import time
+import zipfile
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+from filelock import FileLock, Timeout
+from openpyxl import Workbook, load_workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.comments import Comment
+from openpyxl.styles import Alignment, Font, PatternFill, Protection
+from openpyxl.utils import column_index_from_string, get_column_letter
+from openpyxl.utils.exceptions import InvalidFileException
+from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.worksheet import Worksheet
+
+from ..errors import BusyError, StoreError, WorkbookBusyError
+from ..schema import CHOICE_LISTS, CHOICES, Column, Owner, Sheet, ValueType, is_department_sheet
+from .base import (
+    MARK_FILL,
+    TOOL_AUTHOR,
+    AppendRows,
+    ApplyResult,
+    CellValue,
+    Change,
+    DeleteRows,
+    EnsureSheet,
+    MarkCells,
+    ReplaceRows,
+    SetCell,
+    SheetRef,
+    Store,
+    Table,
+    group_by_book,
+    header_key,
+)
+from .memory import table_from_grid
+
+DATE_FORMAT = "yyyy/m/d"
+DATETIME_FORMAT = "yyyy/m/d h:mm"
+HEADER_FILL = PatternFill("solid", fgColor="FFDDEBF7")
+DESK_HEADER_FILL = PatternFill("solid", fgColor="FFE7E6E6")
+MARK = PatternFill("solid", fgColor=MARK_FILL)
+NO_FILL = PatternFill(fill_type=None)
+CHOICE_ROWS = 300  # how far down the 選択肢 lists may grow and still feed the dropdowns
+_NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
+_REL_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+
+
+def _clean_text(value: str) -> str:
+    """Control characters an .xlsx cannot hold, shown as visible control pictures (not dropped)."""
+    return ILLEGAL_CHARACTERS_RE.sub(lambda m: chr(0x2400 + ord(m.group()[0])), value)
+
+
+def set_cell_value(cell: Any, value: CellValue) -> None:
+    """Write a value as data: text stays text (even ``=…``), dates become date cells."""
+    if isinstance(value, str):
+        cell.value = _clean_text(value)
+        if value.startswith("="):
+            cell.data_type = "s"  # openpyxl would otherwise store it as a formula
+    elif isinstance(value, datetime):
+        cell.value = value
+        cell.number_format = DATETIME_FORMAT
+    elif isinstance(value, date):
+        cell.value = value
+        cell.number_format = DATE_FORMAT
+    else:
+        cell.value = value
+
+
+# ---------------------------------------------------------------- owner file (Excel has it open)
+def owner_file(path: Path) -> Path:
+    """Excel's lock file beside an open workbook: ``~$`` + the name (first two characters replaced
+    for long names by some versions, so both forms are checked by :func:`find_owner_file`)."""
+    return path.with_name("~$" + path.name)
+
+
+def find_owner_file(path: Path) -> Path | None:
+    for candidate in (path.with_name("~$" + path.name), path.with_name("~$" + path.name[2:])):
+        if candidate.exists() and candidate != path:
+            return candidate
+    return None
+
+
+def read_owner_name(owner: Path) -> str:
+    """The user name Excel writes in its owner file (ANSI copy first, UTF-16 copy at byte 54)."""
+    try:
+        data = owner.read_bytes()
+    except OSError:
+        return "（不明な利用者）"
+    name = ""
+    if len(data) > 56 and data[54]:
+        n = data[54]
+        with contextlib.suppress(UnicodeDecodeError):
+            name = data[56 : 56 + 2 * n].decode("utf-16-le")
+    if not name and data:
+        n = data[0]
+        for enc in ("utf-8", "cp932"):
+            try:
+                name = data[1 : 1 + n].decode(enc)
+                break
+            except UnicodeDecodeError:
+                continue
+    name = name.strip().strip("\x00")
+    return name or "（不明な利用者）"
+
+
+def write_owner_file(path: Path, user: str) -> Path:
+    """Write an owner file the way Excel does (used by tests and by the demo)."""
+    owner = owner_file(path)
+    ansi = user.encode("cp932", errors="replace")[:53]
+    data = bytes([len(ansi)]) + ansi
+    data = data.ljust(54, b" ")
+    wide = user.encode("utf-16-le")
+    data += bytes([len(user), 0]) + wide
+    owner.write_bytes(data.ljust(165, b"\x00"))
+    return owner
+
+
+# ---------------------------------------------------------------- formatting a sheet from the schema
+def _validation_for(column: Column, col_letter: str, choice_refs: dict[str, str] | None) -> DataValidation | None:
+    if column.type not in (ValueType.CHOICE, ValueType.MULTI_CHOICE) or not column.choices:
+        return None
+    if choice_refs and column.choices in choice_refs:
+        formula = choice_refs[column.choices]
+    else:
+        joined = ",".join(CHOICE_LISTS[column.choices])
+        if len(joined) > 250:
+            return None
+        formula = f'"{joined}"'
+    multi = column.type is ValueType.MULTI_CHOICE
+    dv = DataValidation(
+        type="list",
+        formula1=formula,
+        allow_blank=True,
+        showDropDown=False,  # (sic) False means: show the arrow
+        showErrorMessage=not multi,  # several values may be typed in a multi-choice cell
+        errorStyle="warning",
+        errorTitle="選択肢にない値",
+        error=f"「{column.name}」は選択肢（{column.choices}）から選んでください。",
+        promptTitle=column.name if multi else None,
+        prompt="複数選ぶときは「、」で区切って入力してください。" if multi else None,
+        showInputMessage=multi,
+    )
+    dv.add(f"{col_letter}2:{col_letter}1048576")
+    return dv
+
+
+def format_sheet(ws: Worksheet, sheet: Sheet, *, choice_refs: dict[str, str] | None, protect: bool) -> None:
+    """Headers, widths, date formats, dropdowns, frozen header; department tabs get locked desk columns."""
+    for i, column in enumerate(sheet.columns, start=1):
+        letter = get_column_letter(i)
+        cell = ws.cell(row=1, column=i, value=column.name)
+        cell.font = Font(bold=True)
+        cell.alignment = Alignment(vertical="center", wrap_text=True)
+        cell.fill = DESK_HEADER_FILL if protect and column.owner is Owner.DESK else HEADER_FILL
+        if column.note:
+            cell.comment = Comment(column.note, "公民連携デスク")
+        dim = ws.column_dimensions[letter]
+        dim.width = column.width + 2
+        if column.type is ValueType.DATE:
+            dim.number_format = DATE_FORMAT
+        elif column.type is ValueType.DATETIME:
+            dim.number_format = DATETIME_FORMAT
+        elif column.type in (ValueType.PHONE, ValueType.CORPORATE_NUMBER, ValueType.ID):
+            dim.number_format = "@"  # keep leading zeros
+        if protect:
+            dim.protection = Protection(locked=column.owner is Owner.DESK)
+        dv = _validation_for(column, letter, choice_refs)
+        if dv is not None:
+            ws.add_data_validation(dv)
+    ws.freeze_panes = "B2" if sheet.key else "A2"
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(sheet.columns))}1"
+    if protect:
+        # Desk-owned columns locked; answers, and columns staff add on the right, stay editable.
+        for i in range(len(sheet.columns) + 1, len(sheet.columns) + 21):
+            ws.column_dimensions[get_column_letter(i)].protection = Protection(locked=False)
+        ws.protection.sheet = True
+        ws.protection.formatColumns = False
+        ws.protection.formatCells = False
+        ws.protection.insertColumns = False
+        ws.protection.sort = False
+        ws.protection.autoFilter = False
+    if sheet.hidden:
+        ws.sheet_state = "hidden"
+
+
+def choice_refs_for(sheet_names: Sequence[str]) -> dict[str, str] | None:
+    """Dropdown sources in the 選択肢 tab, when the book has one."""
+    if CHOICES not in sheet_names:
+        return None
+    refs = {}
+    for i, name in enumerate(CHOICE_LISTS, start=1):
+        letter = get_column_letter(i)
+        refs[name] = f"{CHOICES}!${letter}$2:${letter}${CHOICE_ROWS}"
+    return refs
+
+
+def build_workbook(sheets: Sequence[Sheet]) -> Workbook:
+    """A new workbook with these tabs formatted from the schema (the 選択肢 tab filled in)."""
+    wb = Workbook()
+    wb.remove(wb.active)
+    refs = choice_refs_for([s.name for s in sheets])
+    for sheet in sheets:
+        ws = wb.create_sheet(sheet.name)
+        format_sheet(ws, sheet, choice_refs=refs, protect=is_department_sheet(sheet))
+        if sheet.name == CHOICES:
+            for c, values in enumerate(CHOICE_LISTS.values(), start=1):
+                for r, v in enumerate(values, start=2):
+                    ws.cell(row=r, column=c, value=v)
+    return wb
+
+
+def atomic_save(wb: Workbook, path: Path) -> None:
+    """Save next to the target and rename over it, so a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".~kr-", suffix=".xlsx", dir=path.parent)
+    os.close(fd)
+    try:
+        wb.save(tmp)
+        os.replace(tmp, path)
+    except PermissionError:
+        raise StoreError(f"{path} に書き込めません（他のプログラムが使用中か、権限がありません）。") from None
+    except OSError as e:
+        raise StoreError(f"{path} に書き込めません: {e.strerror or e}") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+# ---------------------------------------------------------------- reading the tool's notes fast
+def _read_marks(archive: zipfile.ZipFile, sheet_path: str) -> dict[tuple[int, int], str]:
+    """Notes written by the tool on one sheet: (row, column number) -> text, straight from the zip."""
+    rels_path = posixpath.join(posixpath.dirname(sheet_path), "_rels", posixpath.basename(sheet_path) + ".rels")
+    try:
+        rels = ElementTree.fromstring(archive.read(rels_path))
+    except KeyError:
+        return {}
+    out: dict[tuple[int, int], str] = {}
+    for rel in rels.iter(f"{_REL_NS}Relationship"):
+        if not rel.get("Type", "").endswith("/comments"):
+            continue
+        target = rel.get("Target", "")
+        target = (
+            target.lstrip("/")
+            if target.startswith("/")
+            else posixpath.normpath(posixpath.join(posixpath.dirname(sheet_path), target))
+        )
+        try:
+            root = ElementTree.fromstring(archive.read(target))
+        except KeyError:
+            continue
+        authors = [a.text or "" for a in root.iterfind("m:authors/m:author", _NS)]
+        for comment in root.iterfind("m:commentList/m:comment", _NS):
+            author_id = int(comment.get("authorId", "0"))
+            if author_id >= len(authors) or authors[author_id] != TOOL_AUTHOR:
+                continue
+            m = re.fullmatch(r"([A-Z]+)(\d+)", comment.get("ref", ""))
+            if not m:
+                continue
+            text = "".join(t.text or "" for t in comment.iter(f"{{{_NS['m']}}}t"))
+            out[(int(m.group(2)), column_index_from_string(m.group(1)))] = text
+    return out
+
+
+class XlsxStore(Store):
+    """The register at ``register`` and department books relative to ``base_dir``."""
+
+    backend = "xlsx"
+
+    def __init__(self, register: Path | str, *, base_dir: Path | str | None = None) -> None:
+        self.register = Path(register)
+        self.base_dir = Path(base_dir) if base_dir is not None else self.register.parent
+        self.saves = 0  # how many files this store wrote (tests assert "wrote nothing")
+
+    # -- locating books
+    def path(self, book: str | None) -> Path:
+        if book is None:
+            return self.register
+        p = Path(book).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+    def display_name(self, book: str | None) -> str:
+        if book is None:
+            return f"台帳（{self.register.name}）"
+        return book
+
+    def book_exists(self, book: str | None) -> bool:
+        return self.path(book).is_file()
+
+    def book_version(self, book: str | None) -> str | None:
+        try:
+            st = self.path(book).stat()
+        except OSError:
+            return None
+        return f"{st.st_mtime_ns}:{st.st_size}"
+
+    def busy_owner(self, book: str | None) -> str | None:
+        owner = find_owner_file(self.path(book))
+        return read_owner_name(owner) if owner else None
+
+    def _missing(self, book: str | None) -> StoreError:
+        what = "台帳" if book is None else "担当課のブック"
+        return StoreError(f"{what} {self.path(book)} が見つかりません（kouminrenkei init で作成できます）。")
+
+    # -- reading
+    def _open_read(self, book: str | None) -> Any:
+        path = self.path(book)
+        if not path.is_file():
+            raise self._missing(book)
+        try:
+            return load_workbook(path, read_only=True, data_only=True)
+        except PermissionError:
+            raise StoreError(f"{path} を開けません（他のプログラムが使用中か、権限がありません）。") from None
+        except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError):
+            raise StoreError(f"{path} は Excel ブック（.xlsx）として読めません。") from None
+
+    def read(self, refs: Sequence[SheetRef]) -> dict[SheetRef, Table | None]:
+        out: dict[SheetRef, Table | None] = {}
+        for book in dict.fromkeys(r.book for r in refs):
+            wb = self._open_read(book)
+            try:
+                for ref in (r for r in refs if r.book == book):
+                    if ref.sheet not in wb.sheetnames:
+                        out[ref] = None
+                        continue
+                    ws = wb[ref.sheet]
+                    grid = [list(r) for r in ws.iter_rows(values_only=True)]
+                    table = table_from_grid(ref, grid, hidden=ws.sheet_state != "visible")
+                    marks = _read_marks(wb._archive, ws._worksheet_path)
+                    for (r, c), note in marks.items():
+                        if 1 <= c <= len(table.headers) and header_key(table.headers[c - 1]):
+                            table.marks[(r, header_key(table.headers[c - 1]))] = note
+                    out[ref] = table
+            except (zipfile.BadZipFile, KeyError, ValueError, ElementTree.ParseError):
+                raise StoreError(f"{self.path(book)} は Excel ブック（.xlsx）として読めません。") from None
+            finally:
+                wb.close()
+        return out
+
+    def sheet_names(self, book: str | None = None) -> list[str]:
+        wb = self._open_read(book)
+        try:
+            return list(wb.sheetnames)
+        finally:
+            wb.close()
+
+    # -- writing
+    def create_book(self, book: str | None, sheets: Sequence[Sheet]) -> None:
+        path = self.path(book)
+        if path.exists():
+            raise StoreError(f"{path} は既にあります。上書きはしません。")
+        atomic_save(build_workbook(sheets), path)
+        self.saves += 1
+
+    def apply(self, changes: Sequence[Change], *, skip_busy: bool = False) -> ApplyResult:
+        result = ApplyResult()
+        grouped = group_by_book(changes)
+        busy = {book: self.busy_owner(book) for book in grouped}
+        if not skip_busy:
+            for book, owner in busy.items():
+                if owner is not None:
+                    raise WorkbookBusyError(
+                        f"{self.display_name(book)} は {owner} さんが Excel で開いているため書き込めません。"
+                        "閉じてから再実行してください。",
+                        path=str(self.path(book)),
+                        owner=owner,
+                    )
+        for book, chs in grouped.items():
+            if busy[book] is not None:
+                result.skipped[self.display_name(book)] = f"{busy[book]} さんが開いています"
+                continue
+            self._apply_book(book, chs)
+            result.written.append(self.display_name(book))
+        return result
+
+    def _apply_book(self, book: str | None, changes: list[Change]) -> None:
+        path = self.path(book)
+        if not path.is_file():
+            raise self._missing(book)
+        try:
+            wb = load_workbook(path)
+        except PermissionError:
+            raise StoreError(f"{path} を開けません（他のプログラムが使用中か、権限がありません）。") from None
+        except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError):
+            raise StoreError(f"{path} は Excel ブック（.xlsx）として読めません。") from None
+        for ch in changes:
+            if isinstance(ch, EnsureSheet):
+                self._ensure_sheet(wb, ch)
+                continue
+            if ch.ref.sheet not in wb.sheetnames:
+                raise StoreError(f"{self.display_name(book)} にシート「{ch.ref.sheet}」がありません。")
+            ws = wb[ch.ref.sheet]
+            if isinstance(ch, SetCell):
+                set_cell_value(ws.cell(row=ch.row, column=_column(ws, ch.column)), ch.value)
+            elif isinstance(ch, DeleteRows):
+                for r in sorted(set(ch.rows), reverse=True):
+                    if r >= 2:
+                        ws.delete_rows(r)
+            elif isinstance(ch, ReplaceRows):
+                last = _last_row(ws)
+                if last >= 2:
+                    ws.delete_rows(2, last - 1)
+                _append(ws, ch.rows)
+            elif isinstance(ch, AppendRows):
+                _append(ws, ch.rows)
+            elif isinstance(ch, MarkCells):
+                _mark(ws, ch.marks)
+        atomic_save(wb, path)
+        self.saves += 1
+
+    def _ensure_sheet(self, wb: Workbook, ch: EnsureSheet) -> None:
+        if ch.ref.sheet in wb.sheetnames:
+            ws = wb[ch.ref.sheet]
+            have = {header_key(c.value) for c in ws[1] if c.value is not None}
+            for column in ch.sheet.columns:
+                if header_key(column.name) not in have:
+                    cell = ws.cell(row=1, column=_next_free_column(ws), value=column.name)
+                    cell.font = Font(bold=True)
+            return
+        ws = wb.create_sheet(ch.ref.sheet)
+        format_sheet(ws, ch.sheet, choice_refs=choice_refs_for(wb.sheetnames), protect=is_department_sheet(ch.sheet))
+        if ch.hidden:
+            ws.sheet_state = "hidden"
+
+    @contextlib.contextmanager
+    def lock(self, name: str, *, ttl_seconds: float, wait_seconds: float = 0) -> Iterator[None]:
+        """A lock file beside the register (``register.xlsx.sync.lock``) holding its holder and expiry."""
+        lock_path = self.register.with_name(f"{self.register.name}.{name}.lock")
+        guard = FileLock(str(lock_path) + ".guard", timeout=10)
+        me = {"host": socket.gethostname(), "pid": os.getpid(), "token": f"{time.time_ns()}"}
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                with guard:
+                    holder = _read_lock(lock_path)
+                    if holder is None or holder.get("expires", 0) < time.time():
+                        _write_lock(lock_path, {**me, "expires": time.time() + ttl_seconds})
+                        break
+            except Timeout:
+                holder = {"host": "?", "pid": "?"}
+            if time.monotonic() >= deadline:
+                who = f"{holder.get('host')} のプロセス {holder.get('pid')}" if holder else "別のプロセス"
+                raise BusyError(
+                    f"別の {name} が実行中です（{who}）。終わってから再実行するか、--wait を付けてください。"
+                )
+            time.sleep(0.2)
+        try:
+            yield
+        finally:
+            with guard:
+                holder = _read_lock(lock_path)
+                if holder and holder.get("token") == me["token"]:
+                    with contextlib.suppress(FileNotFoundError):
+                        lock_path.unlink()
+
+
+def _read_lock(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _write_lock(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _headers(ws: Worksheet) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for cell in ws[1]:
+        k = header_key(cell.value)
+        if k and k not in out:
+            out[k] = cell.column
+    return out
+
+
+def _next_free_column(ws: Worksheet) -> int:
+    used = [c.column for c in ws[1] if c.value is not None and str(c.value).strip()]
+    return (max(used) if used else 0) + 1
+
+
+def _column(ws: Worksheet, name: str) -> int:
+    found = _headers(ws).get(header_key(name))
+    if found is not None:
+        return found
+    col = _next_free_column(ws)
+    ws.cell(row=1, column=col, value=name).font = Font(bold=True)
+    return col
+
+
+def _last_row(ws: Worksheet) -> int:
+    for r in range(ws.max_row, 1, -1):
+        for cell in ws[r]:
+            v = cell.value
+            if v is not None and not (isinstance(v, str) and not v.strip()):
+                return r
+    return 1
+
+
+def _append(ws: Worksheet, rows: Sequence[Any]) -> None:
+    headers = _headers(ws)
+    r = _last_row(ws)
+    for values in rows:
+        r += 1
+        for name, value in values.items():
+            col = headers.get(header_key(name))
+            if col is None:
+                col = _column(ws, name)
+                headers[header_key(name)] = col
+            if value is not None:
+                set_cell_value(ws.cell(row=r, column=col), value)
+
+
+def _mark(ws: Worksheet, marks: Any) -> None:
+    headers = _headers(ws)
+    wanted: dict[tuple[int, int], str] = {}
+    for (row, column), note in marks.items():
+        col = headers.get(header_key(column))
+        if col is not None:
+            wanted[(row, col)] = note
+    # clear the tool's earlier marks where the cell is now right
+    for row in ws.iter_rows():
+        for cell in row:
+            comment = cell.comment
+            if comment is not None and comment.author == TOOL_AUTHOR and (cell.row, cell.column) not in wanted:
+                cell.comment = None
+                if cell.fill is not None and cell.fill.fgColor is not None and cell.fill.fgColor.rgb == MARK_FILL:
+                    cell.fill = NO_FILL
+    for (row, col), note in wanted.items():
+        cell = ws.cell(row=row, column=col)
+        if cell.comment is None or cell.comment.author != TOOL_AUTHOR or cell.comment.text != note:
+            c = Comment(note, TOOL_AUTHOR)
+            c.width, c.height = 320, 120
+            cell.comment = c
+        cell.fill = MARK
+
+
+TEMPLATE_NAMES = ("register.xlsx", "department.xlsx")
+_FIXED_TIME = datetime(2025, 4, 1, 9, 0, 0)
+
+
+def save_template(path: Path, sheets: Sequence[Sheet]) -> None:
+    """Write a ready-made template (fixed document dates, so rebuilding changes nothing needlessly)."""
+    wb = build_workbook(sheets)
+    wb.properties.creator = "kouminrenkei-sheets"
+    wb.properties.created = _FIXED_TIME
+    wb.properties.modified = _FIXED_TIME
+    atomic_save(wb, path)
