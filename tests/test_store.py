@@ -118,10 +118,9 @@ def test_missing_book_is_one_clear_error(store: Store) -> None:
 
 
 def test_lock_excludes_a_second_holder(store: Store) -> None:
-    with store.lock("sync", ttl_seconds=60):
-        with pytest.raises(BusyError, match="実行中"):
-            with store.lock("sync", ttl_seconds=60):
-                pass
+    with store.lock("sync", ttl_seconds=60), pytest.raises(BusyError, match="実行中"):
+        with store.lock("sync", ttl_seconds=60):
+            pass
     with store.lock("sync", ttl_seconds=60):  # released
         pass
 

@@ -1,0 +1,73 @@
+"""``kouminrenkei demo``: a sample desk on local .xlsx files, then every job the project has.
+
+It is the quickest way to see the toolkit work, and a smoke test of every job end to end.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from .config import Config, load_config
+from .errors import UsageError
+from .sample import generate, write_sample
+from .setup import init_desk
+from .store.base import Store
+
+Echo = Callable[[str], None]
+DEMO_GOVERNOR = "大井川 和彦"
+
+
+@dataclass
+class DemoResult:
+    directory: Path
+    config: Config
+    store: Store
+    steps: list[str] = field(default_factory=list)
+
+
+def build_demo(directory: Path, *, force: bool = False, seed: int = 7, today: date | None = None,
+               echo: Echo = print) -> DemoResult:  # fmt: skip
+    """Create the demo desk in ``directory`` and run every job on it."""
+    if directory.exists() and any(directory.iterdir()):
+        if not force:
+            raise UsageError(f"{directory} は既にあります。作り直すときは --force を付けてください。")
+        _remove_demo(directory)
+    today = today or date.today()
+    init = init_desk(directory, departments="books", governor=DEMO_GOVERNOR)
+    config = load_config(init.config_path)
+    store = init.store
+    sample = generate(60, seed=seed, today=today)
+    write_sample(store, sample)
+    result = DemoResult(directory, config, store)
+
+    def step(line: str) -> None:
+        result.steps.append(line)
+        echo(line)
+
+    step(f"デモの公民連携デスクを作成しました: {directory.resolve()}")
+    step(f"  設定ファイル: {init.config_path}")
+    step(f"  台帳: {store.display_name(None)} — 提案 {len(sample.proposals)} 件・照会 {len(sample.referrals)} 件・"
+         f"担当課 {len(sample.departments)} 課")  # fmt: skip
+    for job in _jobs():
+        job(config, store, today, step)
+    step("完了しました。register.xlsx を Excel や LibreOffice Calc で開いてみてください。")
+    return result
+
+
+def _remove_demo(directory: Path) -> None:
+    """Only remove a folder that looks like a demo (has our config), never an arbitrary one."""
+    if not (directory / "kouminrenkei.toml").exists():
+        raise UsageError(f"{directory} はデモのフォルダではないため消しません。別のフォルダを指定してください。")
+    shutil.rmtree(directory)
+
+
+Job = Callable[[Config, Store, date, Echo], None]
+
+
+def _jobs() -> list[Job]:
+    """Every job, in the order a desk would run them. Later issues append theirs here."""
+    return []
