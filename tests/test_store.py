@@ -189,7 +189,7 @@ def test_xlsx_not_a_workbook(tmp_path: Path) -> None:
 
 
 def test_xlsx_missing_register(tmp_path: Path) -> None:
-    with pytest.raises(StoreError, match="台帳 .*register.xlsx が見つかりません"):
+    with pytest.raises(StoreError, match=r"台帳 .*register\.xlsx が見つかりません"):
         XlsxStore(tmp_path / "register.xlsx").read([P])
 
 

@@ -302,7 +302,7 @@ def _answer(
 
 def _reason(rng: random.Random, answer: str) -> str | None:
     reasons = {
-        Answer.YES: ("既存事業と連携して実施可能", "来年度の事業計画に位置付けて実施", "県民への効果が大きく連携したい"),
+        Answer.YES: ("既存事業と連携して実施可能", "来年度の事業計画に位置付けて実施", "県民への効果が大きい"),
         Answer.NO: ("本年度は予算・人員の確保が困難", "同種の協定を他社と締結済みのため", "所管外のため"),
         Answer.DISCUSS: ("実施時期について協議が必要", "費用負担の整理が必要",),
         Answer.EXAMINING: ("関係課と調整中",),

@@ -220,7 +220,9 @@ class Store(ABC):
         return "台帳" if book is None else book
 
     @abstractmethod
-    def lock(self, name: str, *, ttl_seconds: float, wait_seconds: float = 0) -> contextlib.AbstractContextManager[None]:
+    def lock(
+        self, name: str, *, ttl_seconds: float, wait_seconds: float = 0
+    ) -> contextlib.AbstractContextManager[None]:
         """Hold a named lock stored with the register; BusyError if another holder's lock is alive."""
 
     def read_one(self, ref: SheetRef) -> Table | None:
