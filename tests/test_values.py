@@ -681,6 +681,7 @@ def test_email_rejects(typed: str, reason: str) -> None:
         ("+81 29 301 2523", "0293012523"),
         ("+81-29-301-2523", "0293012523"),
         ("+81(0)29-301-2523", "0293012523"),
+        ("+81-(0)29-301-2523", "0293012523"),
         ("+81 90 1234 5678", "09012345678"),
         ("TEL 029-301-2523", "0293012523"),
         ("電話：029-301-2523", "0293012523"),
@@ -791,6 +792,9 @@ def test_referral_id() -> None:
     assert referral_id("R7-0001", 123) == "R7-0001-123"
     assert parse_referral_id("R7-0001-01") == ("R7-0001", 1)
     assert parse_referral_id("ｒ７－０００１－０２") == ("R7-0001", 2)
+    # an ID issued before 令和 stays as it was
+    assert referral_id("H31-0001", 1) == "H31-0001-01"
+    assert parse_referral_id("H31-0001-01") == ("H31-0001", 1)
     for bad in ("R7-0001", "R7-0001-1", "R7-0001-00", "X7-0001-01", "R7-01"):
         with pytest.raises(ValueProblem):
             parse_referral_id(bad)

@@ -658,7 +658,7 @@ def check_phone(value: object) -> str:
             raise ValueProblem("電話番号が空欄です")
         text = _PHONE_PREFIX.sub("", _compact(value))
         if text.startswith("+81"):
-            text = "0" + re.sub(r"^\(0\)", "", text[3:]).lstrip("-")
+            text = "0" + re.sub(r"^\(0\)", "", text[3:].lstrip("-"))
         text = re.sub(r"[-()]", "", text)
     q = _quote(value)
     if "内線" in text:
@@ -728,23 +728,29 @@ def parse_proposal_id(value: object) -> tuple[int, int]:
 
 
 def referral_id(proposal: str, n: int) -> str:
-    """R7-0001-01: a proposal ID and the referral's branch number (2+ digits)."""
+    """R7-0001-01: a proposal ID and the referral's branch number (2+ digits).
+
+    The proposal ID is checked and written in its compact form ("ｒ７－０００１" → "R7-0001") but not
+    re-numbered: an H31-0001 issued in April 2019 stays H31-0001.
+    """
     if n < 1:
         raise ValueError(f"branch number must be >= 1, got {n}")
-    return f"{proposal_id(*parse_proposal_id(proposal))}-{n:02d}"
+    parse_proposal_id(proposal)
+    return f"{_compact(proposal).upper()}-{n:02d}"
 
 
 def parse_referral_id(value: object) -> tuple[str, int]:
-    """(提案ID, 枝番) of a referral ID: "R7-0001-01" → ("R7-0001", 1)."""
+    """(提案ID, 枝番) of a referral ID: "R7-0001-01" → ("R7-0001", 1); the 提案ID in its compact form."""
     text = _compact(value).upper()
-    m = re.match(r"^(?P<p>.+)-(?P<n>\d{2,})$", text)
-    if not m or m["p"].count("-") != 1:
-        raise ValueProblem(f"{_quote(value)} は照会IDの形ではありません（例: R7-0001-01）")
+    m = re.match(r"^(?P<p>[^-]+-[^-]+)-(?P<n>\d{2,})$", text)
+    problem = ValueProblem(f"{_quote(value)} は照会IDの形ではありません（例: R7-0001-01）")
+    if not m:
+        raise problem
     try:
-        pid = proposal_id(*parse_proposal_id(m["p"]))
+        parse_proposal_id(m["p"])
     except ValueProblem:
-        raise ValueProblem(f"{_quote(value)} は照会IDの形ではありません（例: R7-0001-01）") from None
+        raise problem from None
     n = int(m["n"])
     if n == 0:
         raise ValueProblem(f"{_quote(value)} の枝番が0です（01から始まります）")
-    return pid, n
+    return m["p"], n
