@@ -1,0 +1,563 @@
+"""Agreement documents (協定書): a .docx per proposal from a docxtpl template, optionally a PDF.
+
+``agreement()`` reads the 提案 tab, fills the template of the proposal's 連携手法 (包括連携協定 or
+事業連携協定), writes the file atomically, and records its path and date on the proposal and in 変更履歴.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .config import Config
+from .departments import safe_file_part
+from .errors import ConfigError, StoreError, UsageError
+from .schema import (
+    CHOICES,
+    HISTORY,
+    HISTORY_SHEET,
+    PROPOSAL_SHEET,
+    PROPOSALS,
+    HistoryKind,
+    Method,
+    Status,
+    choice_values,
+)
+from .store.base import AppendRows, CellValue, Change, EnsureSheet, Row, SetCell, SheetRef, Store, Table
+from .values import (
+    ValueProblem,
+    display,
+    is_blank,
+    match_choice,
+    match_multi_choice,
+    normalize_text,
+    parse_date,
+    split_multi,
+    to_wareki,
+)
+from .workflow import choice_key
+
+# The shipped template of each form of partnership; a desk's own folder may hold the same names.
+TEMPLATE_FILES: dict[str, str] = {
+    Method.COMPREHENSIVE: "包括連携協定書.docx",
+    Method.PROJECT: "事業連携協定書.docx",
+}
+# --all makes the documents of proposals in these statuses that have none yet.
+SELECTED_STATUSES: tuple[str, ...] = (Status.COORDINATING, Status.AGREED)
+FILE_PREFIX = "協定書"
+AUTO_RENEW_YES = "あり"
+PDF_TIMEOUT_SECONDS = 180
+
+# Columns of 提案 read and written here.
+ID = "提案ID"
+NAME = "提案者名"
+ADDRESS = "所在地"
+TITLE = "代表者役職"
+REPRESENTATIVE = "代表者氏名"
+SUBJECT = "件名"
+FIELDS = "連携分野"
+METHOD = "連携手法"
+STATUS = "ステータス"
+MUNICIPALITIES = "関係市町村"
+SIGNED = "協定締結日"
+START = "協定開始日"
+END = "協定終了日"
+AUTO_RENEW = "自動更新"
+DOCUMENT = "協定書"
+DOCUMENT_DATE = "協定書作成日"
+GOVERNOR_SETTING = "desk.governor"
+PREFECTURE_SETTING = "desk.prefecture"
+
+for _column in (ID, NAME, ADDRESS, TITLE, REPRESENTATIVE, SUBJECT, FIELDS, METHOD, STATUS, MUNICIPALITIES,
+                SIGNED, START, END, AUTO_RENEW, DOCUMENT, DOCUMENT_DATE):  # fmt: skip
+    assert PROPOSAL_SHEET.has(_column), _column  # schema.py is the single source of headers
+
+_PROPOSALS = SheetRef(PROPOSALS)
+_CHOICES = SheetRef(CHOICES)
+_HISTORY = SheetRef(HISTORY)
+
+# 件名 endings that only say "a proposal / agreement about …", dropped to get a 事業連携協定's theme.
+_THEME_SUFFIX = re.compile(r"(?:に関する|についての|の)?(?:事業連携協定|連携協定|協定|提案|連携|事業)$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_LINE_BREAKS = re.compile(r"\s*[\r\n]+\s*")
+
+
+# ---------------------------------------------------------------- results
+@dataclass(frozen=True)
+class AgreementDocument:
+    """A document written: where, for which proposal, and the PDF beside it if one was made."""
+
+    proposal_id: str
+    partner: str
+    method: str
+    path: Path
+    recorded: str  # the value written to 協定書 (relative to the config folder when inside it)
+    pdf: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "proposal_id": self.proposal_id,
+            "partner": self.partner,
+            "method": self.method,
+            "path": str(self.path),
+            "recorded": self.recorded,
+            "pdf": str(self.pdf) if self.pdf else None,
+        }
+
+
+@dataclass(frozen=True)
+class AgreementProblem:
+    """Why one proposal got no document; ``missing`` names every empty field or setting."""
+
+    proposal_id: str
+    message: str
+    missing: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"proposal_id": self.proposal_id, "message": self.message, "missing": list(self.missing)}
+
+
+@dataclass
+class AgreementResult:
+    """What :func:`agreement` did. ``selected`` counts the proposals it tried."""
+
+    documents: list[AgreementDocument] = field(default_factory=list)
+    problems: list[AgreementProblem] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # e.g. no LibreOffice for --pdf
+    selected: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "selected": self.selected,
+            "documents": [d.to_dict() for d in self.documents],
+            "problems": [p.to_dict() for p in self.problems],
+            "notices": list(self.notices),
+        }
+
+
+class _CannotDraft(Exception):
+    def __init__(self, problem: AgreementProblem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+@dataclass
+class _Draft:
+    row: Row
+    proposal_id: str
+    method: str
+    partner: str
+    context: dict[str, Any]
+    target: Path
+    pdf_target: Path | None = None
+    written: bool = False  # this run wrote the file
+    replaced: bool = False  # … over an older one (--force): kept even if recording fails
+
+
+# ---------------------------------------------------------------- the command
+def agreement(
+    config: Config,
+    store: Store,
+    proposal_id: str | None = None,
+    *,
+    all_: bool = False,
+    out: str | os.PathLike[str] | None = None,
+    pdf: bool = False,
+    force: bool = False,
+    today: date | None = None,
+) -> AgreementResult:
+    """Make the agreement document of one proposal, or with ``all_`` of every proposal that needs one.
+
+    One proposal: a missing field, an unknown ID or an existing file (without ``force``) raises
+    UsageError and writes nothing. ``all_``: each proposal's problem goes to ``result.problems`` and
+    the others are still made. Paths and dates are recorded with one ``store.apply``.
+    """
+    if bool(proposal_id) == all_:
+        raise UsageError("提案IDか --all のどちらか一方を指定してください。")
+    today = today or date.today()
+    tables = store.read([_PROPOSALS, _CHOICES])
+    proposals = tables[_PROPOSALS]
+    if proposals is None:
+        raise StoreError(f"{store.display_name(None)}にシート「{PROPOSALS}」がありません。")
+    field_choices = _choice_list(tables[_CHOICES], FIELDS)
+    renew_choices = _choice_list(tables[_CHOICES], AUTO_RENEW)
+    out_dir = Path(out) if out is not None else config.resolve(config.agreement.out)
+    result = AgreementResult()
+
+    rows = [_find(proposals, proposal_id)] if proposal_id else _select(proposals)
+    result.selected = len(rows)
+    drafts: list[_Draft] = []
+    for row in rows:
+        try:
+            draft = _draft(config, row, field_choices, renew_choices, out_dir)
+            if draft.target.exists() and not force:
+                raise _CannotDraft(_exists_problem(draft))
+        except _CannotDraft as e:
+            if not all_:
+                raise UsageError(e.problem.message) from None
+            result.problems.append(e.problem)
+            continue
+        drafts.append(draft)
+    if not drafts:
+        return result
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    templates = {m: _template_path(config, m) for m in {d.method for d in drafts}}
+    try:
+        for draft in drafts:
+            data = render_agreement(draft.context, templates[draft.method])
+            draft.replaced = draft.target.exists()
+            try:
+                _write_atomic(draft.target, data, overwrite=force)
+            except FileExistsError:  # appeared since we looked
+                problem = _exists_problem(draft)
+                if not all_:
+                    raise UsageError(problem.message) from None
+                result.problems.append(problem)
+                continue
+            draft.written = True
+        made = [d for d in drafts if d.written]
+        _record(config, store, proposals, made, today)
+    except BaseException:
+        for d in drafts:
+            if d.written and not d.replaced:  # not recorded: leave no stray file for --force to need
+                d.target.unlink(missing_ok=True)
+        raise
+
+    for d in made:
+        pdf_path = _make_pdf(d, force, result) if pdf else None
+        result.documents.append(
+            AgreementDocument(d.proposal_id, d.partner, d.method, d.target, _recorded_path(config, d.target), pdf_path)
+        )
+    return result
+
+
+def render_agreement(context: Mapping[str, Any], template: Path) -> bytes:
+    """The .docx bytes of ``template`` filled with ``context`` (values XML-escaped by docxtpl)."""
+    from docx.opc.exceptions import PackageNotFoundError
+    from docxtpl import DocxTemplate
+    from jinja2 import TemplateError
+
+    try:
+        doc = DocxTemplate(str(template))
+        doc.render(dict(context), autoescape=True)
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError) as e:
+        raise ConfigError(f"協定書のひな形 {template} を Word 文書として読めません: {e}") from None
+    except TemplateError as e:
+        raise ConfigError(f"協定書のひな形 {template} の差し込みタグが正しくありません: {e}") from None
+    buf = io.BytesIO()
+    doc.save(buf)
+    return buf.getvalue()
+
+
+def pdf_converter() -> str | None:
+    """The LibreOffice executable, if installed."""
+    return shutil.which("soffice") or shutil.which("libreoffice")
+
+
+def convert_to_pdf(docx: Path, target: Path, *, overwrite: bool, soffice: str | None = None) -> None:
+    """Convert with ``soffice --headless --convert-to pdf`` into a temp folder, then place atomically.
+
+    Raises FileNotFoundError without LibreOffice, FileExistsError when ``target`` exists and
+    ``overwrite`` is false, RuntimeError (Japanese message) when the conversion fails.
+    """
+    soffice = soffice or pdf_converter()
+    if soffice is None:
+        raise FileNotFoundError("soffice")
+    if target.exists() and not overwrite:
+        raise FileExistsError(str(target))
+    with tempfile.TemporaryDirectory(prefix="kouminrenkei-pdf-") as tmp:
+        # Its own profile, so a LibreOffice the person has open does not swallow the request.
+        profile = (Path(tmp) / "profile").as_uri()
+        command = [soffice, f"-env:UserInstallation={profile}", "--headless", "--convert-to", "pdf",
+                   "--outdir", tmp, str(docx)]  # fmt: skip
+        try:
+            proc = subprocess.run(command, capture_output=True, timeout=PDF_TIMEOUT_SECONDS, check=False)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"LibreOffice が {PDF_TIMEOUT_SECONDS} 秒以内に PDF を作りませんでした") from None
+        produced = Path(tmp) / f"{docx.stem}.pdf"
+        if proc.returncode != 0 or not produced.is_file():
+            detail = (proc.stderr or proc.stdout).decode("utf-8", "replace").strip().splitlines()
+            raise RuntimeError(
+                f"LibreOffice の変換に失敗しました（終了コード {proc.returncode}"
+                + (f"、{detail[-1]}" if detail else "")
+                + "）"
+            )
+        _write_atomic(target, produced.read_bytes(), overwrite=overwrite)
+
+
+# ---------------------------------------------------------------- choosing proposals
+def _find(proposals: Table, proposal_id: str) -> Row:
+    key = normalize_text(proposal_id).upper()
+    for candidate_key, row in proposals.by_key(ID).items():
+        if normalize_text(candidate_key).upper() == key:
+            return row
+    raise UsageError(f"提案ID「{proposal_id}」は{PROPOSALS}シートにありません。")
+
+
+def _select(proposals: Table) -> list[Row]:
+    """Proposals under an agreement method, in 調整中 or 協定締結, with no document recorded yet."""
+    return [
+        row
+        for row in proposals.rows
+        if choice_key(row.get(METHOD)) in Method.AGREEMENTS
+        and choice_key(row.get(STATUS)) in SELECTED_STATUSES
+        and is_blank(row.get(DOCUMENT))
+        and not is_blank(row.get(ID))
+    ]
+
+
+def _choice_list(table: Table | None, name: str) -> tuple[str, ...]:
+    """A list from the desk's 選択肢 tab, or the shipped default when the tab or column is empty."""
+    if table is not None and table.has(name):
+        items = tuple(dict.fromkeys(normalize_text(r.get(name)) for r in table.rows if not is_blank(r.get(name))))
+        if items:
+            return items
+    return choice_values(name)
+
+
+# ---------------------------------------------------------------- the document's content
+def _text(value: CellValue) -> str:
+    """A cell as the document prints it: what the person typed, on one line, no control characters."""
+    return _CONTROL.sub("", _LINE_BREAKS.sub(" ", display(value))).strip()
+
+
+def _theme(subject: str, fields: Sequence[str]) -> str:
+    """What a 事業連携協定 is about: the 件名 without 「…に関する提案」-like endings, else the field."""
+    theme = subject
+    for _ in range(3):
+        theme = _THEME_SUFFIX.sub("", theme).strip()
+    return theme or (fields[0] if fields else "")
+
+
+def _draft(
+    config: Config, row: Row, field_choices: Sequence[str], renew_choices: Sequence[str], out_dir: Path
+) -> _Draft:
+    pid = normalize_text(row.get(ID)).upper()
+    where = f"{PROPOSALS}シート {row.number}行目"
+    missing: list[str] = []
+    wrong: list[str] = []
+
+    def required(column: str) -> str:
+        value = row.get(column)
+        if is_blank(value):
+            missing.append(column)
+            return ""
+        return _text(value)
+
+    def when(column: str, *, needed: bool) -> date | None:
+        value = row.get(column)
+        if is_blank(value):
+            if needed:
+                missing.append(column)
+            return None
+        try:
+            return parse_date(value)
+        except ValueProblem as e:
+            wrong.append(f"{column}「{display(value)}」: {e.reason}")
+            return None
+
+    method_raw = row.get(METHOD)
+    method = choice_key(method_raw)
+    if method not in Method.AGREEMENTS:
+        shown = display(method_raw) or "空欄"
+        message = (
+            f"提案 {pid}（{where}）の{METHOD}が「{shown}」のため協定書は作りません。"
+            f"{'・'.join(Method.AGREEMENTS)}のどちらかにしてください。"
+        )
+        raise _CannotDraft(AgreementProblem(pid, message, (METHOD,) if shown == "空欄" else ()))
+
+    name = required(NAME)
+    address = required(ADDRESS)
+    title = required(TITLE)
+    representative = required(REPRESENTATIVE)
+    fields: list[str] = []
+    if is_blank(row.get(FIELDS)):
+        missing.append(FIELDS)
+    else:
+        try:
+            fields = match_multi_choice(row.get(FIELDS), field_choices)
+        except ValueProblem as e:
+            wrong.append(f"{FIELDS}「{display(row.get(FIELDS))}」: {e.reason}")
+    signed = when(SIGNED, needed=True)
+    start = when(START, needed=False) or signed
+    end = when(END, needed=True)
+    if start and end and end < start:
+        wrong.append(f"{END}「{display(row.get(END))}」が開始日（{display(start)}）より前です")
+    auto_renew = False
+    if not is_blank(row.get(AUTO_RENEW)):
+        try:
+            auto_renew = match_choice(row.get(AUTO_RENEW), renew_choices) == AUTO_RENEW_YES
+        except ValueProblem as e:
+            wrong.append(f"{AUTO_RENEW}「{display(row.get(AUTO_RENEW))}」: {e.reason}")
+    municipalities = split_multi(row.get(MUNICIPALITIES))
+
+    settings: list[str] = []
+    governor = config.desk.governor.strip()
+    prefecture = config.desk.prefecture.strip()
+    if not governor:
+        settings.append(GOVERNOR_SETTING)
+    if not prefecture:
+        settings.append(PREFECTURE_SETTING)
+
+    if missing or wrong or settings:
+        parts = [f"提案 {pid}（{where}）の協定書を作れません。"]
+        if missing:
+            parts.append(f"空欄の項目: {'、'.join(missing)}。")
+        parts.extend(f"{w}。" for w in wrong)
+        if settings:
+            source = f"設定ファイル {config.path} " if config.path else "設定ファイル"
+            labels = {GOVERNOR_SETTING: "知事名", PREFECTURE_SETTING: "県名"}
+            shown = "、".join(f"{s}（{labels[s]}）" for s in settings)
+            parts.append(f"{source}の {shown}が空です。")
+        raise _CannotDraft(AgreementProblem(pid, "".join(parts), (*missing, *settings)))
+
+    assert signed is not None and start is not None and end is not None
+    subject = _text(row.get(SUBJECT))
+    context: dict[str, Any] = {
+        "proposal_id": pid,
+        "prefecture": prefecture,
+        "governor": governor,
+        "desk": "".join(config.desk.name.split()),
+        "partner": {"name": name, "address": address, "title": title, "representative": representative},
+        "subject": subject,
+        "theme": _theme(subject, fields),
+        "items": fields,
+        "municipalities": "、".join(municipalities),
+        "date": to_wareki(signed),
+        "start_date": to_wareki(start),
+        "end_date": to_wareki(end),
+        "auto_renew": auto_renew,
+    }
+    file_name = f"{FILE_PREFIX}_{safe_file_part(pid)}_{safe_file_part(name)}.docx"
+    target = out_dir / file_name
+    return _Draft(row, pid, method, name, context, target, target.with_suffix(".pdf"))
+
+
+def _exists_problem(draft: _Draft) -> AgreementProblem:
+    return AgreementProblem(
+        draft.proposal_id,
+        f"{draft.target} は既にあります。作り直すときは --force を付けてください（上書きされます）。",
+    )
+
+
+def _template_path(config: Config, method: str) -> Path:
+    name = TEMPLATE_FILES[method]
+    if config.agreement.templates:
+        folder = config.resolve(config.agreement.templates)
+        if not folder.is_dir():
+            raise ConfigError(f"設定 agreement.templates のフォルダ {folder} がありません。")
+        own = folder / name
+        if own.is_file():
+            return own
+    return _shipped(name)
+
+
+def _shipped(name: str) -> Path:
+    resource = resources.files("kouminrenkei_sheets") / "templates" / name
+    path = Path(str(resource))
+    if not path.is_file():  # pragma: no cover - the package ships both
+        raise ConfigError(f"同梱の協定書ひな形 {name} が見つかりません。パッケージを入れ直してください。")
+    return path
+
+
+# ---------------------------------------------------------------- writing
+def _write_atomic(target: Path, data: bytes, *, overwrite: bool) -> None:
+    """Write via a temp file in the same folder; without ``overwrite`` never replace an existing file."""
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem[:40]}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if overwrite:
+            os.replace(tmp, target)
+            return
+        try:
+            os.link(tmp, target)  # atomic and refuses to replace: FileExistsError
+        except FileExistsError:
+            raise
+        except OSError:  # no hard links on this file system (some network shares)
+            if target.exists():
+                raise FileExistsError(str(target)) from None
+            os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _recorded_path(config: Config, path: Path) -> str:
+    """The path as the register keeps it: relative to the config folder when inside it."""
+    try:
+        return path.resolve().relative_to(config.base_dir.resolve()).as_posix()
+    except ValueError:
+        return str(path.resolve())
+
+
+def _record(config: Config, store: Store, proposals: Table, made: Sequence[_Draft], today: date) -> None:
+    """One batch: 協定書 and 協定書作成日 on each proposal row, and a 変更履歴 row per changed cell."""
+    if not made:
+        return
+    changes: list[Change] = []
+    if not (proposals.has(DOCUMENT) and proposals.has(DOCUMENT_DATE)):
+        changes.append(EnsureSheet(_PROPOSALS, PROPOSAL_SHEET))
+    if HISTORY not in store.sheet_names(None):
+        changes.append(EnsureSheet(_HISTORY, HISTORY_SHEET))
+    now = datetime.now().replace(microsecond=0)
+    actor = config.actor
+    history: list[dict[str, CellValue]] = []
+    for d in made:
+        for column, value in ((DOCUMENT, _recorded_path(config, d.target)), (DOCUMENT_DATE, today)):
+            old = d.row.get(column)
+            changes.append(SetCell(_PROPOSALS, d.row.number, column, value))
+            history.append(
+                {
+                    "日時": now,
+                    "実行者": actor,
+                    "シート": PROPOSALS,
+                    "キー": d.proposal_id,
+                    "列": column,
+                    "旧値": display(old),
+                    "新値": display(value),
+                    "種別": HistoryKind.AGREEMENT,
+                }
+            )
+    for column in history[0]:
+        assert HISTORY_SHEET.has(column), column
+    changes.append(AppendRows(_HISTORY, tuple(history)))
+    store.apply(changes)
+
+
+def _make_pdf(draft: _Draft, force: bool, result: AgreementResult) -> Path | None:
+    target = draft.pdf_target
+    assert target is not None
+    soffice = pdf_converter()
+    if soffice is None:
+        notice = "LibreOffice（soffice）がインストールされていないため、PDF は作成しませんでした（.docx は作成済み）。"
+        if notice not in result.notices:
+            result.notices.append(notice)
+        return None
+    try:
+        convert_to_pdf(draft.target, target, overwrite=force, soffice=soffice)
+    except FileExistsError:
+        result.notices.append(f"{target} は既にあるため PDF は作りませんでした（--force で上書き）。")
+        return None
+    except RuntimeError as e:
+        result.notices.append(f"{draft.proposal_id} の PDF を作れませんでした: {e}")
+        return None
+    return target
