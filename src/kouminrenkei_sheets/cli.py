@@ -137,6 +137,45 @@ def demo(directory: str, force: bool, seed: int) -> None:
     build_demo(Path(directory), force=force, seed=seed, echo=say)
 
 
+# ---------------------------------------------------------------- agreement
+@cli.command()
+@click.argument("proposal_id", required=False)
+@click.option(
+    "--all",
+    "all_",
+    is_flag=True,
+    help="連携手法が包括連携協定・事業連携協定で、ステータスが調整中・協定締結の提案のうち、協定書が未作成のものすべて",
+)
+@click.option(
+    "--out", type=click.Path(file_okay=False), default=None, help="出力先フォルダ（既定: 設定 agreement.out）"
+)
+@click.option("--pdf", is_flag=True, help="LibreOffice（soffice）があれば PDF も作る")
+@click.option("--force", is_flag=True, help="同じ名前の協定書ファイルがあれば上書きする")
+@handle_errors
+@pass_app
+def agreement(app: AppContext, proposal_id: str | None, all_: bool, out: str | None, pdf: bool, force: bool) -> None:
+    """協定書（包括連携に関する協定書・事業連携協定書）を .docx で作り、台帳に記録します。
+
+    提案IDを一つ指定するか、--all で対象の提案すべてを作ります。作れない提案があると
+    終了コードは、提案IDの指定なら 2、--all なら 1 です。
+    """
+    from .agreements import agreement as make_agreements
+
+    result = make_agreements(app.config, app.store, proposal_id, all_=all_, out=out, pdf=pdf, force=force)
+    for doc in result.documents:
+        click.echo(f"作成: {doc.recorded}（{doc.proposal_id} {doc.partner}）")
+        if doc.pdf:
+            click.echo(f"作成: {doc.pdf}")
+    for notice in result.notices:
+        click.echo(f"注意: {notice}", err=True)
+    for problem in result.problems:
+        click.echo(f"作成できません: {problem.message}", err=True)
+    if all_ and not result.documents and not result.problems:
+        click.echo("新たに作る協定書はありません。")
+    if result.problems:
+        click.get_current_context().exit(1)
+
+
 def main() -> None:
     """Entry point of the console script."""
     try:
