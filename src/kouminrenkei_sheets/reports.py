@@ -1,0 +1,839 @@
+"""The desk's status report and the change history of one proposal.
+
+``report`` gathers the pipeline, overdue referrals, days to answer and to agreement, per-年度 counts
+and what changed since the last report; renderers turn it into text (rich tables), Markdown, xlsx
+or JSON. ``history`` lists every recorded change of a proposal and its referrals, oldest first.
+
+Decisions (documented for the desk):
+
+- A referral is overdue when it has no final answer (連携可 / 連携不可) after its 回答期限 (blank:
+  照会日 + ``desk.answer_days``). Referrals of proposals that ended (不成立・取下げ・保留) are left out.
+- "First answer" is the earliest 回答日 of a referral answered 連携可, 連携不可 or 要協議
+  (検討中 is not an answer yet). Negative spans (a date typed before 受付日) are left out.
+- 年度 of a proposal is the 年度 of its 受付日 (else of its 提案ID).
+- "Since the last report": :func:`mark_reported` stores the time and the number of 変更履歴 rows in
+  ``<report.out>/.last_report.json``. The command line calls it only after the report was written,
+  so a failed write does not swallow changes. Without a mark, every change is listed.
+- The report is for the desk, so protected fields appear; e-mail addresses, phone numbers and the
+  values of personal columns (担当者, メール, 電話, 先方担当者 …) never do, not even in the history.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from .config import Config
+from .errors import StoreError, UsageError
+from .schema import (
+    CHOICES,
+    FIELDS,
+    HISTORY,
+    HISTORY_SHEET,
+    PROPOSAL_SHEET,
+    PROPOSALS,
+    PROPOSER_TYPES,
+    REFERRAL_SHEET,
+    REFERRALS,
+    SHEETS,
+    Answer,
+    Method,
+    Status,
+)
+from .store.base import CellValue, Row, SheetRef, Store, Table
+from .store.export import ExportSheet, write_atomic, write_xlsx
+from .values import (
+    ValueProblem,
+    fiscal_year,
+    fiscal_year_label,
+    format_date,
+    is_blank,
+    match_choice,
+    match_multi_choice,
+    normalize_text,
+    parse_date,
+    parse_proposal_id,
+    to_wareki,
+)
+from .values import proposal_id as make_proposal_id
+from .workflow import answer_key, choice_key
+
+FORMATS = ("text", "md", "xlsx", "json")
+STATE_NAME = ".last_report.json"
+HIDDEN = "（個人情報のため表示しません）"
+TEXT_CHANGE_LIMIT = 50  # changes shown in the terminal and Markdown; json and xlsx have all
+
+
+def _col(columns: Iterable[str], name: str) -> str:
+    if name not in columns:
+        raise LookupError(f"schema has no column {name!r}")
+    return name
+
+
+_P, _R, _H = PROPOSAL_SHEET.headers, REFERRAL_SHEET.headers, HISTORY_SHEET.headers
+P_ID = _col(_P, "提案ID")
+P_RECEIVED = _col(_P, "受付日")
+P_KIND = _col(_P, "提案者区分")
+P_TITLE = _col(_P, "件名")
+P_FIELDS = _col(_P, "連携分野")
+P_METHOD = _col(_P, "連携手法")
+P_STATUS = _col(_P, "ステータス")
+P_PROTECTION = _col(_P, "アイデア保護")
+P_SIGNED = _col(_P, "協定締結日")
+R_ID = _col(_R, "照会ID")
+R_PROPOSAL = _col(_R, "提案ID")
+R_RECIPIENT = _col(_R, "照会先")
+R_SENT = _col(_R, "照会日")
+R_DUE = _col(_R, "回答期限")
+R_ANSWER = _col(_R, "回答")
+R_ANSWERED = _col(_R, "回答日")
+H_TIME = _col(_H, "日時")
+H_ACTOR = _col(_H, "実行者")
+H_SHEET = _col(_H, "シート")
+H_KEY = _col(_H, "キー")
+H_COLUMN = _col(_H, "列")
+H_OLD = _col(_H, "旧値")
+H_NEW = _col(_H, "新値")
+H_KIND = _col(_H, "種別")
+
+# Answers that count as the department's reply when measuring days to the first answer.
+REPLIES = (Answer.YES, Answer.NO, Answer.DISCUSS)
+PERSONAL_COLUMNS = frozenset(c.name for s in SHEETS.values() for c in s.columns if c.personal)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE = re.compile(r"(?<!\d)(?:\+81[-\s]?|0)\d{1,4}[-(（\s]\d{1,4}[-)）\s]\d{3,4}(?!\d)")
+_BLANK = "（空欄）"
+
+
+# ---------------------------------------------------------------- result objects
+@dataclass(frozen=True)
+class StatusCount:
+    status: str
+    count: int
+
+
+@dataclass(frozen=True)
+class OverdueReferral:
+    referral_id: str
+    proposal_id: str
+    title: str  # the proposal's 件名 (the report is the desk's own)
+    department: str
+    referred_on: date | None
+    due: date
+    days_overdue: int
+    answer: str
+
+
+@dataclass(frozen=True)
+class DepartmentOverdue:
+    department: str
+    referrals: tuple[OverdueReferral, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.referrals)
+
+    @property
+    def max_days(self) -> int:
+        return max(r.days_overdue for r in self.referrals)
+
+
+@dataclass(frozen=True)
+class Median:
+    label: str
+    days: float | None  # None when nothing was measured
+    count: int
+
+
+@dataclass(frozen=True)
+class Tally:
+    label: str
+    count: int
+
+
+@dataclass(frozen=True)
+class YearStats:
+    fiscal_year: int
+    total: int
+    by_method: tuple[Tally, ...]
+    by_field: tuple[Tally, ...]
+    by_proposer_type: tuple[Tally, ...]
+
+    @property
+    def label(self) -> str:
+        return fiscal_year_label(self.fiscal_year)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One 変更履歴 row as shown to the desk (personal values hidden)."""
+
+    row: int  # row in 変更履歴
+    time: datetime | None
+    time_text: str  # as written, when it is not a readable date-time
+    actor: str
+    sheet: str
+    key: str
+    column: str
+    old: str
+    new: str
+    kind: str
+
+    @property
+    def when(self) -> str:
+        return self.time.strftime("%Y-%m-%d %H:%M") if self.time else self.time_text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "row": self.row,
+            "time": self.time.isoformat() if self.time else None,
+            "time_text": self.time_text,
+            "actor": self.actor,
+            "sheet": self.sheet,
+            "key": self.key,
+            "column": self.column,
+            "old": self.old,
+            "new": self.new,
+            "kind": self.kind,
+        }
+
+
+@dataclass(frozen=True)
+class ReportTable:
+    """A titled table, the form every renderer (text, Markdown, xlsx) draws from."""
+
+    title: str
+    headers: tuple[str, ...]
+    rows: tuple[tuple[CellValue, ...], ...]
+    note: str = ""
+
+
+@dataclass
+class Report:
+    """Everything the desk's status report says, as data."""
+
+    as_of: date
+    generated_at: datetime
+    since: datetime | None  # the last report's time; None = no earlier report
+    pipeline: list[StatusCount]
+    overdue: list[DepartmentOverdue]
+    to_first_answer: Median
+    to_agreement: Median
+    years: list[YearStats]
+    changes: list[HistoryEntry]
+    history_rows: int  # rows in 変更履歴 when the report was made
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def overdue_count(self) -> int:
+        return sum(d.count for d in self.overdue)
+
+    def to_dict(self) -> dict[str, Any]:
+        def tallies(items: Iterable[Tally]) -> list[dict[str, Any]]:
+            return [{"label": t.label, "count": t.count} for t in items]
+
+        return {
+            "as_of": self.as_of.isoformat(),
+            "generated_at": self.generated_at.isoformat(timespec="seconds"),
+            "since": self.since.isoformat(timespec="seconds") if self.since else None,
+            "pipeline": [{"status": s.status, "count": s.count} for s in self.pipeline],
+            "overdue": [
+                {
+                    "department": d.department,
+                    "count": d.count,
+                    "max_days": d.max_days,
+                    "referrals": [
+                        {
+                            "referral_id": r.referral_id,
+                            "proposal_id": r.proposal_id,
+                            "title": r.title,
+                            "referred_on": r.referred_on.isoformat() if r.referred_on else None,
+                            "due": r.due.isoformat(),
+                            "days_overdue": r.days_overdue,
+                            "answer": r.answer,
+                        }
+                        for r in d.referrals
+                    ],
+                }
+                for d in self.overdue
+            ],
+            "medians": [
+                {"label": m.label, "days": m.days, "count": m.count} for m in (self.to_first_answer, self.to_agreement)
+            ],
+            "years": [
+                {
+                    "fiscal_year": y.fiscal_year,
+                    "label": y.label,
+                    "total": y.total,
+                    "by_method": tallies(y.by_method),
+                    "by_field": tallies(y.by_field),
+                    "by_proposer_type": tallies(y.by_proposer_type),
+                }
+                for y in self.years
+            ],
+            "changes": [c.to_dict() for c in self.changes],
+            "history_rows": self.history_rows,
+            "notices": list(self.notices),
+        }
+
+    def tables(self, *, change_limit: int | None = None) -> list[ReportTable]:
+        """The report as titled tables (the order the desk reads them)."""
+        out = [
+            ReportTable(
+                "ステータス別の件数",
+                ("ステータス", "件数"),
+                tuple((s.status, s.count) for s in self.pipeline),
+                note=f"合計 {sum(s.count for s in self.pipeline)} 件",
+            ),
+            ReportTable(
+                "回答期限を過ぎた照会（担当課別）",
+                ("担当課", "件数", "最長超過日数"),
+                tuple((d.department, d.count, d.max_days) for d in self.overdue),
+                note="期限を過ぎた照会はありません。" if not self.overdue else "",
+            ),
+        ]
+        if self.overdue:
+            out.append(
+                ReportTable(
+                    "回答期限を過ぎた照会（一覧）",
+                    ("担当課", "照会ID", "提案ID", "件名", "照会日", "回答期限", "超過日数", "回答"),
+                    tuple(
+                        (
+                            r.department,
+                            r.referral_id,
+                            r.proposal_id,
+                            r.title,
+                            format_date(r.referred_on) if r.referred_on else "",
+                            format_date(r.due),
+                            r.days_overdue,
+                            r.answer,
+                        )
+                        for d in self.overdue
+                        for r in d.referrals
+                    ),
+                )
+            )
+        out.append(
+            ReportTable(
+                "処理日数の中央値",
+                ("区間", "中央値（日）", "件数"),
+                tuple(
+                    (m.label, "—" if m.days is None else _days(m.days), m.count)
+                    for m in (self.to_first_answer, self.to_agreement)
+                ),
+            )
+        )
+        for title, attr, header in (
+            ("年度別の件数（連携手法）", "by_method", "連携手法"),
+            ("年度別の件数（連携分野）", "by_field", "連携分野"),
+            ("年度別の件数（提案者区分）", "by_proposer_type", "提案者区分"),
+        ):
+            out.append(
+                ReportTable(
+                    title,
+                    ("年度", header, "件数"),
+                    tuple((y.label, t.label, t.count) for y in self.years for t in getattr(y, attr)),
+                    note="連携分野は一つの提案が複数に数えられます。" if attr == "by_field" else "",
+                )
+            )
+        since = f"（{self.since:%Y-%m-%d %H:%M} 以降）" if self.since else "（前回の報告の記録がないため、すべて）"
+        changes = self.changes
+        note = f"{len(changes)} 件"
+        if change_limit is not None and len(changes) > change_limit:
+            note = f"{len(changes)} 件のうち新しい {change_limit} 件（すべては --format json か xlsx で）"
+            changes = changes[-change_limit:]
+        out.append(
+            ReportTable(
+                f"前回の報告からの変更{since}",
+                ("日時", "実行者", "シート", "キー", "列", "旧値", "新値", "種別"),
+                tuple((c.when, c.actor, c.sheet, c.key, c.column, c.old, c.new, c.kind) for c in changes),
+                note=note,
+            )
+        )
+        return out
+
+
+def _days(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
+
+
+# ---------------------------------------------------------------- reading helpers
+def _parse_datetime(value: CellValue) -> datetime | None:
+    """A 変更履歴 time: a datetime cell, ISO text, 2025/4/1 9:30(:00), or a bare date (midnight)."""
+    if isinstance(value, datetime):
+        return value.astimezone().replace(tzinfo=None) if value.tzinfo else value
+    if isinstance(value, date):
+        return datetime.combine(value, datetime.min.time())
+    if not isinstance(value, str) or is_blank(value):
+        return None
+    text = normalize_text(value)
+    try:
+        parsed = datetime.fromisoformat(text)
+        return parsed.astimezone().replace(tzinfo=None) if parsed.tzinfo else parsed
+    except ValueError:
+        pass
+    for fmt in ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M"):
+        try:
+            return datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    try:
+        return datetime.combine(parse_date(text), datetime.min.time())
+    except ValueProblem:
+        return None
+
+
+def _date(value: CellValue) -> date | None:
+    if is_blank(value):
+        return None
+    try:
+        return parse_date(value)
+    except ValueProblem:
+        return None
+
+
+def _text(value: CellValue) -> str:
+    return normalize_text(value)
+
+
+def mask(column: str, value: CellValue) -> str:
+    """A value as the desk's report may show it: personal columns hidden, e-mails and phones blanked."""
+    text = "" if value is None else (value if isinstance(value, str) else normalize_text(value))
+    if not text:
+        return ""
+    if normalize_text(column) in PERSONAL_COLUMNS:
+        return HIDDEN
+    text = _EMAIL.sub("（メールアドレス）", text)
+    return _PHONE.sub("（電話番号）", text)
+
+
+def _history_entries(table: Table | None) -> list[HistoryEntry]:
+    """Every 変更履歴 row, oldest first; a row whose time cannot be read keeps its place in the sheet."""
+    if table is None:
+        return []
+    entries: list[HistoryEntry] = []
+    last: datetime | None = None
+    keyed: list[tuple[datetime, int, HistoryEntry]] = []
+    for row in table.rows:
+        when = _parse_datetime(row.get(H_TIME))
+        column = _text(row.get(H_COLUMN))
+        entry = HistoryEntry(
+            row=row.number,
+            time=when,
+            time_text="" if when else _text(row.get(H_TIME)),
+            actor=_text(row.get(H_ACTOR)),
+            sheet=_text(row.get(H_SHEET)),
+            key=_text(row.get(H_KEY)),
+            column=column,
+            old=mask(column, row.get(H_OLD)),
+            new=mask(column, row.get(H_NEW)),
+            kind=_text(row.get(H_KIND)),
+        )
+        last = when or last
+        keyed.append((last or datetime.min, row.number, entry))
+    keyed.sort(key=lambda k: (k[0], k[1]))
+    entries = [e for _, _, e in keyed]
+    return entries
+
+
+def _protected(row: Row) -> set[str]:
+    try:
+        return set(match_multi_choice(row.get(P_PROTECTION), PROPOSAL_SHEET.headers))
+    except ValueProblem:
+        return set()
+
+
+def _choices(table: Table | None, name: str, default: Sequence[str]) -> tuple[str, ...]:
+    if table is not None and table.has(name):
+        listed = tuple(dict.fromkeys(v for r in table.rows if (v := normalize_text(r.get(name)))))
+        if listed:
+            return listed
+    return tuple(default)
+
+
+def _canonical(value: CellValue, choices: Sequence[str]) -> str:
+    if is_blank(value):
+        return _BLANK
+    try:
+        return match_choice(value, choices)
+    except ValueProblem:
+        return _text(value)
+
+
+def _tallies(counter: Counter[str], order: Sequence[str]) -> tuple[Tally, ...]:
+    known = [Tally(k, counter[k]) for k in order if counter[k]]
+    rest = [Tally(k, counter[k]) for k in sorted(counter) if k not in order]
+    return tuple(known + rest)
+
+
+def _proposal_year(row: Row) -> int | None:
+    received = _date(row.get(P_RECEIVED))
+    if received is not None:
+        return fiscal_year(received)
+    try:
+        return parse_proposal_id(row.get(P_ID))[0]
+    except ValueProblem:
+        return None
+
+
+# ---------------------------------------------------------------- the report
+def state_path(config: Config) -> Path:
+    """Where the time of the last report is kept."""
+    return config.resolve(config.report.out) / STATE_NAME
+
+
+def _last_mark(config: Config) -> tuple[datetime | None, int]:
+    path = state_path(config)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return datetime.fromisoformat(data["generated_at"]), int(data.get("history_rows", 0))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, 0
+
+
+def mark_reported(config: Config, rep: Report) -> Path:
+    """Remember that ``rep`` was delivered: the next report lists only changes made after it."""
+    data = {"generated_at": rep.generated_at.isoformat(timespec="seconds"), "history_rows": rep.history_rows}
+    text = json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n"
+    return write_atomic(state_path(config), text.encode("utf-8"))
+
+
+def report(
+    config: Config,
+    store: Store,
+    *,
+    today: date | None = None,
+    since: datetime | None = None,
+    now: datetime | None = None,
+) -> Report:
+    """The desk's status report as of ``today``.
+
+    ``since`` overrides the time of the last report (see :func:`mark_reported`); ``now`` is the time
+    recorded as this report's (default: the clock).
+    """
+    today = today or date.today()
+    generated_at = (now or datetime.now()).replace(microsecond=0)
+    refs = [SheetRef(PROPOSALS), SheetRef(REFERRALS), SheetRef(HISTORY), SheetRef(CHOICES)]
+    tables = store.read(refs)
+    proposals = tables[SheetRef(PROPOSALS)]
+    if proposals is None:
+        raise StoreError(f"台帳にシート「{PROPOSALS}」がありません。")
+    referrals = tables[SheetRef(REFERRALS)]
+    choices = tables[SheetRef(CHOICES)]
+    notices: list[str] = []
+
+    # pipeline
+    statuses = Counter(choice_key(r.get(P_STATUS)) or _BLANK for r in proposals.rows)
+    pipeline = [StatusCount(s, statuses[s]) for s in Status.ALL] + [
+        StatusCount(s, statuses[s]) for s in sorted(statuses) if s not in Status.ALL
+    ]
+
+    by_id: dict[str, Row] = {}
+    for r in proposals.rows:
+        by_id.setdefault(_text(r.get(P_ID)), r)
+    referral_rows = referrals.rows if referrals is not None else []
+
+    # overdue referrals
+    answer_days = timedelta(days=config.desk.answer_days)
+    overdue: dict[str, list[OverdueReferral]] = {}
+    for r in referral_rows:
+        if answer_key(r.get(R_ANSWER)) in Answer.FINAL:
+            continue
+        pid = _text(r.get(R_PROPOSAL))
+        proposal = by_id.get(pid)
+        if proposal is not None and choice_key(proposal.get(P_STATUS)) in Status.ENDS:
+            continue
+        sent = _date(r.get(R_SENT))
+        due = _date(r.get(R_DUE)) or (sent + answer_days if sent else None)
+        if due is None:
+            notices.append(
+                f"{REFERRALS} {r.number}行目（{_text(r.get(R_ID))}）: 照会日も回答期限も日付として読めないため、"
+                "期限超過を判定できません。"
+            )
+            continue
+        if today <= due:
+            continue
+        department = _text(r.get(R_RECIPIENT)) or _BLANK
+        title = ""
+        if proposal is not None:
+            title = "（アイデア保護）" if P_TITLE in _protected(proposal) else _text(proposal.get(P_TITLE))
+        overdue.setdefault(department, []).append(
+            OverdueReferral(
+                referral_id=_text(r.get(R_ID)),
+                proposal_id=pid,
+                title=title,
+                department=department,
+                referred_on=sent,
+                due=due,
+                days_overdue=(today - due).days,
+                answer=answer_key(r.get(R_ANSWER)),
+            )
+        )
+    overdue_list = [
+        DepartmentOverdue(d, tuple(sorted(items, key=lambda o: (-o.days_overdue, o.referral_id))))
+        for d, items in overdue.items()
+    ]
+    overdue_list.sort(key=lambda d: (-d.count, -d.max_days, d.department))
+
+    # days from 受付日 to the first answer and to 協定締結日
+    first_answer: dict[str, date] = {}
+    for r in referral_rows:
+        if answer_key(r.get(R_ANSWER)) not in REPLIES:
+            continue
+        answered = _date(r.get(R_ANSWERED))
+        pid = _text(r.get(R_PROPOSAL))
+        if answered is not None and (pid not in first_answer or answered < first_answer[pid]):
+            first_answer[pid] = answered
+    to_answer: list[int] = []
+    to_agreement: list[int] = []
+    for pid, row in by_id.items():
+        received = _date(row.get(P_RECEIVED))
+        if received is None:
+            continue
+        if pid in first_answer and (first_answer[pid] - received).days >= 0:
+            to_answer.append((first_answer[pid] - received).days)
+        signed = _date(row.get(P_SIGNED))
+        if signed is not None and (signed - received).days >= 0:
+            to_agreement.append((signed - received).days)
+
+    # per-年度 counts
+    field_choices = _choices(choices, "連携分野", FIELDS)
+    method_choices = _choices(choices, "連携手法", Method.ALL)
+    kind_choices = _choices(choices, "提案者区分", PROPOSER_TYPES)
+    per_year: dict[int, list[Row]] = {}
+    for row in proposals.rows:
+        fy = _proposal_year(row)
+        if fy is None:
+            notices.append(
+                f"{PROPOSALS} {row.number}行目: 受付日も提案IDも読めないため、年度別の件数に数えていません。"
+            )
+            continue
+        per_year.setdefault(fy, []).append(row)
+    years: list[YearStats] = []
+    for fy in sorted(per_year):
+        rows = per_year[fy]
+        fields: Counter[str] = Counter()
+        for row in rows:
+            fields.update(set(_fields(row.get(P_FIELDS), field_choices)))
+        years.append(
+            YearStats(
+                fiscal_year=fy,
+                total=len(rows),
+                by_method=_tallies(Counter(_canonical(r.get(P_METHOD), method_choices) for r in rows), method_choices),
+                by_field=_tallies(fields, field_choices),
+                by_proposer_type=_tallies(Counter(_canonical(r.get(P_KIND), kind_choices) for r in rows), kind_choices),
+            )
+        )
+
+    # changes since the last report
+    history = tables[SheetRef(HISTORY)]
+    entries = _history_entries(history)
+    history_rows = len(history.rows) if history is not None else 0
+    mark_time, mark_rows = _last_mark(config)
+    if since is None:
+        since = mark_time
+    if since is None:
+        changes = entries
+    else:
+        changes = [
+            e
+            for e in entries
+            if (e.time is not None and e.time > since) or (e.time is None and _position(history, e.row) >= mark_rows)
+        ]
+
+    return Report(
+        as_of=today,
+        generated_at=generated_at,
+        since=since,
+        pipeline=pipeline,
+        overdue=overdue_list,
+        to_first_answer=_median("受付から最初の回答まで", to_answer),
+        to_agreement=_median("受付から協定締結まで", to_agreement),
+        years=years,
+        changes=changes,
+        history_rows=history_rows,
+        notices=notices,
+    )
+
+
+def _position(table: Table | None, row_number: int) -> int:
+    """0-based position of a sheet row among the table's data rows."""
+    if table is None:
+        return 0
+    for i, row in enumerate(table.rows):
+        if row.number == row_number:
+            return i
+    return 0
+
+
+def _fields(value: CellValue, choices: Sequence[str]) -> list[str]:
+    try:
+        return match_multi_choice(value, choices)
+    except ValueProblem:
+        return [normalize_text(part) for part in re.split(r"[、,;/\r\n]+", str(value)) if normalize_text(part)]
+
+
+def _median(label: str, values: Sequence[int]) -> Median:
+    return Median(label, float(statistics.median(values)) if values else None, len(values))
+
+
+# ---------------------------------------------------------------- history of one proposal
+def history(config: Config, store: Store, proposal_id: str) -> list[HistoryEntry]:
+    """Every 変更履歴 row of a proposal and its referrals (キー = 提案ID or one of its 照会ID), oldest first."""
+    refs = [SheetRef(PROPOSALS), SheetRef(REFERRALS), SheetRef(HISTORY)]
+    tables = store.read(refs)
+    proposals = tables[SheetRef(PROPOSALS)]
+    known = set(proposals.by_key(P_ID)) if proposals is not None else set()
+    try:
+        pid = make_proposal_id(*parse_proposal_id(proposal_id))
+    except ValueProblem as e:
+        pid = _text(proposal_id)
+        if pid not in known:
+            raise UsageError(f"「{proposal_id}」は提案IDとして読めません: {e}") from None
+    referrals = tables[SheetRef(REFERRALS)]
+    referral_ids = {
+        _text(r.get(R_ID)).upper()
+        for r in (referrals.rows if referrals is not None else [])
+        if _text(r.get(R_PROPOSAL)).upper() == pid.upper()
+    }
+    branch = re.compile(re.escape(pid.upper()) + r"-\d{2,}")
+    entries = [
+        e
+        for e in _history_entries(tables[SheetRef(HISTORY)])
+        if e.key.upper() == pid.upper() or e.key.upper() in referral_ids or branch.fullmatch(e.key.upper())
+    ]
+    if not entries and pid not in known:
+        raise UsageError(f"提案ID「{pid}」は台帳の「{PROPOSALS}」シートにも変更履歴にもありません。")
+    return entries
+
+
+# ---------------------------------------------------------------- renderers
+def _cell(value: CellValue) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, date):
+        return format_date(value)
+    return str(value)
+
+
+_NUMERIC = ("件数", "超過日数", "最長超過日数", "中央値（日）")
+
+
+def _rich_table(t: ReportTable) -> RichTable:
+    table = RichTable(title=t.title, box=box.SQUARE, title_justify="left")
+    for h in t.headers:
+        table.add_column(h, justify="right" if h in _NUMERIC else "left", overflow="fold")
+    for row in t.rows:
+        table.add_row(*(_cell(v) for v in row))
+    return table
+
+
+def _heading(rep: Report) -> str:
+    return f"公民連携デスク 状況報告（{to_wareki(rep.as_of)}現在）"
+
+
+def render_text(rep: Report, *, width: int = 110) -> str:
+    """The report as terminal text with tables (no colour codes, so it can be saved or mailed)."""
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, color_system=None, force_terminal=False, highlight=False)
+    console.print(_heading(rep))
+    console.print(f"作成: {rep.generated_at:%Y-%m-%d %H:%M}")
+    for t in rep.tables(change_limit=TEXT_CHANGE_LIMIT):
+        console.print()
+        _print_table(console, t)
+    for n in rep.notices:
+        console.print(f"注意: {n}")
+    return _strip_lines(buffer.getvalue())
+
+
+def _print_table(console: Console, t: ReportTable) -> None:
+    if t.rows:
+        console.print(_rich_table(t))
+    else:
+        console.print(t.title)
+    if t.note:
+        console.print(t.note)
+
+
+def _strip_lines(text: str) -> str:
+    return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+
+
+def _md(value: CellValue) -> str:
+    return _cell(value).replace("\\", "\\\\").replace("|", "\\|").replace("\r\n", "<br>").replace("\n", "<br>")
+
+
+def render_markdown(rep: Report) -> str:
+    lines = [f"# {_heading(rep)}", "", f"作成: {rep.generated_at:%Y-%m-%d %H:%M}", ""]
+    for t in rep.tables(change_limit=TEXT_CHANGE_LIMIT):
+        lines += [f"## {t.title}", ""]
+        if t.rows:
+            lines.append("| " + " | ".join(t.headers) + " |")
+            lines.append(
+                "|" + "|".join("---:" if h in ("件数", "超過日数", "最長超過日数") else "---" for h in t.headers) + "|"
+            )
+            lines += ["| " + " | ".join(_md(v) for v in row) + " |" for row in t.rows]
+            lines.append("")
+        if t.note:
+            lines += [t.note, ""]
+    if rep.notices:
+        lines += ["## 注意", "", *(f"- {n}" for n in rep.notices), ""]
+    return "\n".join(lines)
+
+
+def render_json(rep: Report) -> str:
+    return json.dumps(rep.to_dict(), ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+
+
+def write_report_xlsx(rep: Report, path: str | Path) -> Path:
+    """The report as a workbook: one tab per table (every change, not only the latest)."""
+    sheets = []
+    for i, t in enumerate(rep.tables(), start=1):
+        name = re.sub(r"[\[\]:*?/\\]", "", t.title)[:28]
+        sheets.append(ExportSheet(f"{i}{name}"[:31], t.headers, [list(r) for r in t.rows]))
+    return write_xlsx(path, sheets)
+
+
+def write_report(rep: Report, fmt: str, path: str | Path) -> Path:
+    """Write the report in one of FORMATS to ``path`` atomically."""
+    if fmt == "xlsx":
+        return write_report_xlsx(rep, path)
+    renderers = {"text": render_text, "md": render_markdown, "json": render_json}
+    if fmt not in renderers:
+        raise UsageError(f"形式「{fmt}」は使えません（{'・'.join(FORMATS)}）。")
+    return write_atomic(path, renderers[fmt](rep).encode("utf-8"))
+
+
+def default_report_path(config: Config, rep: Report, fmt: str) -> Path:
+    suffix = {"text": "txt", "md": "md", "xlsx": "xlsx", "json": "json"}[fmt]
+    return config.resolve(config.report.out) / f"report-{rep.as_of:%Y%m%d}.{suffix}"
+
+
+def render_history_text(entries: Sequence[HistoryEntry], proposal: str, *, width: int = 110) -> str:
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, color_system=None, force_terminal=False, highlight=False)
+    t = ReportTable(
+        f"{proposal} の変更履歴（古い順）",
+        ("日時", "実行者", "シート", "キー", "列", "旧値", "新値", "種別"),
+        tuple((e.when, e.actor, e.sheet, e.key, e.column, e.old, e.new, e.kind) for e in entries),
+        note=f"{len(entries)} 件" if entries else "記録された変更はありません。",
+    )
+    _print_table(console, t)
+    return _strip_lines(buffer.getvalue())
+
+
+def render_history_json(entries: Sequence[HistoryEntry]) -> str:
+    return json.dumps([e.to_dict() for e in entries], ensure_ascii=False, indent=2, sort_keys=True) + "\n"
