@@ -229,7 +229,7 @@ def test_mapping_errors_name_the_key_and_the_file(tmp_path: Path, intake_section
 
 def test_a_question_missing_from_the_form_is_a_config_error(tmp_path: Path) -> None:
     config = make_config(mapping={**MAPPING, "ご住所": "所在地"})
-    with pytest.raises(ConfigError, match="質問「ご住所」が取込元 a.csv の見出しにありません"):
+    with pytest.raises(ConfigError, match=r"質問「ご住所」が取込元 a\.csv の見出しにありません"):
         intake(config, make_store(), str(write_csv(tmp_path / "a.csv", ANSWERS)), now=NOW)
 
 
