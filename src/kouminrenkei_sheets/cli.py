@@ -87,6 +87,25 @@ class DateParam(click.ParamType):
 DATE = DateParam()
 
 
+class FiscalYearParam(click.ParamType):
+    """A 年度 as staff write it (2025, R7, 令和7年度 …), as the Gregorian year it starts."""
+
+    name = "年度"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from .values import ValueProblem, parse_fiscal_year_code
+
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_fiscal_year_code(value)
+        except ValueProblem as e:
+            self.fail(f"{value!r} は年度として読めません: {e}", param, ctx)
+
+
+FISCAL_YEAR = FiscalYearParam()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
@@ -174,6 +193,109 @@ def agreement(app: AppContext, proposal_id: str | None, all_: bool, out: str | N
         click.echo("新たに作る協定書はありません。")
     if result.problems:
         click.get_current_context().exit(1)
+
+
+# ---------------------------------------------------------------- publish / report / history
+@cli.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="出力先フォルダ（既定: 設定 publish.out。--fiscal-year 指定時はその下の R7 などのフォルダ）",
+)
+@click.option(
+    "--fiscal-year",
+    "fiscal_year",
+    type=FISCAL_YEAR,
+    default=None,
+    help="この年度の取組だけを載せる（例: 2025、R7、令和7年度）",
+)
+@handle_errors
+@pass_app
+def publish(app: AppContext, out: str | None, fiscal_year: int | None) -> None:
+    """ウェブサイト掲載用の一覧（index.html・renkei.csv・renkei.xlsx・renkei.json）を作ります。
+
+    公表が「可」で、ステータスが協定締結・実施中・完了の提案だけを載せます。担当者・メール・電話と、
+    アイデア保護に挙げた項目はどのファイルにも出しません。
+    """
+    from .publish import publish as make_publication
+
+    result = make_publication(app.config, app.store, out=out, fiscal_year=fiscal_year)
+    click.echo(f"公表資料を作成しました: {result.out_dir}（{len(result.rows)} 件）")
+    for path in result.files:
+        click.echo(f"  作成: {path.name}")
+    for path in result.removed:
+        click.echo(f"  削除: {path.name}（publish.cp932 = false のため、古い Shift_JIS 版を消しました）")
+    if result.withheld:
+        click.echo(f"公表が「可」でないため載せなかった提案: {result.withheld} 件")
+    for notice in result.notices:
+        click.echo(f"注意: {notice}", err=True)
+    for omission in result.cp932_omitted:
+        click.echo(f"注意: {omission.message}", err=True)
+
+
+@cli.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "md", "xlsx", "json"]),
+    default="text",
+    show_default=True,
+    help="出力形式",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="出力ファイル（既定: text・md・json は画面、xlsx は設定 report.out のフォルダ）",
+)
+@click.option("--today", type=DATE, default=None, help="この日を基準に期限超過を判定する（既定: 今日）")
+@handle_errors
+@pass_app
+def report(app: AppContext, fmt: str, out: str | None, today: Any) -> None:
+    """デスク向けの状況報告: ステータス別件数、期限を過ぎた照会、処理日数、年度別件数、前回からの変更。
+
+    報告を出力したあと、その時刻を設定 report.out のフォルダ（.last_report.json）に記録し、
+    次の報告では、それ以降の変更履歴だけを示します。
+    """
+    import shutil
+
+    from .reports import default_report_path, mark_reported, render_json, render_markdown, render_text, write_report
+    from .reports import report as make_report
+
+    result = make_report(app.config, app.store, today=today)
+    if out or fmt == "xlsx":
+        path = write_report(result, fmt, Path(out) if out else default_report_path(app.config, result, fmt))
+        click.echo(f"状況報告を作成しました: {path}")
+    elif fmt == "json":
+        click.echo(render_json(result), nl=False)
+    elif fmt == "md":
+        click.echo(render_markdown(result))
+    else:
+        click.echo(render_text(result, width=max(80, shutil.get_terminal_size().columns)), nl=False)
+    mark_reported(app.config, result)
+
+
+@cli.command()
+@click.argument("proposal_id")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="出力形式"
+)
+@handle_errors
+@pass_app
+def history(app: AppContext, proposal_id: str, fmt: str) -> None:
+    """一つの提案とその照会について、変更履歴に記録されたすべての変更を古い順に示します。"""
+    import shutil
+
+    from .reports import history as proposal_history
+    from .reports import render_history_json, render_history_text
+
+    entries = proposal_history(app.config, app.store, proposal_id)
+    if fmt == "json":
+        click.echo(render_history_json(entries), nl=False)
+    else:
+        width = max(80, shutil.get_terminal_size().columns)
+        click.echo(render_history_text(entries, proposal_id.strip(), width=width), nl=False)
 
 
 def main() -> None:
