@@ -296,13 +296,19 @@ def test_unreadable_values_are_named_with_their_value(tmp_path: Path) -> None:
         make(tmp_path, proposal(協定終了日=date(2024, 3, 31)))
 
 
-def test_unknown_proposal_and_wrong_method(tmp_path: Path) -> None:
-    store = register(proposal(), proposal("R7-0004", 連携手法="協定によらない連携"))
+def test_unknown_proposal_wrong_method_and_no_partner(tmp_path: Path) -> None:
+    store = register(
+        proposal(),
+        proposal("R7-0004", 連携手法="協定によらない連携"),
+        proposal("R7-0005", 提案方向="県→企業等", 提案者区分="県庁各課", 提案者名="観光戦略課"),
+    )
     cfg = config(tmp_path)
     with pytest.raises(UsageError, match="提案ID「R7-9999」は提案シートにありません。"):
         agreement(cfg, store, "R7-9999")
     with pytest.raises(UsageError, match="連携手法が「協定によらない連携」のため協定書は作りません"):
         agreement(cfg, store, "R7-0004")
+    with pytest.raises(UsageError, match="県→企業等の提案のため、提案者「観光戦略課」は協定の相手方"):
+        agreement(cfg, store, "R7-0005")
     with pytest.raises(UsageError, match="どちらか一方"):
         agreement(cfg, store, "R7-0003", all_=True)
     # An ID typed in full width / lower case still finds its proposal.

@@ -29,6 +29,7 @@ from .schema import (
     HISTORY_SHEET,
     PROPOSAL_SHEET,
     PROPOSALS,
+    Direction,
     HistoryKind,
     Method,
     Status,
@@ -61,6 +62,7 @@ PDF_TIMEOUT_SECONDS = 180
 
 # Columns of 提案 read and written here.
 ID = "提案ID"
+DIRECTION = "提案方向"
 NAME = "提案者名"
 ADDRESS = "所在地"
 TITLE = "代表者役職"
@@ -79,7 +81,7 @@ DOCUMENT_DATE = "協定書作成日"
 GOVERNOR_SETTING = "desk.governor"
 PREFECTURE_SETTING = "desk.prefecture"
 
-for _column in (ID, NAME, ADDRESS, TITLE, REPRESENTATIVE, SUBJECT, FIELDS, METHOD, STATUS, MUNICIPALITIES,
+for _column in (ID, DIRECTION, NAME, ADDRESS, TITLE, REPRESENTATIVE, SUBJECT, FIELDS, METHOD, STATUS, MUNICIPALITIES,
                 SIGNED, START, END, AUTO_RENEW, DOCUMENT, DOCUMENT_DATE):  # fmt: skip
     assert PROPOSAL_SHEET.has(_column), _column  # schema.py is the single source of headers
 
@@ -381,6 +383,16 @@ def _draft(
             f"{'・'.join(Method.AGREEMENTS)}のどちらかにしてください。"
         )
         raise _CannotDraft(AgreementProblem(pid, message, (METHOD,) if shown == "空欄" else ()))
+
+    if choice_key(row.get(DIRECTION)) == Direction.PREFECTURE_TO_PARTNER:
+        # The proposer is one of the prefecture's own sections; the register has no columns for the
+        # partner who answered, so there is no 乙 to print.
+        message = (
+            f"提案 {pid}（{where}）は{Direction.PREFECTURE_TO_PARTNER}の提案のため、提案者「{_text(row.get(NAME))}」は"
+            "協定の相手方（乙）になりません。相手方の名称・所在地・代表者は台帳にないため、"
+            "この協定書はひな形から個別に作成してください。"
+        )
+        raise _CannotDraft(AgreementProblem(pid, message))
 
     name = required(NAME)
     address = required(ADDRESS)
