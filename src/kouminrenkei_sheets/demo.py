@@ -68,6 +68,15 @@ def _remove_demo(directory: Path) -> None:
 Job = Callable[[Config, Store, date, Echo], None]
 
 
+def _agreements(config: Config, store: Store, today: date, step: Echo) -> None:
+    from .agreements import agreement
+
+    r = agreement(config, store, all_=True, today=today)
+    step(f"協定書: {len(r.documents)} 件作成（{config.agreement.out}/）・作成できない提案 {len(r.problems)} 件")
+    for p in r.problems:
+        step(f"  {p.message}")
+
+
 def _jobs() -> list[Job]:
-    """Every job, in the order a desk would run them. Later issues append theirs here."""
-    return []
+    """Every job, in the order a desk would run them."""
+    return [_agreements]

@@ -162,6 +162,8 @@ def generate(
         method = rng.choices(Method.ALL, weights=(2, 3, 5, 1))[0]
         if len(fields) >= 3 and rng.random() < 0.7:
             method = Method.COMPREHENSIVE
+        if to_partner:  # a department's call to partners: projects, not agreements, in this sample
+            method = rng.choice((Method.NO_AGREEMENT, Method.UNDECIDED))
         status = _pick_status(rng, age, method)
         if to_partner:
             proposer = rng.choice([d for d in _FIELD_DEPARTMENTS[fields[0]] if d in dept_names] or dept_names)
@@ -211,6 +213,12 @@ def generate(
                 row["協定開始日"] = signed
                 row["協定終了日"] = date(signed.year + rng.choice((1, 3)), signed.month, 1) - timedelta(days=1)
                 row["自動更新"] = rng.choice(("あり", "なし"))
+        elif status == Status.COORDINATING and method in Method.AGREEMENTS:
+            planned = today + timedelta(days=rng.randrange(10, 40))  # the signing being arranged
+            row["協定締結日"] = planned
+            row["協定開始日"] = planned
+            row["協定終了日"] = date(planned.year + 1, 3, 31)
+            row["自動更新"] = "あり"
         out.proposals.append(row)
     return out
 
