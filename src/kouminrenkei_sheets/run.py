@@ -1,0 +1,293 @@
+"""``kouminrenkei run``: the scheduled sequence intake → validate → sync → notify, for cron or systemd.
+
+Every step runs even when an earlier one failed (a broken mail server must not stop sync). The
+exit code says what needs a person; each run's outcome goes to a rotating log file.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import logging.handlers
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .config import Config
+from .errors import ConfigError, KouminrenkeiError, WorkbookBusyError
+from .store.base import Store
+from .store.sources import is_remote
+
+LOGGER_NAME = "kouminrenkei.run"
+DEFAULT_LOG = "logs/kouminrenkei.log"
+SETTINGS_KEYS = ("intake_sources", "log", "log_max_bytes", "log_backups", "notify")
+
+EXIT_OK = 0
+EXIT_DATA = 1
+EXIT_CONFIG = 2
+EXIT_BUSY = 3
+EXIT_SERVICE = 4
+# When several steps fail, the code of the one a person must act on first: a wrong setting stops
+# everything until fixed, a failing service may need a call, busy clears by itself, data waits.
+EXIT_PRIORITY = (EXIT_CONFIG, EXIT_SERVICE, EXIT_BUSY, EXIT_DATA)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The ``[run]`` section."""
+
+    intake_sources: tuple[str, ...] = ()
+    log: str = DEFAULT_LOG
+    log_max_bytes: int = 1_000_000
+    log_backups: int = 5
+    notify: bool = True
+
+
+def run_settings(config: Config) -> RunSettings:
+    """Read and check ``[run]``; a wrong entry is one ConfigError naming the key and the file."""
+    where = str(config.path) if config.path else "設定"
+    raw = config.section("run")
+    for key in raw:
+        if key not in SETTINGS_KEYS:
+            raise ConfigError(f"{where} の run.{key} は知らない設定です（使えるのは {'、'.join(SETTINGS_KEYS)}）。")
+    sources = raw.get("intake_sources", [])
+    if isinstance(sources, str):
+        sources = [sources]
+    if not isinstance(sources, list) or not all(isinstance(s, str) and s.strip() for s in sources):
+        raise ConfigError(
+            f'{where} の run.intake_sources は取込元の一覧（例: ["forms/回答.csv", "gsheets:キー#フォームの回答 1"]）'
+            "で指定してください。"
+        )
+    log = raw.get("log", DEFAULT_LOG)
+    if not isinstance(log, str) or not log.strip():
+        raise ConfigError(f"{where} の run.log はログファイルのパス（文字列）で指定してください。")
+    numbers: dict[str, int] = {}
+    for key, default, low in (("log_max_bytes", 1_000_000, 10_000), ("log_backups", 5, 1)):
+        value = raw.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(f"{where} の run.{key} = {value!r} は {low} 以上の整数で指定してください。")
+        numbers[key] = value
+    notify = raw.get("notify", True)
+    if not isinstance(notify, bool):
+        raise ConfigError(f"{where} の run.notify = {notify!r} は true / false で指定してください。")
+    return RunSettings(tuple(s.strip() for s in sources), log.strip(), notify=notify, **numbers)
+
+
+# ---------------------------------------------------------------- results
+@dataclass
+class StepResult:
+    """One step of a run: what it did in one line, and anything a person should see."""
+
+    name: str  # intake / validate / sync / notify
+    summary: str
+    exit_code: int = EXIT_OK
+    attention: list[str] = field(default_factory=list)  # lines for a person (printed by the command)
+    errors: list[str] = field(default_factory=list)  # the tool failing (one line each)
+    notes: list[str] = field(default_factory=list)  # for the log only (repeats every run, e.g. a missing address)
+    skipped: bool = False
+    result: Any = None  # the job's own result object
+
+    def to_dict(self) -> dict[str, Any]:
+        inner = self.result
+        if isinstance(inner, list):
+            detail: Any = [r.to_dict() for r in inner]
+        else:
+            detail = inner.to_dict() if inner is not None and hasattr(inner, "to_dict") else None
+        return {
+            "step": self.name,
+            "summary": self.summary,
+            "exit_code": self.exit_code,
+            "skipped": self.skipped,
+            "attention": list(self.attention),
+            "errors": list(self.errors),
+            "result": detail,
+        }
+
+
+@dataclass
+class RunResult:
+    started: datetime
+    steps: list[StepResult] = field(default_factory=list)
+    log_path: Path | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return first_priority(s.exit_code for s in self.steps)
+
+    @property
+    def needs_attention(self) -> bool:
+        return any(s.attention or s.errors for s in self.steps)
+
+    def step(self, name: str) -> StepResult:
+        return next(s for s in self.steps if s.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "started": self.started.isoformat(timespec="seconds"),
+            "exit_code": self.exit_code,
+            "log": str(self.log_path) if self.log_path else None,
+            "steps": [s.to_dict() for s in self.steps],
+        }
+
+
+# ---------------------------------------------------------------- the sequence
+def run(config: Config, store: Store, *, now: datetime | None = None) -> RunResult:
+    """intake (each configured source) → validate → sync → notify; never stops half way."""
+    settings = run_settings(config)
+    now = now or datetime.now().replace(microsecond=0)
+    result = RunResult(now, log_path=config.resolve(settings.log))
+    assert result.log_path is not None
+    logger, handler = _open_log(result.log_path, settings, config)
+    try:
+        logger.info("開始（設定 %s）", config.path or "（なし）")
+        result.steps.append(_step("intake", logger, lambda: _intake(config, store, settings, now)))
+        result.steps.append(_step("validate", logger, lambda: _validate(config, store, now)))
+        result.steps.append(_step("sync", logger, lambda: _sync(config, store, now)))
+        result.steps.append(_step("notify", logger, lambda: _notify(config, store, settings, now)))
+        level = logging.INFO if result.exit_code == EXIT_OK else logging.WARNING
+        logger.log(level, "終了（終了コード %d）", result.exit_code)
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    return result
+
+
+def _open_log(
+    path: Path, settings: RunSettings, config: Config
+) -> tuple[logging.Logger, logging.handlers.RotatingFileHandler]:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.RotatingFileHandler(
+            path, maxBytes=settings.log_max_bytes, backupCount=settings.log_backups, encoding="utf-8"
+        )
+    except OSError as e:
+        where = str(config.path) if config.path else "設定"
+        raise ConfigError(f"{where} の run.log のログファイル {path} に書き込めません: {e.strerror or e}") from None
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # the log file only; a scheduler's mail carries only what the command prints
+    logger.addHandler(handler)
+    return logger, handler
+
+
+def _step(name: str, logger: logging.Logger, body: Callable[[], StepResult]) -> StepResult:
+    try:
+        step = body()
+    except WorkbookBusyError as e:
+        # Someone has the register open in Excel: an everyday situation, the next run catches up.
+        step = StepResult(name, f"次回に持ち越し: {e}")
+    except KouminrenkeiError as e:
+        step = StepResult(name, f"失敗: {e}", exit_code=e.exit_code, errors=[str(e)])
+    except Exception:
+        logger.exception("%s: 予期しないエラー", name)
+        raise
+    for line in step.errors:
+        logger.error("%s: %s", name, line)
+    for line in step.notes:
+        logger.warning("%s: %s", name, line)
+    logger.log(logging.WARNING if step.attention else logging.INFO, "%s: %s", name, step.summary)
+    return step
+
+
+def first_priority(codes: Iterable[int]) -> int:
+    """Of several exit codes, the one a person must act on first (0 when all are 0)."""
+    present = set(codes)
+    return next((c for c in EXIT_PRIORITY if c in present), EXIT_OK)
+
+
+def expand_sources(config: Config, sources: tuple[str, ...]) -> list[str]:
+    """Configured sources with paths made absolute; ``forms/*.csv`` stands for every matching file."""
+    out: list[str] = []
+    for source in sources:
+        if is_remote(source):
+            out.append(source)
+        elif glob.has_magic(source):
+            out.extend(sorted(glob.glob(str(config.resolve(source)))))
+        else:
+            path, hash_, tab = source.partition("#")
+            resolved = str(config.resolve(source))
+            if hash_ and not config.resolve(source).exists():
+                resolved = f"{config.resolve(path)}#{tab}"
+            out.append(resolved)
+    return out
+
+
+# ---------------------------------------------------------------- the steps
+def _intake(config: Config, store: Store, settings: RunSettings, now: datetime) -> StepResult:
+    from .intake import intake
+
+    sources = expand_sources(config, settings.intake_sources)
+    if not sources:
+        return StepResult("intake", "取込元の設定なし（run.intake_sources）", skipped=True)
+    results = []
+    errors: list[tuple[str, KouminrenkeiError]] = []
+    for source in sources:
+        try:
+            results.append(intake(config, store, source, now=now))
+        except WorkbookBusyError:
+            raise
+        except KouminrenkeiError as e:
+            errors.append((source, e))
+    imported = [a for r in results for a in r.imported]
+    step = StepResult("intake", f"{len(imported)} 件取込（取込元 {len(sources)} 件）", result=results)
+    if imported:
+        ids = "、".join(a.proposal_id for a in imported)
+        step.attention.append(f"新しい提案を {len(imported)} 件取り込みました: {ids}")
+    step.errors.extend(f"取込元 {source}: {error}" for source, error in errors)
+    step.exit_code = first_priority(e.exit_code for _, e in errors)
+    for r in results:
+        if r.unmapped_questions and r.imported:
+            step.notes.append(f"{r.source} の対応表にない質問（台帳に入りません）: {'、'.join(r.unmapped_questions)}")
+    return step
+
+
+def _validate(config: Config, store: Store, now: datetime) -> StepResult:
+    from .findings import Severity
+    from .validate import validate
+
+    report = validate(config, store, write_back=True, today=now.date())
+    counts = report.counts
+    text = "・".join(f"{Severity.LABELS.get(k, k)} {v}件" for k, v in counts.items())
+    step = StepResult("validate", f"検証 {text}", result=report)
+    if not report.valid:
+        step.exit_code = EXIT_DATA
+        step.attention.append(
+            f"台帳にエラーが {counts.get(Severity.ERROR, 0)} 件あります。"
+            "検証結果シート（または kouminrenkei validate）を見てください。"
+        )
+    return step
+
+
+def _sync(config: Config, store: Store, now: datetime) -> StepResult:
+    from .sync import sync
+
+    result = sync(config, store, now=now)
+    step = StepResult(
+        "sync",
+        f"同期 反映 {result.pushed}・取込 {result.pulled}・差し戻し {result.reverted}・復元 {result.restored}"
+        f"・競合 {len(result.conflicts)}・ステータス更新 {len(result.rollups)}",
+        result=result,
+    )
+    if result.conflicts:
+        step.attention.append(
+            f"同期で競合が {len(result.conflicts)} 件ありました（担当課側の値は変更履歴に残しています）。"
+            "kouminrenkei sync --dry-run か変更履歴シートで確認してください。"
+        )
+    step.attention.extend(f"同期できなかった担当課シート: {p}" for p in result.problems)
+    return step
+
+
+def _notify(config: Config, store: Store, settings: RunSettings, now: datetime) -> StepResult:
+    from .notify import is_configured, notify
+
+    if not settings.notify or not is_configured(config):
+        return StepResult("notify", "メール通知の設定なし（[notify]）", skipped=True)
+    result = notify(config, store, now=now)
+    step = StepResult("notify", result.summary(), result=result, notes=list(result.warnings))
+    for notice in result.failed:
+        step.attention.append(f"メールを送れませんでした: {notice.error}")
+        step.exit_code = EXIT_DATA  # a refused address: the 担当課 master needs fixing
+    return step
