@@ -298,6 +298,104 @@ def history(app: AppContext, proposal_id: str, fmt: str) -> None:
         click.echo(render_history_text(entries, proposal_id.strip(), width=width), nl=False)
 
 
+# ---------------------------------------------------------------- intake / notify / run
+@cli.command("intake")
+@click.argument("source")
+@click.option("--dry-run", is_flag=True, help="取り込む回答を表示するだけで、台帳には書き込まない")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="出力形式"
+)
+@handle_errors
+@pass_app
+def intake_command(app: AppContext, source: str, dry_run: bool, fmt: str) -> None:
+    """フォームの回答を提案シートに取り込みます（新しい回答だけ、受付の状態で）。
+
+    SOURCE は回答の CSV（UTF-8 か Shift_JIS）、.xlsx（「form.xlsx#タブ名」でタブを指定）、
+    Google スプレッドシートのタブ（gsheets:キー#タブ名、または URL）。質問と台帳の列の対応は
+    設定ファイルの [intake] に書きます。タイムスタンプとメールアドレスが同じ回答は二度と取り込みません。
+    """
+    import json
+
+    from .intake import intake
+    from .values import display
+
+    result = intake(app.config, app.store, source, dry_run=dry_run)
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        return
+    click.echo(result.summary())
+    for answer in result.imported:
+        click.echo(
+            f"  {answer.proposal_id}  受付日 {display(answer.received)}  {answer.proposer}（{answer.source_row}行目）"
+        )
+        for note in answer.notes:
+            click.echo(f"    注意: {note}")
+    if result.unmapped_questions:
+        questions = "、".join(result.unmapped_questions)
+        click.echo(f"対応表（[intake] mapping）にない質問（台帳には入りません）: {questions}")
+    if result.imported and not dry_run:
+        click.echo("値の誤りは kouminrenkei validate で確認できます。")
+
+
+@cli.command("notify")
+@click.option("--dry-run", is_flag=True, help="送るメールを表示するだけで、送信も記録もしない")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="出力形式"
+)
+@handle_errors
+@pass_app
+def notify_command(app: AppContext, dry_run: bool, fmt: str) -> None:
+    """担当課に新しい照会と回答期限の近い・過ぎた照会をメールで知らせ、デスクに週次まとめを送ります。
+
+    SMTP の設定は設定ファイルの [notify] に（パスワードは環境変数に）書きます。送ったものは台帳の
+    隠しシート _notify に記録し、同じ通知は二度送りません。終了コード: 0 完了、1 送れない宛先あり、
+    2 設定の誤り、3 台帳が開かれている・別の通知処理が実行中、4 メールサーバーの障害。
+    """
+    import json
+
+    from .notify import notify
+
+    result = notify(app.config, app.store, dry_run=dry_run)
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        for notice in result.notices:
+            mark = "送信済み" if notice.sent else ("送信失敗" if notice.error else "送信予定")
+            click.echo(f"■ {mark}: {notice.to}　{notice.subject}")
+            if dry_run:
+                click.echo("".join(f"    {line}\n" for line in notice.body.splitlines()), nl=False)
+        click.echo(result.summary())
+    for warning in result.warnings:
+        click.echo(f"注意: {warning}", err=True)
+    for notice in result.failed:
+        click.echo(f"エラー: {notice.error}", err=True)
+    if result.postponed:
+        click.get_current_context().exit(3)
+    if result.failed:
+        click.get_current_context().exit(1)
+
+
+@cli.command("run")
+@handle_errors
+@pass_app
+def run_command(app: AppContext) -> None:
+    """定期実行用: 取込 → 検証 → 同期 → 通知 を続けて実行します（cron・systemd タイマー向け）。
+
+    人が対応すべきことがあるときだけ表示します。経過は設定 [run] log のログファイルに残ります。
+    終了コード: 0 正常、1 台帳にエラー、2 設定の誤り、3 別の処理が実行中、4 サービスの障害。
+    """
+    from .run import run
+
+    result = run(app.config, app.store)
+    for step in result.steps:
+        for line in step.attention:
+            click.echo(line)
+        for line in step.errors:
+            click.echo(f"エラー: {line}", err=True)
+    if result.exit_code:
+        click.get_current_context().exit(result.exit_code)
+
+
 def main() -> None:
     """Entry point of the console script."""
     try:
