@@ -10,7 +10,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .schema import Answer, Method, Status
+from .schema import PROPOSAL_SHEET, Answer, Method, Status
 
 STATUSES: tuple[str, ...] = Status.ALL
 
@@ -106,6 +106,10 @@ class StatusProblem:
     params: dict[str, str] = field(default_factory=dict)
 
 
+_STATUS = PROPOSAL_SHEET.column("ステータス").name
+_METHOD = PROPOSAL_SHEET.column("連携手法").name
+_SIGNED = PROPOSAL_SHEET.column("協定締結日").name
+
 # Codes (stable: schedulers and tests depend on them)
 REFERRAL_NEEDED = "status.referral"  # 照会中 without a referral
 FEASIBLE_NEEDED = "status.feasible"  # 調整中 without a 連携可
@@ -132,7 +136,7 @@ def status_problems(
         return []
     keys = _answers(answers)
     out: list[StatusProblem] = []
-    col = "ステータス"
+    col = _STATUS
     if st == Status.REFERRED and not keys:
         out.append(StatusProblem(REFERRAL_NEEDED, "error", col, {"status": st}))
     if st == Status.COORDINATING and Answer.YES not in keys:
@@ -140,20 +144,18 @@ def status_problems(
     if st == Status.FAILED:
         others = [a for a in keys if a != Answer.NO]
         if others:
-            out.append(
-                StatusProblem(ALL_DECLINED_NEEDED, "error", col, {"status": st, "answers": "、".join(others)})
-            )
+            out.append(StatusProblem(ALL_DECLINED_NEEDED, "error", col, {"status": st, "answers": "、".join(others)}))
     method_key = choice_key(method)
     date_blank = agreement_date is None or (isinstance(agreement_date, str) and not agreement_date.strip())
     if st == Status.AGREED:
         if date_blank:
-            out.append(StatusProblem(AGREEMENT_DATE_NEEDED, "error", "協定締結日", {"status": st}))
+            out.append(StatusProblem(AGREEMENT_DATE_NEEDED, "error", _SIGNED, {"status": st}))
         if method_key not in Method.AGREEMENTS:
             out.append(
                 StatusProblem(
                     AGREEMENT_METHOD_NEEDED,
                     "error",
-                    "連携手法",
+                    _METHOD,
                     {
                         "status": st,
                         "method": method_key or "（空欄）",
@@ -163,7 +165,7 @@ def status_problems(
             )
     elif st in (Status.IMPLEMENTING, Status.COMPLETED) and method_key in Method.AGREEMENTS and date_blank:
         # Implementation under an agreement means the agreement was signed: its date is missing.
-        out.append(StatusProblem(AGREEMENT_DATE_NEEDED, "warning", "協定締結日", {"status": st}))
+        out.append(StatusProblem(AGREEMENT_DATE_NEEDED, "warning", _SIGNED, {"status": st}))
     skipped = skipped_steps(st, keys)
     if skipped:
         out.append(StatusProblem(SKIPPED_STEP, "warning", col, {"status": st, "steps": "・".join(skipped)}))

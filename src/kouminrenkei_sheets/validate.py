@@ -1,0 +1,1020 @@
+"""Check the register and every department sheet; report each mistake where staff will see it.
+
+``validate`` reads every table once, checks it in memory (structure, required values, types,
+choices, IDs, references, dates, status, overdue referrals, duplicates, risky text) and, unless
+told not to, rewrites 検証結果 and marks the offending cells. It never changes a cell's value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from . import workflow
+from .config import Config
+from .departments import Department, departments_from_table
+from .errors import StoreError
+from .findings import Finding, Report, Severity, make_finding
+from .schema import (
+    CHOICE_LISTS,
+    CHOICE_SHEET,
+    CHOICES,
+    DEPARTMENT_MASTER_SHEET,
+    DEPARTMENT_SHEET,
+    DEPARTMENTS,
+    FINDINGS,
+    FINDINGS_SHEET,
+    PROPOSAL_SHEET,
+    PROPOSALS,
+    REFERRAL_SHEET,
+    REFERRALS,
+    SHEETS,
+    Answer,
+    Column,
+    Direction,
+    Method,
+    Owner,
+    Sheet,
+    Status,
+    ValueType,
+)
+from .store.base import CellValue, Change, EnsureSheet, MarkCells, ReplaceRows, Row, SheetRef, Store, Table, header_key
+from .values import (
+    ValueProblem,
+    check_corporate_number,
+    check_email,
+    check_phone,
+    display,
+    fiscal_year,
+    fiscal_year_code,
+    fiscal_year_label,
+    format_date,
+    match_choice,
+    match_multi_choice,
+    normalize_text,
+    parse_date,
+    parse_number,
+    parse_proposal_id,
+    parse_referral_id,
+)
+
+__all__ = ["validate"]
+
+CELL_LIMIT = 50_000  # characters in one Google Sheets cell
+DUPLICATE_RATIO = 0.9  # difflib ratio of two 件名 above which proposals look duplicated
+MUNICIPALITY_LIST = "市町村"
+CHOICE_TEXT_LIMIT = 500  # text longer than this is not compared with the choices one by one
+
+# Columns the rules below name; looked up in the schema so that a renamed column fails at import.
+P_ID = PROPOSAL_SHEET.column("提案ID").name
+P_RECEIVED = PROPOSAL_SHEET.column("受付日").name
+P_DIRECTION = PROPOSAL_SHEET.column("提案方向").name
+P_PROPOSER = PROPOSAL_SHEET.column("提案者名").name
+P_TITLE = PROPOSAL_SHEET.column("件名").name
+P_METHOD = PROPOSAL_SHEET.column("連携手法").name
+P_STATUS = PROPOSAL_SHEET.column("ステータス").name
+P_SIGNED = PROPOSAL_SHEET.column("協定締結日").name
+P_STARTS = PROPOSAL_SHEET.column("協定開始日").name
+P_ENDS = PROPOSAL_SHEET.column("協定終了日").name
+R_ID = REFERRAL_SHEET.column("照会ID").name
+R_PROPOSAL = REFERRAL_SHEET.column("提案ID").name
+R_TARGET = REFERRAL_SHEET.column("照会先").name
+R_DATE = REFERRAL_SHEET.column("照会日").name
+R_DUE = REFERRAL_SHEET.column("回答期限").name
+R_ANSWER = REFERRAL_SHEET.column("回答").name
+R_ANSWERED = REFERRAL_SHEET.column("回答日").name
+M_NAME = DEPARTMENT_MASTER_SHEET.column("課").name
+
+# Dates that may lie in the future: deadlines, plans, and an agreement's period.
+FUTURE_ALLOWED = frozenset({R_DUE, REFERRAL_SHEET.column("次回予定日").name, P_STARTS, P_ENDS})
+# Dates a desk may enter ahead of time (a planned signing or publication): a warning, not an error.
+FUTURE_WARNING = frozenset({P_SIGNED, PROPOSAL_SHEET.column("公表日").name})
+# Proposals whose open referrals are no longer chased.
+_CLOSED = frozenset({Status.COMPLETED, Status.FAILED, Status.WITHDRAWN, Status.ON_HOLD})
+
+_ID_PATTERNS = {P_ID: "年度-連番、例: R7-0001", R_ID: "提案ID-枝番、例: R7-0001-01"}
+
+
+# ---------------------------------------------------------------- characters that cause trouble
+def _platform_chars() -> tuple[str, str]:
+    """機種依存文字: (symbols, kanji). Windows' cp932 extensions that JIS X 0208 lacks (NEC specials,
+    NEC/IBM extension kanji), plus the Unicode blocks of circled, parenthesised and squared forms."""
+    found: set[str] = set()
+    for lead in (0x87, 0xED, 0xEE, 0xFA, 0xFB, 0xFC):
+        for trail in range(0x40, 0xFD):
+            try:
+                ch = bytes([lead, trail]).decode("cp932")
+            except UnicodeDecodeError:
+                continue
+            try:
+                ch.encode("shift_jis")
+            except UnicodeEncodeError:
+                found.add(ch)
+    found -= set("＇＂￢￤")  # only a different mapping of ordinary JIS characters
+    for lo, hi in ((0x2160, 0x2188), (0x2460, 0x24FF), (0x2776, 0x2793), (0x3200, 0x33FF), (0xF900, 0xFAFF)):
+        found.update(chr(c) for c in range(lo, hi + 1) if unicodedata.category(chr(c)) != "Cn")
+    kanji = {c for c in found if unicodedata.name(c, "").startswith("CJK")}
+    return "".join(sorted(found - kanji)), "".join(sorted(kanji))
+
+
+_PLATFORM_SYMBOLS, _PLATFORM_KANJI = _platform_chars()
+_KANJI_SET = frozenset(_PLATFORM_KANJI)
+_CONTROL = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+# One search per text cell finds every kind of trouble; the cell is then looked at closely.
+_SUSPECT = re.compile("^[=+\\-@]|[" + _CONTROL + re.escape(_PLATFORM_SYMBOLS) + re.escape(_PLATFORM_KANJI) + "]")
+_CONTROL_RE = re.compile("[" + _CONTROL + "]")
+_PLATFORM_RE = re.compile("[" + re.escape(_PLATFORM_SYMBOLS) + re.escape(_PLATFORM_KANJI) + "]")
+_NUMBER_LIKE = re.compile(r"^[+-]?[\d,]*\.?\d+%?$")
+_ONLY_MARKS = re.compile(r"^[\s=+\-@ー－―‐]*$")
+_KANJI_HINTS = {"髙": "高", "﨑": "崎"}  # the two everyone meets; NFKC folds most of the rest
+_CORPORATE = re.compile(r"株式会社|有限会社|合同会社|合資会社|合名会社|\((?:株|有|同)\)")
+
+
+def _visible(text: str) -> str:
+    """Control characters shown as control pictures, so a message can be written to any sheet."""
+    return _CONTROL_RE.sub(lambda m: chr(0x2400 + ord(m.group())) if m.group() != "\x7f" else "␡", text)
+
+
+def _blank(v: CellValue) -> bool:
+    return v is None or (isinstance(v, str) and not v.strip())
+
+
+def _shown(v: CellValue) -> str:
+    return _visible(display(v))
+
+
+def _key_text(v: CellValue) -> str:
+    return normalize_text(v)
+
+
+# ---------------------------------------------------------------- one table under check
+@dataclass
+class _Check:
+    """A table being checked: where its findings go and which schema columns it has."""
+
+    ref: SheetRef
+    label: str  # how findings name the sheet
+    schema: Sheet
+    table: Table | None
+    present: list[Column] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    usable: bool = False  # has a header row with schema columns
+    parsed: dict[str, dict[int, Any]] = field(default_factory=dict)  # column -> row -> parsed value
+
+    @property
+    def rows(self) -> list[Row]:
+        return self.table.rows if self.table is not None and self.usable else []
+
+    def has(self, column: str) -> bool:
+        return any(c.name == column for c in self.present)
+
+    def add(
+        self,
+        code: str,
+        row: Row | None = None,
+        column: str | None = None,
+        value: CellValue = None,
+        *,
+        severity: str | None = None,
+        shown: str | None = None,
+        **params: Any,
+    ) -> None:
+        key = None
+        if row is not None and self.schema.key:
+            k = row.values.get(self.schema.key)
+            key = None if _blank(k) else _visible(_key_text(k))
+        text = shown if shown is not None else (None if value is None else _shown(value))
+        self.findings.append(
+            make_finding(
+                code,
+                sheet=self.label,
+                row=None if row is None else row.number,
+                column=column,
+                key=key,
+                value=text,
+                severity=severity,
+                **params,
+            )
+        )
+
+
+class _Cache:
+    """Per-run memo of value parsing: the same text is parsed once however many rows hold it."""
+
+    def __init__(self) -> None:
+        self.dates: dict[Any, date | ValueProblem] = {}
+        self.checked: dict[tuple[ValueType, Any], ValueProblem | None] = {}
+        self.choices: dict[tuple[str, Any], str | ValueProblem] = {}
+        self.multi: dict[tuple[str, Any], list[str] | ValueProblem] = {}
+
+    def date(self, v: CellValue) -> date | ValueProblem:
+        if isinstance(v, datetime):
+            return v.date()
+        if isinstance(v, date):
+            return v
+        try:
+            return self.dates[v]
+        except KeyError:
+            pass
+        except TypeError:  # unhashable: cannot happen with cell values, but never crash on it
+            return _try(parse_date, v)
+        result = self.dates[v] = _try(parse_date, v)
+        return result
+
+
+def _try(func: Callable[[Any], Any], v: Any) -> Any:
+    try:
+        return func(v)
+    except ValueProblem as e:
+        return e
+
+
+_CHECKERS: dict[ValueType, tuple[Callable[[Any], Any], str]] = {
+    ValueType.EMAIL: (check_email, "email.invalid"),
+    ValueType.PHONE: (check_phone, "phone.invalid"),
+    ValueType.CORPORATE_NUMBER: (check_corporate_number, "corporate_number.invalid"),
+    ValueType.NUMBER: (parse_number, "number.invalid"),
+}
+
+
+def _datetime_ok(v: CellValue) -> bool:
+    if isinstance(v, date):
+        return True
+    if isinstance(v, bool) or v is None:
+        return False
+    if isinstance(v, int | float):
+        return True  # a serial number with a fraction
+    text = normalize_text(v)
+    try:
+        datetime.fromisoformat(text.replace("/", "-"))
+        return True
+    except ValueError:
+        pass
+    head = text.split(" ")[0]
+    return not isinstance(_try(parse_date, head), ValueProblem)
+
+
+# ---------------------------------------------------------------- the run
+@dataclass
+class _Lists:
+    """The choice lists in force: the desk's 選択肢 sheet, the shipped defaults where it lacks one."""
+
+    values: dict[str, tuple[str, ...]]
+    exact: dict[str, frozenset[str]]
+
+    @classmethod
+    def build(cls, values: dict[str, tuple[str, ...]]) -> _Lists:
+        return cls(values, {k: frozenset(v) for k, v in values.items()})
+
+
+class _Run:
+    def __init__(self, config: Config, store: Store, today: date) -> None:
+        self.config = config
+        self.store = store
+        self.today = today
+        self.cache = _Cache()
+        self.checks: list[_Check] = []
+        self.lists = _Lists.build(dict(CHOICE_LISTS))
+        self.findings_table: Table | None = None
+        # filled while checking the register, used across tables
+        self.departments: dict[str, Department] = {}
+        # proposals by (年度, 連番) of their ID
+        self.proposal_rows: dict[tuple[int, int], Row] = {}
+        self.received: dict[tuple[int, int], date] = {}  # 受付日
+        self.direction: dict[tuple[int, int], str] = {}  # 提案方向
+        self.status: dict[tuple[int, int], str] = {}  # ステータス
+        self.answers: dict[tuple[int, int], list[str]] = {}  # answers of its referrals
+
+    # -------------------------------------------------------- reading
+    def read(self) -> dict[SheetRef, Table | None]:
+        """Every table in one read per book: the register's tabs first, then departments' own books."""
+        register_sheets = (PROPOSAL_SHEET, REFERRAL_SHEET, DEPARTMENT_MASTER_SHEET, CHOICE_SHEET, FINDINGS_SHEET)
+        refs = [SheetRef(s.name) for s in register_sheets]
+        names = self.store.sheet_names(None)
+        # Department tabs of the register, read with the rest (their names come from the master).
+        refs += [SheetRef(n) for n in names if n not in SHEETS and not n.startswith("_")]
+        tables = self.store.read(refs)
+        for ref in refs:
+            if ref.sheet not in names:
+                tables[ref] = None
+        return tables
+
+    def read_books(self, departments: Iterable[Department]) -> tuple[dict[SheetRef, Table | None], dict[str, str]]:
+        """Department sheets in their own books; a book that cannot be opened is reported, not fatal."""
+        refs = sorted({d.ref for d in departments if d.ref.book is not None})
+        missing: dict[str, str] = {}
+        present = []
+        for ref in refs:
+            if self.store.book_exists(ref.book):
+                present.append(ref)
+            else:
+                missing[str(ref.book)] = "ファイルがありません（kouminrenkei sync で作成されます）"
+        if not present:
+            return {}, missing
+        try:
+            return self.store.read(present), missing
+        except StoreError:
+            pass
+        out: dict[SheetRef, Table | None] = {}
+        for ref in present:  # find which book is broken
+            try:
+                out.update(self.store.read([ref]))
+            except StoreError as e:
+                missing[str(ref.book)] = str(e)
+        return out, missing
+
+    # -------------------------------------------------------- structure
+    def structure(
+        self,
+        ref: SheetRef,
+        label: str,
+        schema: Sheet,
+        table: Table | None,
+        *,
+        missing_sheet_severity: str = Severity.ERROR,
+        missing_sheet_hint: str = "",
+        column_severity: Callable[[Column], str] | None = None,
+        column_hint: str = "",
+    ) -> _Check:
+        check = _Check(ref, label, schema, table)
+        self.checks.append(check)
+        if table is None:
+            hint = missing_sheet_hint or "kouminrenkei init で作る台帳と同じシートを追加してください。"
+            check.add("structure.missing_sheet", severity=missing_sheet_severity, hint=hint)
+            return check
+        have = set(table.columns)
+        check.present = [c for c in schema.columns if header_key(c.name) in have]
+        if not check.present:  # an empty tab, a title row above the headers, or another table
+            check.add("structure.no_header", expected="、".join(f"「{h}」" for h in schema.headers[:3]))
+            return check
+        check.usable = True
+        keys = [header_key(h) for h in table.headers]
+        schema_keys = {header_key(c.name) for c in schema.columns}
+        for dup in table.duplicate_headers:
+            if dup in schema_keys:
+                check.add("structure.duplicate_header", column=dup, count=keys.count(dup))
+        extras = [h for h in table.headers if header_key(h) and header_key(h) not in schema_keys]
+        for column in schema.columns:
+            if header_key(column.name) in have:
+                continue
+            close = difflib.get_close_matches(column.name, extras, n=1, cutoff=0.5)
+            if close:
+                extras.remove(close[0])
+                hint = f"見出し「{close[0]}」がこの列なら、見出しを「{column.name}」に直してください。"
+            else:
+                hint = column_hint or "列を追加してください（見出しは1行目）。"
+            severity = column_severity(column) if column_severity else (
+                Severity.ERROR if column.required else Severity.WARNING
+            )  # fmt: skip
+            check.add("structure.missing_column", column=column.name, severity=severity, hint=hint)
+        return check
+
+    # -------------------------------------------------------- values, column by column
+    def values(self, check: _Check, columns: Sequence[Column]) -> dict[str, dict[int, Any]]:
+        """Required, type, choice and text checks of these columns; returns the parsed values
+        (dates, canonical choices, canonical IDs) by column and spreadsheet row."""
+        parsed: dict[str, dict[int, Any]] = {}
+        rows = check.rows
+        cache = self.cache
+        for column in columns:
+            if not check.has(column.name):
+                continue
+            name = column.name
+            out: dict[int, Any] = {}
+            parsed[name] = out
+            kind = column.type
+            text_check = kind is not ValueType.PHONE
+            for row in rows:
+                v = row.values.get(name)
+                if v is None or (isinstance(v, str) and not v.strip()):
+                    if column.required:
+                        check.add("required", row, name, hint=_required_hint(column))
+                    continue
+                if isinstance(v, str):
+                    if len(v) > CELL_LIMIT:
+                        check.add("text.too_long", row, name, v, length=len(v), limit=CELL_LIMIT)
+                    if _SUSPECT.search(v):
+                        self.text(check, row, name, v, formula=text_check)
+                if kind is ValueType.TEXT:
+                    continue
+                if kind is ValueType.DATE:
+                    d = cache.date(v)
+                    if isinstance(d, ValueProblem):
+                        check.add("date.invalid", row, name, v, reason=_visible(d.reason))
+                    else:
+                        out[row.number] = d
+                elif kind is ValueType.CHOICE:
+                    c = self.choice(column, v)
+                    if isinstance(c, ValueProblem):
+                        self.bad_choice(check, row, column, v, c)
+                    else:
+                        out[row.number] = c
+                elif kind is ValueType.MULTI_CHOICE:
+                    m = self.multi(column, v)
+                    if isinstance(m, ValueProblem):
+                        self.bad_choice(check, row, column, v, m)
+                    else:
+                        out[row.number] = m
+                elif kind is ValueType.DATETIME:
+                    if not _datetime_ok(v):
+                        check.add("datetime.invalid", row, name, v)
+                elif kind is ValueType.ID:
+                    out[row.number] = v
+                elif kind in _CHECKERS:
+                    func, code = _CHECKERS[kind]
+                    ck = (kind, v)
+                    try:
+                        problem = cache.checked[ck]
+                    except KeyError:
+                        r = _try(func, v)
+                        problem = cache.checked[ck] = r if isinstance(r, ValueProblem) else None
+                    if problem is not None:
+                        check.add(code, row, name, v, reason=_visible(problem.reason))
+        check.parsed.update(parsed)
+        return parsed
+
+    def text(self, check: _Check, row: Row, column: str, v: str, *, formula: bool) -> None:
+        if formula and v[0] in "=+-@" and len(v) > 1 and not _NUMBER_LIKE.match(v.strip()) and not _ONLY_MARKS.match(v):
+            check.add("text.formula", row, column, v, first=v[0])
+        controls = sorted(set(_CONTROL_RE.findall(v)))
+        if controls:
+            shown = "、".join(f"U+{ord(c):04X}" for c in controls)
+            check.add("text.control_chars", row, column, v, chars=shown)
+        platform = list(dict.fromkeys(_PLATFORM_RE.findall(v)))
+        if platform:
+            hints = []
+            for ch in platform[:5]:
+                repl = _KANJI_HINTS.get(ch) or unicodedata.normalize("NFKC", ch)
+                if repl != ch:
+                    hints.append(f"「{ch}」→「{repl}」")
+            only_kanji = all(ch in _KANJI_SET for ch in platform)
+            hint = ("置き換え例: " + "、".join(hints) + "。") if hints else ""
+            if only_kanji:
+                hint += "人名・社名で必要な場合はそのままで構いません。"
+            check.add(
+                "text.platform_chars",
+                row,
+                column,
+                v,
+                severity=Severity.INFO if only_kanji else Severity.WARNING,
+                chars="".join(platform[:10]),
+                hint=hint,
+            )
+
+    def choice(self, column: Column, v: CellValue) -> str | ValueProblem:
+        list_name = column.choices or column.name
+        if isinstance(v, str):
+            if v in self.lists.exact[list_name]:
+                return v
+            if len(v) > CHOICE_TEXT_LIMIT:
+                return _long_for_choice(v)
+        key = (list_name, v)
+        try:
+            return self.cache.choices[key]
+        except KeyError:
+            result = self.cache.choices[key] = _try(lambda x: match_choice(x, self.lists.values[list_name]), v)
+            return result
+
+    def multi(self, column: Column, v: CellValue) -> list[str] | ValueProblem:
+        list_name = column.choices or column.name
+        if isinstance(v, str):
+            if v in self.lists.exact[list_name]:
+                return [v]
+            if len(v) > CHOICE_TEXT_LIMIT:
+                return _long_for_choice(v)
+        key = (list_name, v)
+        try:
+            return self.cache.multi[key]
+        except KeyError:
+            result = self.cache.multi[key] = _try(lambda x: match_multi_choice(x, self.lists.values[list_name]), v)
+            return result
+
+    def bad_choice(self, check: _Check, row: Row, column: Column, v: CellValue, problem: ValueProblem) -> None:
+        fix = (
+            f"（直すなら「{problem.suggestion}」）"
+            if problem.suggestion and column.type is ValueType.MULTI_CHOICE
+            else ""
+        )
+        if column.choices == MUNICIPALITY_LIST:
+            check.add(
+                "ref.municipality",
+                row,
+                column.name,
+                v,
+                prefecture=self.config.desk.prefecture,
+                reason=_visible(problem.reason),
+                fix=fix,
+            )
+        else:
+            check.add("choice.invalid", row, column.name, v, reason=_visible(problem.reason), fix=fix)
+
+    # -------------------------------------------------------- dates
+    def future(self, check: _Check, parsed: dict[str, dict[int, Any]], rows_by_number: dict[int, Row]) -> None:
+        today = self.today
+        for column in check.present:
+            if column.type is not ValueType.DATE or column.name in FUTURE_ALLOWED:
+                continue
+            severity = Severity.WARNING if column.name in FUTURE_WARNING else None
+            for number, d in parsed.get(column.name, {}).items():
+                if d > today:
+                    row = rows_by_number[number]
+                    check.add(
+                        "date.future",
+                        row,
+                        column.name,
+                        row.values.get(column.name),
+                        severity=severity,
+                        today=format_date(today),
+                    )
+
+
+def _long_for_choice(v: str) -> ValueProblem:
+    # Finding the closest choice for a whole essay would only cost time.
+    return ValueProblem(f"{len(v):,}文字の文章で、選択肢から選んだ値ではありません。")
+
+
+def _required_hint(column: Column) -> str:
+    if column.note:
+        return f"入力してください（{column.note}）。"
+    if column.choices:
+        return "選択肢から選んでください。"
+    return "入力してください。"
+
+
+def _order(check: _Check, row: Row, column: str, later: date, other: str, earlier: date) -> None:
+    """``later`` (the value of ``column``) must not be before ``earlier`` (the value of ``other``)."""
+    if later < earlier:
+        check.add("date.order", row, column, row.values.get(column), other=other, other_value=format_date(earlier))
+
+
+# ---------------------------------------------------------------- the register's tables
+def _check_choices_sheet(run: _Run, table: Table | None) -> None:
+    check = run.structure(
+        SheetRef(CHOICES),
+        CHOICES,
+        CHOICE_SHEET,
+        table,
+        missing_sheet_severity=Severity.WARNING,
+        missing_sheet_hint="既定の選択肢で検証しました。選択肢を編集するにはシートを追加してください。",
+        column_severity=lambda c: Severity.WARNING,
+        column_hint="既定の選択肢で検証しました。",
+    )
+    if not check.usable or table is None:
+        return
+    lists = dict(CHOICE_LISTS)
+    for column in check.present:
+        items: dict[str, None] = {}
+        for row in table.rows:
+            v = row.values.get(column.name)
+            if not _blank(v):
+                items[normalize_text(v)] = None
+        if items:
+            lists[column.name] = tuple(items)
+        else:
+            defaults = CHOICE_LISTS[column.name]
+            shown = "、".join(defaults[:8]) + ("ほか" if len(defaults) > 8 else "")
+            check.add("structure.empty_list", column=column.name, choices=shown)
+    run.lists = _Lists.build(lists)
+
+
+def _check_master(run: _Run, table: Table | None) -> _Check:
+    check = run.structure(SheetRef(DEPARTMENTS), DEPARTMENTS, DEPARTMENT_MASTER_SHEET, table)
+    run.values(check, DEPARTMENT_MASTER_SHEET.columns)
+    first: dict[str, int] = {}
+    for row in check.rows:
+        name = _key_text(row.values.get(M_NAME))
+        if not name:
+            continue
+        if name in first:
+            check.add("id.duplicate", row, M_NAME, row.values.get(M_NAME), first_row=first[name])
+        else:
+            first[name] = row.number
+    run.departments = departments_from_table(run.config, table if check.usable else None)
+    return check
+
+
+def _proposal_ids(check: _Check, column: str) -> dict[int, tuple[int, int]]:
+    """(年度, 連番) of each row's proposal ID; a malformed one is a finding. H31-0001 and R1-0001 are
+    the same 年度 and number, hence the same proposal."""
+    out: dict[int, tuple[int, int]] = {}
+    seen: dict[Any, tuple[int, int] | ValueProblem] = {}
+    for row in check.rows:
+        raw = check.parsed.get(column, {}).get(row.number)
+        if raw is None:
+            continue
+        try:
+            got = seen[raw]
+        except KeyError:
+            got = seen[raw] = _try(parse_proposal_id, raw)
+        if isinstance(got, ValueProblem):
+            check.add("id.format", row, column, raw, pattern=_ID_PATTERNS[P_ID])
+        else:
+            out[row.number] = got
+    return out
+
+
+def _check_proposals(run: _Run, table: Table | None) -> _Check:
+    check = run.structure(SheetRef(PROPOSALS), PROPOSALS, PROPOSAL_SHEET, table)
+    parsed = run.values(check, PROPOSAL_SHEET.columns)
+    rows_by_number = {r.number: r for r in check.rows}
+    received = parsed.get(P_RECEIVED, {})
+    directions = parsed.get(P_DIRECTION, {})
+    statuses = parsed.get(P_STATUS, {})
+    first: dict[tuple[int, int], int] = {}
+    for number, pid in _proposal_ids(check, P_ID).items():
+        row = rows_by_number[number]
+        raw = row.values.get(P_ID)
+        if pid in first:
+            check.add("id.duplicate", row, P_ID, raw, first_row=first[pid])
+            continue
+        first[pid] = number
+        run.proposal_rows[pid] = row
+        got = received.get(number)
+        if got is not None:
+            run.received[pid] = got
+            fy = fiscal_year(got)
+            if fy != pid[0]:
+                check.add(
+                    "id.fiscal_year",
+                    row,
+                    P_ID,
+                    raw,
+                    id_year=_fy_label(pid[0]),
+                    received=format_date(got),
+                    received_year=_fy_label(fy),
+                    expected=f"「{_fy_code(fy)}-」",
+                )
+        if number in directions:
+            run.direction[pid] = directions[number]
+        if number in statuses:
+            run.status[pid] = statuses[number]
+    starts = parsed.get(P_STARTS, {})
+    for number, end in parsed.get(P_ENDS, {}).items():
+        start = starts.get(number)
+        if start is not None:
+            _order(check, rows_by_number[number], P_ENDS, end, P_STARTS, start)
+    run.future(check, parsed, rows_by_number)
+    _check_duplicates(check)
+    return check
+
+
+def _fy_label(fy: int) -> str:
+    try:
+        return fiscal_year_label(fy)
+    except ValueError:
+        return f"{fy}年度"
+
+
+def _fy_code(fy: int) -> str:
+    try:
+        return fiscal_year_code(fy)
+    except ValueError:
+        return str(fy)
+
+
+def _proposer_key(v: CellValue) -> str:
+    return "".join(_CORPORATE.sub("", normalize_text(v)).split()).casefold()
+
+
+def _title_key(v: CellValue) -> str:
+    return "".join(normalize_text(v).split()).casefold()
+
+
+def _check_duplicates(check: _Check) -> None:
+    """Same proposer and near-identical 件名. Titles are compared only within one proposer's proposals
+    and only when their lengths allow the ratio at all, so 10,000 proposals take a moment."""
+    if not (check.has(P_PROPOSER) and check.has(P_TITLE)):
+        return
+    buckets: dict[str, list[tuple[str, Row]]] = {}
+    for row in check.rows:
+        who, title = row.values.get(P_PROPOSER), row.values.get(P_TITLE)
+        if not _blank(who) and not _blank(title):
+            buckets.setdefault(_proposer_key(who), []).append((_title_key(title), row))
+    for items in buckets.values():
+        if len(items) < 2:
+            continue
+        reported: set[int] = set()
+        by_length = sorted(items, key=lambda it: len(it[0]))
+        for i, (a, row_a) in enumerate(by_length):
+            for b, row_b in by_length[i + 1 :]:
+                if 2 * len(a) < DUPLICATE_RATIO * (len(a) + len(b)):
+                    break  # the remaining titles are longer still
+                if a == b:
+                    ratio = 1.0
+                else:
+                    sm = difflib.SequenceMatcher(None, a, b, autojunk=False)
+                    if sm.quick_ratio() < DUPLICATE_RATIO:
+                        continue
+                    ratio = sm.ratio()
+                    if ratio < DUPLICATE_RATIO:
+                        continue
+                earlier, later = sorted((row_a, row_b), key=lambda r: r.number)
+                if later.number in reported:
+                    continue
+                reported.add(later.number)
+                other_key = earlier.values.get(P_ID)
+                check.add(
+                    "duplicate.proposal",
+                    later,
+                    P_TITLE,
+                    later.values.get(P_TITLE),
+                    other_row=earlier.number,
+                    other_key="（IDなし）" if _blank(other_key) else _visible(_key_text(other_key)),
+                    ratio=int(ratio * 100),
+                )
+
+
+def _check_referral_ids(check: _Check, proposal_of: dict[int, tuple[int, int]]) -> None:
+    """照会ID: its form, unique, and beginning with the row's 提案ID."""
+    first: dict[tuple[int, int, int], int] = {}
+    for row in check.rows:
+        raw = check.parsed.get(R_ID, {}).get(row.number)
+        if raw is None:
+            continue
+        got = _try(parse_referral_id, raw)
+        if isinstance(got, ValueProblem):
+            check.add("id.format", row, R_ID, raw, pattern=_ID_PATTERNS[R_ID])
+            continue
+        prefix = parse_proposal_id(got[0])  # parse_referral_id has checked it
+        key = (*prefix, got[1])
+        if key in first:
+            check.add("id.duplicate", row, R_ID, raw, first_row=first[key])
+        else:
+            first[key] = row.number
+        pid = proposal_of.get(row.number)
+        if pid is not None and prefix != pid:
+            shown = _key_text(row.values.get(R_PROPOSAL))
+            check.add("id.mismatch", row, R_ID, raw, proposal=shown, example=f"{shown}-01")
+
+
+def _check_referrals(run: _Run, table: Table | None, proposals: _Check, master: _Check) -> _Check:
+    check = run.structure(SheetRef(REFERRALS), REFERRALS, REFERRAL_SHEET, table)
+    parsed = run.values(check, REFERRAL_SHEET.columns)
+    rows_by_number = {r.number: r for r in check.rows}
+    referral_dates = parsed.get(R_DATE, {})
+    answer_dates = parsed.get(R_ANSWERED, {})
+    due_dates = parsed.get(R_DUE, {})
+    answers = parsed.get(R_ANSWER, {})
+    proposals_known = proposals.usable and proposals.has(P_ID)
+    master_known = master.usable and master.has(M_NAME)
+    names = list(run.departments)
+    suggestions: dict[str, str | None] = {}
+    answer_days = timedelta(days=run.config.desk.answer_days)
+    answer_column = REFERRAL_SHEET.column(R_ANSWER)
+
+    proposal_of = _proposal_ids(check, R_PROPOSAL)
+    _check_referral_ids(check, proposal_of)
+    pairs: dict[tuple[tuple[int, int], str], int] = {}
+    for row in check.rows:
+        number = row.number
+        pid = proposal_of.get(number)
+        raw_pid = row.values.get(R_PROPOSAL)
+        if pid is not None and proposals_known and pid not in run.proposal_rows:
+            check.add("ref.proposal", row, R_PROPOSAL, raw_pid, proposals=PROPOSALS)
+        answer = answers.get(number)
+        raw_answer = row.values.get(R_ANSWER)
+        answer_text = answer if answer is not None else ("" if _blank(raw_answer) else normalize_text(raw_answer))
+        if pid is not None:
+            run.answers.setdefault(pid, []).append(answer_text)
+
+        # 照会先: a department of the master, or a partner for a 県→企業等 proposal
+        target_raw = row.values.get(R_TARGET)
+        target = "" if _blank(target_raw) else normalize_text(target_raw)
+        if target and pid is not None:
+            if (pid, target) in pairs:
+                shown = _key_text(raw_pid)
+                check.add("duplicate.referral", row, R_TARGET, target_raw, proposal=shown, first_row=pairs[pid, target])
+            else:
+                pairs[pid, target] = number
+        # Only where the proposal is known to go to the prefecture; an unknown 提案ID or 提案方向 is a
+        # finding of its own.
+        to_department = pid is not None and run.direction.get(pid) == Direction.PARTNER_TO_PREFECTURE
+        if target and master_known and to_department and target not in run.departments:
+            if target not in suggestions:
+                close = difflib.get_close_matches(target, names, n=1, cutoff=0.5)
+                suggestions[target] = close[0] if close else None
+            suggestion = suggestions[target]
+            hint = (
+                f"「{suggestion}」ではありませんか。"
+                if suggestion
+                else f"課名を直すか、「{DEPARTMENTS}」シートに課を追加してください。"
+            )
+            check.add("ref.department", row, R_TARGET, target_raw, master=DEPARTMENTS, hint=hint)
+
+        # dates in order: 受付日 <= 照会日 <= 回答日, and 照会日 <= 回答期限
+        referred = referral_dates.get(number)
+        if referred is not None:
+            received = run.received.get(pid) if pid is not None else None
+            if received is not None:
+                _order(check, row, R_DATE, referred, P_RECEIVED, received)
+            answered = answer_dates.get(number)
+            if answered is not None:
+                _order(check, row, R_ANSWERED, answered, R_DATE, referred)
+            due_typed = due_dates.get(number)
+            if due_typed is not None:
+                _order(check, row, R_DUE, due_typed, R_DATE, referred)
+
+        # an answer and its date go together
+        final = answer in Answer.FINAL
+        if final and check.has(R_ANSWERED) and _blank(row.values.get(R_ANSWERED)):
+            check.add("answer.date_missing", row, R_ANSWERED, answer=answer)
+        if (
+            number in answer_dates
+            and check.has(R_ANSWER)
+            and (answer == Answer.NONE or (answer is None and _blank(raw_answer)))
+        ):
+            answered_shown = _shown(row.values.get(R_ANSWERED))
+            check.add("answer.missing", row, R_ANSWER, raw_answer, answered=answered_shown, answer=Answer.NONE)
+
+        # overdue: no final answer after the deadline (回答期限, else 照会日 + answer_days)
+        if final or (pid is not None and run.status.get(pid) in _CLOSED):
+            continue
+        if answer is None and not _blank(raw_answer):
+            continue  # not a valid answer: reported as a choice error already
+        due = due_dates.get(number)
+        if due is None and referred is not None and _blank(row.values.get(R_DUE)):
+            due = referred + answer_days
+        if due is not None and run.today > due:
+            check.add(
+                "overdue",
+                row,
+                answer_column.name,
+                raw_answer,
+                department=target or "（照会先なし）",
+                due=format_date(due),
+                days=(run.today - due).days,
+                answer=answer_text or Answer.NONE,
+            )
+    run.future(check, parsed, rows_by_number)
+    return check
+
+
+def _check_statuses(run: _Run, proposals: _Check, referrals: _Check) -> None:
+    """Each proposal's status against its referrals' answers and its agreement fields."""
+    if not (proposals.has(P_STATUS) and referrals.usable and referrals.has(R_PROPOSAL)):
+        return
+    methods = proposals.parsed.get(P_METHOD, {})
+    for pid, row in run.proposal_rows.items():
+        status = run.status.get(pid)
+        if status is None:
+            continue
+        # A missing column is a structure finding of its own: do not pile a status error on it.
+        agreement_date = row.values.get(P_SIGNED) if proposals.has(P_SIGNED) else "（列なし）"
+        method = methods.get(row.number) if proposals.has(P_METHOD) else Method.COMPREHENSIVE
+        for problem in workflow.status_problems(
+            status, run.answers.get(pid, []), method=method, agreement_date=agreement_date
+        ):
+            column = problem.column if proposals.has(problem.column) else P_STATUS
+            proposals.add(
+                problem.code, row, column, row.values.get(column), severity=problem.severity, **problem.params
+            )
+
+
+# ---------------------------------------------------------------- department sheets
+def _check_department(run: _Run, department: Department, table: Table | None, label: str, has_referrals: bool) -> None:
+    def missing_column_severity(column: Column) -> str:
+        # Answers cannot be read without these; desk columns are put back by sync.
+        if column.name == DEPARTMENT_SHEET.key or column.owner is Owner.DEPARTMENT:
+            return Severity.ERROR
+        return Severity.WARNING
+
+    check = run.structure(
+        department.ref,
+        label,
+        DEPARTMENT_SHEET,
+        table,
+        missing_sheet_severity=Severity.WARNING if has_referrals else Severity.INFO,
+        missing_sheet_hint=f"担当課「{department.name}」のシートです。kouminrenkei sync で作成されます。",
+        column_severity=missing_column_severity,
+        column_hint="kouminrenkei sync で列が追加されます。",
+    )
+    columns = [c for c in DEPARTMENT_SHEET.columns if c.owner is Owner.DEPARTMENT]
+    parsed = run.values(check, columns)
+    run.future(check, parsed, {r.number: r for r in check.rows})
+
+
+# ---------------------------------------------------------------- write-back
+_FINDING_COLUMNS = [c.name for c in FINDINGS_SHEET.columns]
+_RUN_AT = _FINDING_COLUMNS[0]  # 実行日時: differs every run, so not compared
+
+
+def _finding_row(f: Finding, now: datetime) -> dict[str, CellValue]:
+    values: list[CellValue] = [
+        now,
+        Severity.LABELS.get(f.severity, f.severity),
+        f.code,
+        f.sheet,
+        f.row,
+        f.column,
+        f.key,
+        f.value,
+        f.message,
+    ]
+    return dict(zip(_FINDING_COLUMNS, values, strict=True))
+
+
+def _comparable(rows: Iterable[dict[str, CellValue]]) -> list[tuple[str, ...]]:
+    keys = [header_key(c) for c in _FINDING_COLUMNS[1:]]
+    out = []
+    for r in rows:
+        norm = {header_key(k): v for k, v in r.items()}
+        out.append(tuple(display(norm.get(k)) for k in keys))
+    return out
+
+
+def _plan(run: _Run, findings: list[Finding], now: datetime) -> list[Change]:
+    changes: list[Change] = []
+    new_rows = [_finding_row(f, now) for f in findings]
+    table = run.findings_table
+    old_rows = [r.values for r in table.rows] if table is not None else []
+    if _comparable(new_rows) != _comparable(old_rows):
+        ref = SheetRef(FINDINGS)
+        if table is None:
+            changes.append(EnsureSheet(ref, FINDINGS_SHEET))
+        changes.append(ReplaceRows(ref, tuple(new_rows)))
+    for check in run.checks:
+        if check.table is None:
+            continue
+        present = {header_key(h) for h in check.table.headers if header_key(h)}
+        notes: dict[tuple[int, str], list[str]] = {}
+        for f in check.findings:
+            if f.row is None or f.column is None or header_key(f.column) not in present:
+                continue
+            label = Severity.LABELS.get(f.severity, f.severity)
+            notes.setdefault((f.row, header_key(f.column)), []).append(f"【{label}】{f.message}")
+        marks = {k: "\n".join(v) for k, v in notes.items()}
+        old = {(r, header_key(c)): note for (r, c), note in check.table.marks.items()}
+        if marks != old:
+            changes.append(MarkCells(check.ref, marks))
+    return changes
+
+
+# ---------------------------------------------------------------- the public function
+def validate(
+    config: Config,
+    store: Store,
+    *,
+    write_back: bool = True,
+    today: date | None = None,
+) -> Report:
+    """Check the register and every department sheet; return the findings.
+
+    With ``write_back`` the 検証結果 sheet is rewritten and the offending cells marked (fill and
+    note), marks of an earlier run cleared where the cell is now right — but only when something
+    differs from what is there, so a scheduled run over unchanged sheets writes nothing. A book
+    open in Excel is left alone and named in ``Report.skipped``. Cell values are never changed.
+    """
+    run = _Run(config, store, today or date.today())
+    tables = run.read()
+    run.findings_table = tables.get(SheetRef(FINDINGS))
+
+    _check_choices_sheet(run, tables.get(SheetRef(CHOICES)))
+    master = _check_master(run, tables.get(SheetRef(DEPARTMENTS)))
+    proposals = _check_proposals(run, tables.get(SheetRef(PROPOSALS)))
+    referrals = _check_referrals(run, tables.get(SheetRef(REFERRALS)), proposals, master)
+    _check_statuses(run, proposals, referrals)
+
+    targets: set[str] = set()
+    for row in referrals.rows:
+        target = row.values.get(R_TARGET)
+        if not _blank(target):
+            targets.add(normalize_text(target))
+    books, unreadable = run.read_books(run.departments.values())
+    for department in run.departments.values():
+        ref = department.ref
+        if ref.book is None:
+            label = ref.sheet
+            table = tables.get(ref)
+        else:
+            label = f"{store.display_name(ref.book)}:{ref.sheet}"
+            if ref.book in unreadable:
+                check = _Check(ref, label, DEPARTMENT_SHEET, None)
+                run.checks.append(check)
+                check.add(
+                    "structure.missing_book",
+                    severity=Severity.WARNING if department.name in targets else Severity.INFO,
+                    department=department.name,
+                    book=store.display_name(ref.book),
+                    reason=unreadable[ref.book],
+                )
+                continue
+            table = books.get(ref)
+        _check_department(run, department, table, label, department.name in targets)
+
+    findings: list[Finding] = []
+    for check in run.checks:
+        order = {c.name: i for i, c in enumerate(check.schema.columns)}
+        findings.extend(sorted(check.findings, key=lambda f: (f.row or 0, order.get(f.column or "", -1))))
+    report = Report(findings)
+    if write_back:
+        plan = _plan(run, findings, datetime.now().replace(microsecond=0))
+        if plan:
+            result = store.apply(plan, skip_busy=True)
+            report.written = result.written
+            report.skipped = result.skipped
+    return report
