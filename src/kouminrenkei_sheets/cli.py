@@ -17,6 +17,7 @@ import click
 from . import __version__
 from .config import Config, load_config
 from .errors import KouminrenkeiError
+from .findings import Report
 from .store.base import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -193,6 +194,63 @@ def agreement(app: AppContext, proposal_id: str | None, all_: bool, out: str | N
         click.echo("新たに作る協定書はありません。")
     if result.problems:
         click.get_current_context().exit(1)
+
+
+# ---------------------------------------------------------------- validate
+@cli.command("validate")
+@click.option(
+    "--format", "format_", type=click.Choice(["text", "json"]), default="text", show_default=True, help="出力形式"
+)
+@click.option("--no-write-back", is_flag=True, help="検証結果シートとセルの印（塗りとメモ）を書き込まない")
+@handle_errors
+@pass_app
+def validate_command(app: AppContext, format_: str, no_write_back: bool) -> None:
+    """台帳と各担当課シートを検証し、直すべき箇所をシート・行・列ごとに示します。
+
+    結果は検証結果シートに書き、該当セルに印（塗りとメモ）を付けます（前回から変わらなければ
+    何も書きません）。終了コード: 0 エラーなし、1 エラーあり、2 使い方・設定の誤り。
+    """
+    import json
+
+    from .validate import validate
+
+    report = validate(app.config, app.store, write_back=not no_write_back)
+    if format_ == "json":
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        _render_report(report)
+    if not report.valid:
+        click.get_current_context().exit(1)
+
+
+def _render_report(report: Report) -> None:
+    """Findings grouped by sheet, with counts; plain lines that read well in a log too."""
+    from .findings import Severity, count_by_severity
+
+    colors = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+
+    def counts_text(counts: dict[str, int]) -> str:
+        return "・".join(f"{Severity.LABELS[s]} {counts[s]}件" for s in Severity.ALL)
+
+    for sheet, findings in report.by_sheet().items():
+        click.echo(f"■ {sheet}（{counts_text(count_by_severity(findings))}）")
+        for f in findings:
+            where = "".join(
+                part
+                for part in (
+                    f"{f.row}行目 " if f.row else "",
+                    f"{f.column} " if f.column else "",
+                    f"[{f.key}] " if f.key else "",
+                )
+            )
+            label = click.style(Severity.LABELS.get(f.severity, f.severity), fg=colors.get(f.severity))
+            click.echo(f"  {label} {where}{f.message} ({f.code})")
+        click.echo("")
+    click.echo(f"検証結果: {counts_text(report.counts)}")
+    if report.written:
+        click.echo("検証結果シートとセルの印を更新しました: " + "、".join(report.written))
+    for book, why in report.skipped.items():
+        click.echo(f"注意: {book} は書き込めませんでした（{why}）。閉じてから再実行してください。", err=True)
 
 
 # ---------------------------------------------------------------- publish / report / history
