@@ -268,3 +268,38 @@ def test_notify_command_dry_run_shows_the_mails(desk: Path, smtp: tuple[_Inbox, 
     assert sent.exit_code == 0, sent.output
     assert inbox.count == 1
     assert runner.invoke(cli, ["--config", str(desk), "notify"]).output == "0 通のメールを送りました。\n"
+
+
+# ---------------------------------------------------------------- the scheduler files in scripts/
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+
+
+def test_the_cron_line_runs_every_five_minutes() -> None:
+    lines = [
+        line
+        for line in (SCRIPTS / "kouminrenkei.cron").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#") and "=" not in line.split()[0]
+    ]
+    [line] = lines
+    fields = line.split(None, 5)
+    assert fields[:5] == ["*/5", "*", "*", "*", "*"]
+    assert "kouminrenkei --config /srv/kouminrenkei/kouminrenkei.toml run" in fields[5]
+    assert "run" in cli.commands
+
+
+def test_the_systemd_units_start_run_every_five_minutes() -> None:
+    import configparser
+
+    def units(name: str) -> configparser.ConfigParser:
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.optionxform = str  # type: ignore[assignment,method-assign]
+        parser.read(SCRIPTS / name, encoding="utf-8")
+        return parser
+
+    service, timer = units("kouminrenkei.service"), units("kouminrenkei.timer")
+    assert service["Service"]["Type"] == "oneshot"
+    assert service["Service"]["ExecStart"].endswith("/kouminrenkei run")
+    assert service["Service"]["Environment"] == "KOUMINRENKEI_CONFIG=/srv/kouminrenkei/kouminrenkei.toml"
+    assert service["Service"]["WorkingDirectory"] == "/srv/kouminrenkei"
+    assert timer["Timer"]["OnCalendar"] == "*:0/5"
+    assert timer["Timer"]["Unit"] == "kouminrenkei.service"
