@@ -28,6 +28,7 @@ from click.testing import CliRunner
 
 from kouminrenkei_sheets.cli import cli
 from kouminrenkei_sheets.config import Config
+from kouminrenkei_sheets.errors import StoreError
 from kouminrenkei_sheets.publish import (
     CP932_NAME,
     CSV_NAME,
@@ -715,3 +716,14 @@ def test_empty_register_gives_a_page_that_says_so(tmp_path: Path) -> None:
     assert "公表している取組はまだありません。" in html
     assert read_csv(result.out_dir / CSV_NAME) == [list(OUTPUT_COLUMNS)]
     assert result.withheld == 1
+
+
+def test_register_without_the_protection_column_publishes_nothing(tmp_path: Path) -> None:
+    store = make_store([proposal("R7-0001")])
+    table = store.books[None][PROPOSALS].grid
+    column = table[0].index("アイデア保護")
+    for row in table:
+        del row[column]
+    with pytest.raises(StoreError, match="列「アイデア保護」がないため"):
+        publish(make_config(tmp_path), store)
+    assert not (tmp_path / "publish").exists()

@@ -342,6 +342,12 @@ def collect_rows(
     proposals = tables.get(SheetRef(PROPOSALS))
     if proposals is None:
         raise StoreError(f"台帳にシート「{PROPOSALS}」がありません。")
+    if not proposals.has(PROTECTION):
+        # Without the column nobody can tell what the partners asked to protect: publish nothing.
+        raise StoreError(
+            f"台帳の「{PROPOSALS}」シートに列「{PROTECTION}」がないため、保護する項目が分からず公表できません。"
+            "列を戻してから再実行してください。"
+        )
     referrals = _referrals_by_proposal(tables.get(SheetRef(REFERRALS)))
     master = departments_from_table(config, tables.get(SheetRef(DEPARTMENTS)))
     choices = tables.get(SheetRef(CHOICES))
