@@ -113,6 +113,19 @@ def test_new_answers_are_imported_then_validated_and_reported(tmp_path: Path) ->
     assert second.exit_code == 0 and not second.needs_attention  # nothing new: quiet
 
 
+def test_a_register_open_in_excel_is_caught_up_later_without_alarm(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text(FORM + "2025/06/01 10:00:00,a@example.jp,A社,防災訓練,企業,災害対策\r\n")
+    config = make_config(tmp_path, run={"intake_sources": ["a.csv"]})
+    store = make_store()
+    store.open_by[None] = "山田"
+    result = run(config, store, now=NOW)
+    assert result.exit_code == 0, result.to_dict()
+    assert result.step("intake").summary.startswith("次回に持ち越し: ")
+    assert not result.needs_attention
+    store.open_by.clear()
+    assert run(config, store, now=NOW).step("intake").attention == ["新しい提案を 1 件取り込みました: R7-0001"]
+
+
 def test_data_errors_exit_1(tmp_path: Path) -> None:
     store = make_store()
     store.apply([AppendRows(SheetRef(PROPOSALS), ({"提案ID": "R7-0001", "受付日": "4月31日"},))])

@@ -181,6 +181,8 @@ def _step(name: str, logger: logging.Logger, body: Callable[[], StepResult]) -> 
         step = StepResult(name, f"次回に持ち越し: {e}")
     except KouminrenkeiError as e:
         step = StepResult(name, f"失敗: {e}", exit_code=e.exit_code, errors=[str(e)])
+        logger.error("%s: %s", name, step.summary)
+        return step
     except Exception:
         logger.exception("%s: 予期しないエラー", name)
         raise
