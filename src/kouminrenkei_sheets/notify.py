@@ -484,7 +484,7 @@ def _where_to_answer(dept: Department, store: Store) -> str:
     if dept.ref.book is None:
         return f"台帳のシート「{dept.ref.sheet}」"
     if store.backend == "gsheets":
-        return f"https://docs.google.com/spreadsheets/d/{dept.ref.book}"
+        return f" https://docs.google.com/spreadsheets/d/{dept.ref.book} "  # spaces keep the URL clickable
     return f"{dept.ref.book}（シート「{dept.ref.sheet}」）"
 
 
@@ -503,7 +503,7 @@ def _department_notice(
         f"{dept.name} ご担当者様",
         "",
         f"{config.desk.name}です。貴課あての照会についてお知らせします。",
-        f"回答は {_where_to_answer(dept, store)} の「回答」「回答日」「回答理由・コメント」欄に入力してください。",
+        f"回答は{_where_to_answer(dept, store)}の「回答」「回答日」「回答理由・コメント」欄に入力してください。",
     ]
     for title, group in (
         (f"■ 新しい照会（{len(new)}件）", new),
