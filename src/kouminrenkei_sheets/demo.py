@@ -77,6 +77,27 @@ def _agreements(config: Config, store: Store, today: date, step: Echo) -> None:
         step(f"  {p.message}")
 
 
+def _publish(config: Config, store: Store, today: date, step: Echo) -> None:
+    from .publish import publish
+
+    r = publish(config, store)
+    step(
+        f"公表資料: {len(r.rows)} 件（{r.out_dir}/index.html・renkei.csv・renkei.xlsx・renkei.json）"
+        f"・公表「可」でない {r.withheld} 件は載せず"
+    )
+    for n in r.notices:
+        step(f"  注意: {n}")
+
+
+def _report(config: Config, store: Store, today: date, step: Echo) -> None:
+    from .reports import default_report_path, mark_reported, report, write_report
+
+    rep = report(config, store, today=today)
+    paths = [write_report(rep, fmt, default_report_path(config, rep, fmt)) for fmt in ("md", "xlsx")]
+    mark_reported(config, rep)
+    step(f"状況報告: {paths[0]}・{paths[1].name}（期限超過の照会 {rep.overdue_count} 件）")
+
+
 def _jobs() -> list[Job]:
     """Every job, in the order a desk would run them."""
-    return [_agreements]
+    return [_agreements, _publish, _report]
