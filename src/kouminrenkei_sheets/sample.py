@@ -149,8 +149,10 @@ def generate(
     first_fy = fy_now - years + 1
     counters: dict[int, int] = {}
     days_in_window = (today - date(first_fy, 4, 1)).days
+    recent = n // 4  # a desk's current work: proposals of the last weeks, still open
     receipts = sorted(
-        date(first_fy, 4, 1) + timedelta(days=rng.randrange(max(days_in_window - 7, 1))) for _ in range(n)
+        [date(first_fy, 4, 1) + timedelta(days=rng.randrange(max(days_in_window - 7, 1))) for _ in range(n - recent)]
+        + [today - timedelta(days=rng.randrange(1, max(2, min(80, days_in_window)))) for _ in range(recent)]
     )
     for received in receipts:
         fy = fiscal_year(received)
