@@ -165,13 +165,20 @@ class _Check:
     findings: list[Finding] = field(default_factory=list)
     usable: bool = False  # has a header row with schema columns
     parsed: dict[str, dict[int, Any]] = field(default_factory=dict)  # column -> row -> parsed value
+    _names: frozenset[str] = frozenset()
 
     @property
     def rows(self) -> list[Row]:
         return self.table.rows if self.table is not None and self.usable else []
 
     def has(self, column: str) -> bool:
-        return any(c.name == column for c in self.present)
+        return column in self.present_names
+
+    @property
+    def present_names(self) -> frozenset[str]:
+        if len(self._names) != len(self.present):
+            self._names = frozenset(c.name for c in self.present)
+        return self._names
 
     def add(
         self,
@@ -289,6 +296,24 @@ class _Run:
         self.direction: dict[tuple[int, int], str] = {}  # 提案方向
         self.status: dict[tuple[int, int], str] = {}  # ステータス
         self.answers: dict[tuple[int, int], list[str]] = {}  # answers of its referrals
+        self._proposal_ids: dict[CellValue, tuple[int, int] | ValueProblem] = {}
+        self._norm: dict[CellValue, str] = {}
+
+    def norm(self, v: CellValue) -> str:
+        """normalize_text, once per distinct value (a few dozen department names fill 30,000 rows)."""
+        try:
+            return self._norm[v]
+        except KeyError:
+            text = self._norm[v] = normalize_text(v)
+            return text
+
+    def proposal_id(self, raw: CellValue) -> tuple[int, int] | ValueProblem:
+        """(年度, 連番) of a proposal ID, parsed once per distinct value."""
+        try:
+            return self._proposal_ids[raw]
+        except KeyError:
+            got = self._proposal_ids[raw] = _try(parse_proposal_id, raw)
+            return got
 
     # -------------------------------------------------------- reading
     def read(self) -> dict[SheetRef, Table | None]:
@@ -377,62 +402,70 @@ class _Run:
     # -------------------------------------------------------- values, column by column
     def values(self, check: _Check, columns: Sequence[Column]) -> dict[str, dict[int, Any]]:
         """Required, type, choice and text checks of these columns; returns the parsed values
-        (dates, canonical choices, canonical IDs) by column and spreadsheet row."""
+        (dates, canonical choices, IDs as typed) by column and spreadsheet row.
+
+        Column by column, with comprehensions doing the per-cell work and every distinct value
+        parsed once: a big register has a million cells and few distinct dates or choices."""
         parsed: dict[str, dict[int, Any]] = {}
         rows = check.rows
         cache = self.cache
+        suspect = _SUSPECT.search
         for column in columns:
             if not check.has(column.name):
                 continue
             name = column.name
+            kind = column.type
+            filled = [
+                (row, v)
+                for row in rows
+                if (v := row.values.get(name)) is not None and not (v.__class__ is str and not v.strip())
+            ]
+            if column.required and len(filled) < len(rows):
+                hint = _required_hint(column)
+                for row in rows:
+                    if _blank(row.values.get(name)):
+                        check.add("required", row, name, hint=hint)
+            for row, v in [(r, v) for r, v in filled if v.__class__ is str and (len(v) > CELL_LIMIT or suspect(v))]:
+                if len(v) > CELL_LIMIT:
+                    check.add("text.too_long", row, name, v, length=len(v), limit=CELL_LIMIT)
+                if suspect(v):
+                    self.text(check, row, name, v, formula=kind is not ValueType.PHONE)
             out: dict[int, Any] = {}
             parsed[name] = out
-            kind = column.type
-            text_check = kind is not ValueType.PHONE
-            for row in rows:
-                v = row.values.get(name)
-                if v is None or (isinstance(v, str) and not v.strip()):
-                    if column.required:
-                        check.add("required", row, name, hint=_required_hint(column))
-                    continue
-                if isinstance(v, str):
-                    if len(v) > CELL_LIMIT:
-                        check.add("text.too_long", row, name, v, length=len(v), limit=CELL_LIMIT)
-                    if _SUSPECT.search(v):
-                        self.text(check, row, name, v, formula=text_check)
-                if kind is ValueType.TEXT:
-                    continue
-                if kind is ValueType.DATE:
+            if kind is ValueType.TEXT:
+                continue
+            if kind is ValueType.DATE:
+                for row, v in filled:
                     d = cache.date(v)
                     if isinstance(d, ValueProblem):
                         check.add("date.invalid", row, name, v, reason=_visible(d.reason))
                     else:
                         out[row.number] = d
-                elif kind is ValueType.CHOICE:
-                    c = self.choice(column, v)
+            elif kind is ValueType.CHOICE or kind is ValueType.MULTI_CHOICE:
+                exact = self.lists.exact[column.choices or name]
+                pick = self.choice if kind is ValueType.CHOICE else self.multi
+                for row, v in filled:
+                    c: Any = (v if kind is ValueType.CHOICE else [v]) if v in exact else pick(column, v)
                     if isinstance(c, ValueProblem):
                         self.bad_choice(check, row, column, v, c)
                     else:
                         out[row.number] = c
-                elif kind is ValueType.MULTI_CHOICE:
-                    m = self.multi(column, v)
-                    if isinstance(m, ValueProblem):
-                        self.bad_choice(check, row, column, v, m)
-                    else:
-                        out[row.number] = m
-                elif kind is ValueType.DATETIME:
+            elif kind is ValueType.DATETIME:
+                for row, v in filled:
                     if not _datetime_ok(v):
                         check.add("datetime.invalid", row, name, v)
-                elif kind is ValueType.ID:
-                    out[row.number] = v
-                elif kind in _CHECKERS:
-                    func, code = _CHECKERS[kind]
+            elif kind is ValueType.ID:
+                out.update((row.number, v) for row, v in filled)
+            elif kind in _CHECKERS:
+                func, code = _CHECKERS[kind]
+                checked = cache.checked
+                for row, v in filled:
                     ck = (kind, v)
                     try:
-                        problem = cache.checked[ck]
+                        problem = checked[ck]
                     except KeyError:
                         r = _try(func, v)
-                        problem = cache.checked[ck] = r if isinstance(r, ValueProblem) else None
+                        problem = checked[ck] = r if isinstance(r, ValueProblem) else None
                     if problem is not None:
                         check.add(code, row, name, v, reason=_visible(problem.reason))
         check.parsed.update(parsed)
@@ -598,19 +631,15 @@ def _check_master(run: _Run, table: Table | None) -> _Check:
     return check
 
 
-def _proposal_ids(check: _Check, column: str) -> dict[int, tuple[int, int]]:
+def _proposal_ids(run: _Run, check: _Check, column: str) -> dict[int, tuple[int, int]]:
     """(年度, 連番) of each row's proposal ID; a malformed one is a finding. H31-0001 and R1-0001 are
     the same 年度 and number, hence the same proposal."""
     out: dict[int, tuple[int, int]] = {}
-    seen: dict[Any, tuple[int, int] | ValueProblem] = {}
     for row in check.rows:
         raw = check.parsed.get(column, {}).get(row.number)
         if raw is None:
             continue
-        try:
-            got = seen[raw]
-        except KeyError:
-            got = seen[raw] = _try(parse_proposal_id, raw)
+        got = run.proposal_id(raw)
         if isinstance(got, ValueProblem):
             check.add("id.format", row, column, raw, pattern=_ID_PATTERNS[P_ID])
         else:
@@ -626,7 +655,7 @@ def _check_proposals(run: _Run, table: Table | None) -> _Check:
     directions = parsed.get(P_DIRECTION, {})
     statuses = parsed.get(P_STATUS, {})
     first: dict[tuple[int, int], int] = {}
-    for number, pid in _proposal_ids(check, P_ID).items():
+    for number, pid in _proposal_ids(run, check, P_ID).items():
         row = rows_by_number[number]
         raw = row.values.get(P_ID)
         if pid in first:
@@ -700,14 +729,16 @@ def _check_duplicates(check: _Check) -> None:
             continue
         reported: set[int] = set()
         by_length = sorted(items, key=lambda it: len(it[0]))
+        sm = difflib.SequenceMatcher(None, autojunk=False)
         for i, (a, row_a) in enumerate(by_length):
+            sm.set_seq2(a)  # SequenceMatcher caches what it learns about its second sequence
             for b, row_b in by_length[i + 1 :]:
                 if 2 * len(a) < DUPLICATE_RATIO * (len(a) + len(b)):
                     break  # the remaining titles are longer still
                 if a == b:
                     ratio = 1.0
                 else:
-                    sm = difflib.SequenceMatcher(None, a, b, autojunk=False)
+                    sm.set_seq1(b)
                     if sm.quick_ratio() < DUPLICATE_RATIO:
                         continue
                     ratio = sm.ratio()
@@ -729,18 +760,23 @@ def _check_duplicates(check: _Check) -> None:
                 )
 
 
-def _check_referral_ids(check: _Check, proposal_of: dict[int, tuple[int, int]]) -> None:
+# A referral ID as the tool writes it; anything else goes through values.parse_referral_id.
+_PLAIN_REFERRAL_ID = re.compile(r"^([A-Z]\d{1,2}-\d{4,})-(\d{2,})$")
+
+
+def _check_referral_ids(run: _Run, check: _Check, proposal_of: dict[int, tuple[int, int]]) -> None:
     """照会ID: its form, unique, and beginning with the row's 提案ID."""
     first: dict[tuple[int, int, int], int] = {}
     for row in check.rows:
         raw = check.parsed.get(R_ID, {}).get(row.number)
         if raw is None:
             continue
-        got = _try(parse_referral_id, raw)
-        if isinstance(got, ValueProblem):
+        plain = _PLAIN_REFERRAL_ID.match(raw) if isinstance(raw, str) else None
+        got = (plain[1], int(plain[2])) if plain and int(plain[2]) else _try(parse_referral_id, raw)
+        prefix = None if isinstance(got, ValueProblem) else run.proposal_id(got[0])
+        if isinstance(got, ValueProblem) or not isinstance(prefix, tuple):
             check.add("id.format", row, R_ID, raw, pattern=_ID_PATTERNS[R_ID])
             continue
-        prefix = parse_proposal_id(got[0])  # parse_referral_id has checked it
         key = (*prefix, got[1])
         if key in first:
             check.add("id.duplicate", row, R_ID, raw, first_row=first[key])
@@ -767,8 +803,8 @@ def _check_referrals(run: _Run, table: Table | None, proposals: _Check, master: 
     answer_days = timedelta(days=run.config.desk.answer_days)
     answer_column = REFERRAL_SHEET.column(R_ANSWER)
 
-    proposal_of = _proposal_ids(check, R_PROPOSAL)
-    _check_referral_ids(check, proposal_of)
+    proposal_of = _proposal_ids(run, check, R_PROPOSAL)
+    _check_referral_ids(run, check, proposal_of)
     pairs: dict[tuple[tuple[int, int], str], int] = {}
     for row in check.rows:
         number = row.number
@@ -784,7 +820,7 @@ def _check_referrals(run: _Run, table: Table | None, proposals: _Check, master: 
 
         # 照会先: a department of the master, or a partner for a 県→企業等 proposal
         target_raw = row.values.get(R_TARGET)
-        target = "" if _blank(target_raw) else normalize_text(target_raw)
+        target = run.norm(target_raw)
         if target and pid is not None:
             if (pid, target) in pairs:
                 shown = _key_text(raw_pid)
@@ -983,7 +1019,7 @@ def validate(
     for row in referrals.rows:
         target = row.values.get(R_TARGET)
         if not _blank(target):
-            targets.add(normalize_text(target))
+            targets.add(run.norm(target))
     books, unreadable = run.read_books(run.departments.values())
     for department in run.departments.values():
         ref = department.ref
