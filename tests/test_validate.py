@@ -895,7 +895,8 @@ def test_cli_text_output_and_exit_codes(
     assert result.exit_code == 1
     lines = result.output.splitlines()
     assert lines[0] == "■ 提案（エラー 1件・警告 0件・情報 0件）"
-    assert lines[1].startswith("  エラー 3行目 提案種別 [R7-0002] 提案種別: ") and lines[1].endswith("(choice.invalid)")
+    assert lines[1].startswith("  エラー 3行目 提案種別 [R7-0002] 提案種別を選び直してください: ")
+    assert lines[1].endswith("(choice.invalid)")
     assert "■ 照会（エラー 0件・警告 1件・情報 0件）" in lines
     assert lines[-1] == "検証結果: エラー 1件・警告 1件・情報 0件"
     assert isinstance(store, MemoryStore) and store.writes.get(None, 0) == 0

@@ -52,7 +52,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "phone.invalid": ("error", "{column}が正しくありません: {reason}"),
     "corporate_number.invalid": ("error", "{column}が正しくありません: {reason}"),
     "number.invalid": ("error", "{column}が正しくありません: {reason}"),
-    "choice.invalid": ("error", "{column}: {reason}{fix}"),
+    "choice.invalid": ("error", "{column}を選び直してください: {reason}{fix}"),
     # identifiers
     "id.format": ("error", "「{value}」は{column}の形式（{pattern}）ではありません。"),
     "id.fiscal_year": (

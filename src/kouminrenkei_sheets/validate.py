@@ -1042,6 +1042,9 @@ def validate(
             table = books.get(ref)
         _check_department(run, department, table, label, department.name in targets)
 
+    # The desk's main tabs first, then the masters, then the department sheets in master order.
+    first_shown = {PROPOSALS: 0, REFERRALS: 1, DEPARTMENTS: 2, CHOICES: 3}
+    run.checks.sort(key=lambda c: first_shown.get(c.label, len(first_shown)))
     findings: list[Finding] = []
     for check in run.checks:
         order = {c.name: i for i, c in enumerate(check.schema.columns)}
