@@ -68,6 +68,21 @@ def _remove_demo(directory: Path) -> None:
 Job = Callable[[Config, Store, date, Echo], None]
 
 
+def _validate(config: Config, store: Store, today: date, step: Echo) -> None:
+    from .validate import validate
+
+    rep = validate(config, store, today=today)
+    c = rep.counts
+    step(
+        f"検証: 誤り {c['error']} 件・注意 {c['warning']} 件・情報 {c['info']} 件"
+        "（台帳の「検証結果」シートと該当セルに表示）"
+    )
+    for f in rep.findings[:5]:
+        step(f"  {f.sheet} {f.row}行 {f.column}: {f.message}")
+    if len(rep.findings) > 5:
+        step(f"  …ほか {len(rep.findings) - 5} 件")
+
+
 def _agreements(config: Config, store: Store, today: date, step: Echo) -> None:
     from .agreements import agreement
 
@@ -100,4 +115,4 @@ def _report(config: Config, store: Store, today: date, step: Echo) -> None:
 
 def _jobs() -> list[Job]:
     """Every job, in the order a desk would run them."""
-    return [_agreements, _publish, _report]
+    return [_validate, _agreements, _publish, _report]

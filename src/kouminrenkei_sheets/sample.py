@@ -148,6 +148,7 @@ def generate(
     fy_now = fiscal_year(today)
     first_fy = fy_now - years + 1
     counters: dict[int, int] = {}
+    used: set[tuple[str, str]] = set()
     days_in_window = (today - date(first_fy, 4, 1)).days
     recent = n // 4  # a desk's current work: proposals of the last weeks, still open
     receipts = sorted(
@@ -173,7 +174,10 @@ def generate(
         else:
             partner_row = rng.choice(partners)
         name, kind, address, title, rep = partner_row
-        theme = rng.choice(_THEMES[fields[0]])
+        # one proposer rarely proposes the same thing twice: pick a theme it has not used yet
+        themes = [t for f in fields for t in _THEMES[f] if (name, t) not in used] or list(_THEMES[fields[0]])
+        theme = rng.choice(themes)
+        used.add((name, theme))
         subject = theme if to_partner else f"{theme}に関する連携"
         row: dict[str, CellValue] = {
             "提案ID": pid,
@@ -239,12 +243,12 @@ def _outline(rng: random.Random, fields: list[str]) -> str:
 def _pick_status(rng: random.Random, age: int, method: str) -> str:
     if age < 20:
         return rng.choice((Status.RECEIVED, Status.CHECKING, Status.REFERRED))
+    done = Status.AGREED if method in Method.AGREEMENTS else Status.IMPLEMENTING
     if age < 90:
         return rng.choices(
-            (Status.REFERRED, Status.COORDINATING, Status.AGREED, Status.FAILED, Status.ON_HOLD),
+            (Status.REFERRED, Status.COORDINATING, done, Status.FAILED, Status.ON_HOLD),
             weights=(5, 4, 2, 1, 1),
         )[0]
-    done = Status.AGREED if method in Method.AGREEMENTS else Status.IMPLEMENTING
     return rng.choices(
         (Status.COORDINATING, done, Status.IMPLEMENTING, Status.COMPLETED, Status.FAILED, Status.WITHDRAWN),
         weights=(2, 5, 3, 3, 2, 1),
