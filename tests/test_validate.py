@@ -410,6 +410,13 @@ CORPUS: list[tuple[str, list[Edit], list[Edit], str, tuple[str, int, str]]] = [
         (PROPOSALS, 6, "受付日"),
     ),
     (
+        "future 協定締結日 of a signed agreement",
+        [(PROPOSALS, 2, "協定締結日", date(2025, 12, 1))],
+        [(PROPOSALS, 2, "協定締結日", date(2025, 12, 1)), (PROPOSALS, 2, "ステータス", Status.COORDINATING)],
+        "date.future",
+        (PROPOSALS, 2, "協定締結日"),
+    ),
+    (
         "future 回答日 in a department sheet",
         [("防災・危機管理課", 2, "回答日", "2026/1/5")],
         [("防災・危機管理課", 2, "次回予定日", "2026/1/5")],

@@ -92,8 +92,9 @@ M_NAME = DEPARTMENT_MASTER_SHEET.column("課").name
 
 # Dates that may lie in the future: deadlines, plans, and an agreement's period.
 FUTURE_ALLOWED = frozenset({R_DUE, REFERRAL_SHEET.column("次回予定日").name, P_STARTS, P_ENDS})
-# Dates a desk may enter ahead of time (a planned signing or publication): a warning, not an error.
-FUTURE_WARNING = frozenset({P_SIGNED, PROPOSAL_SHEET.column("公表日").name})
+# Dates a desk enters ahead as plans (a signing being arranged, a planned publication): fine in
+# the future until the status says the agreement is signed, then a warning.
+PLANNED_DATES = frozenset({P_SIGNED, PROPOSAL_SHEET.column("公表日").name})
 # Proposals whose open referrals are no longer chased.
 _CLOSED = frozenset({Status.COMPLETED, Status.FAILED, Status.WITHDRAWN, Status.ON_HOLD})
 
@@ -547,14 +548,22 @@ class _Run:
             check.add("choice.invalid", row, column.name, v, reason=_visible(problem.reason), fix=fix)
 
     # -------------------------------------------------------- dates
-    def future(self, check: _Check, parsed: dict[str, dict[int, Any]], rows_by_number: dict[int, Row]) -> None:
+    def future(
+        self,
+        check: _Check,
+        parsed: dict[str, dict[int, Any]],
+        rows_by_number: dict[int, Row],
+        planned: Callable[[int], bool] = lambda number: False,
+    ) -> None:
+        """Dates after today, except deadlines and plans. ``planned(row)`` says whether that row's
+        PLANNED_DATES may still be plans (a signing being arranged) rather than facts."""
         today = self.today
         for column in check.present:
             if column.type is not ValueType.DATE or column.name in FUTURE_ALLOWED:
                 continue
-            severity = Severity.WARNING if column.name in FUTURE_WARNING else None
+            severity = Severity.WARNING if column.name in PLANNED_DATES else None
             for number, d in parsed.get(column.name, {}).items():
-                if d > today:
+                if d > today and not (column.name in PLANNED_DATES and planned(number)):
                     row = rows_by_number[number]
                     check.add(
                         "date.future",
@@ -687,7 +696,7 @@ def _check_proposals(run: _Run, table: Table | None) -> _Check:
         start = starts.get(number)
         if start is not None:
             _order(check, rows_by_number[number], P_ENDS, end, P_STARTS, start)
-    run.future(check, parsed, rows_by_number)
+    run.future(check, parsed, rows_by_number, planned=lambda number: statuses.get(number) not in Status.PUBLISHED)
     _check_duplicates(check)
     return check
 
