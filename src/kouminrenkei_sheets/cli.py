@@ -207,8 +207,9 @@ def agreement(app: AppContext, proposal_id: str | None, all_: bool, out: str | N
 def validate_command(app: AppContext, format_: str, no_write_back: bool) -> None:
     """台帳と各担当課シートを検証し、直すべき箇所をシート・行・列ごとに示します。
 
-    結果は検証結果シートに書き、該当セルに印（塗りとメモ）を付けます（前回から変わらなければ
-    何も書きません）。終了コード: 0 エラーなし、1 エラーあり、2 使い方・設定の誤り。
+    結果は検証結果シートに書き、該当セルに印（塗りとメモ）を付けます（前回から変わらなければ何も書きません）。
+
+    終了コード: 0 エラーなし、1 エラーあり、2 使い方・設定の誤り。
     """
     import json
 
