@@ -277,3 +277,37 @@ def test_a_csv_in_an_unknown_encoding_is_a_usage_error(tmp_path: Path) -> None:
 )
 def test_form_timestamps(value: Any, expected: datetime | None) -> None:
     assert _parse_timestamp(value) == expected
+
+
+def test_a_google_forms_tab_is_read_through_the_gsheets_backend(tmp_path: Path) -> None:
+    from fakes.google_api import FakeGoogle, GSheetsStoreFactory
+
+    with FakeGoogle() as fake:
+        store = GSheetsStoreFactory(fake, tmp_path)()
+        store.create_book(None, REGISTER_SHEETS)
+        store.apply([AppendRows(P, ({"提案ID": "R7-0003", "受付日": date(2025, 4, 20)},))])
+        form = fake.add_spreadsheet(
+            "提案フォーム（回答）", tabs={"フォームの回答 1": [HEADERS, *ANSWERS]}, role="reader"
+        )
+        config = store.config
+        config.extra["intake"] = {"mapping": MAPPING}
+
+        result = intake(config, store, f"gsheets:{form}#フォームの回答 1", now=NOW)
+        assert result.source == f"gsheets:{form}#フォームの回答 1"
+        assert [a.proposal_id for a in result.imported] == ["R6-0001", "R7-0004"]
+        row = table_of(store, P).by_key("提案ID")["R7-0004"]
+        assert row.get("受付キー") == "2025-05-01T09:15:30|info@alpha.example.jp"
+        assert row.get("提案者名") == "アルファ株式会社"
+
+        # the same tab by its URL (gid of the first tab): nothing new
+        again = intake(config, store, f"https://docs.google.com/spreadsheets/d/{form}/edit#gid=0", now=NOW)
+        assert again.imported == [] and len(again.skipped) == 2
+        with pytest.raises(UsageError, match="gid=42"):
+            intake(config, store, f"https://docs.google.com/spreadsheets/d/{form}/edit#gid=42", now=NOW)
+        assert not fake.errors
+
+
+def table_of(store: Any, ref: SheetRef) -> Table:
+    t = store.read([ref])[ref]
+    assert t is not None
+    return t

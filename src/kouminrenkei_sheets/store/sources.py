@@ -7,14 +7,13 @@ so openpyxl and gspread stay inside ``store/``.
 from __future__ import annotations
 
 import csv
-import importlib
 import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import ConfigError, StoreError, UsageError
+from ..errors import StoreError, UsageError
 from .base import CellValue, SheetRef, Table
 from .memory import table_from_grid
 
@@ -128,24 +127,15 @@ def read_xlsx(path: Path, tab: str) -> Table:
 
 def read_gsheets(spec: SourceSpec, config: Config, store: Store | None) -> Table:
     """A tab of a Google spreadsheet, read through the gsheets backend (the desk's own if it is one)."""
-    try:
-        # Imported by name: the gsheets backend is optional at this point (and pulls in gspread).
-        gsheets = importlib.import_module(".gsheets", __package__)
-    except ImportError:
-        raise ConfigError(
-            "Google スプレッドシートからの取込はまだ使えません（gsheets バックエンドがありません）。"
-            "フォームの回答を CSV か .xlsx でダウンロードして指定してください。"
-        ) from None
-    backend: Store = (
-        store if store is not None and store.backend == "gsheets" else gsheets.GSheetsStore.from_config(config)
-    )
+    from .gsheets import GSheetsStore
+
+    backend = store if isinstance(store, GSheetsStore) else GSheetsStore.from_config(config)
     names = backend.sheet_names(spec.location)
     if not names:
         raise UsageError(f"スプレッドシート {spec.location} にシートがありません。")
     tab = spec.tab
-    if spec.gid and spec.gid != "0":
-        titles = getattr(backend, "sheet_titles_by_gid", None)
-        by_gid: dict[str, str] = titles(spec.location) if callable(titles) else {}
+    if spec.gid:
+        by_gid = backend.sheet_titles_by_gid(spec.location)
         if spec.gid not in by_gid:
             raise UsageError(
                 f"URL のタブ（gid={spec.gid}）が分かりません。gsheets:{spec.location}#タブ名 の形で指定してください。"
