@@ -754,13 +754,22 @@ class GSheetsStore(Store):
         return {str(m.sheet_id): m.title for m in meta.values()}
 
     def book_exists(self, book: str | None) -> bool:
-        """Whether the book exists as a book: a spreadsheet with more than an empty default tab."""
+        """Whether the book exists. The register must be more than an empty default tab (an empty
+        spreadsheet is where ``init`` builds it); a department spreadsheet found in the Drive folder
+        exists without another request."""
         try:
             key = self.resolve_key(book)
         except StoreError:
             return False
         if key is None:
             return False
+        if book is not None:
+            known = self._books.get(book)
+            if as_key(book) is None or (known is not None and known.meta is not None):
+                return True
+            if self._listing is not None and key in self._listing.values():
+                return True
+            return self.book_version(book) is not None
         b = self._books.get(book) or _Book(book, key)
         try:
             with b.lock:
@@ -917,7 +926,7 @@ class GSheetsStore(Store):
         result.written = [self.display_name(book) for book, w in zip(books, written, strict=True) if w]
         return result
 
-    def _apply_book(self, book: str | None, changes: list[Change]) -> bool:
+    def _apply_book(self, book: str | None, changes: list[Change], *, drop_tabs: Sequence[str] = ()) -> bool:
         b = self._book(book)
         with b.lock:
             by_tab: dict[str, list[Change]] = {}
@@ -940,13 +949,15 @@ class GSheetsStore(Store):
             plans = [self._plan_tab(b, title, chs) for title, chs in by_tab.items()]
             marks_plan = self._plan_marks(b, plans) if marks_needed else None
             requests = self._structure_requests(b, plans, marks_plan)
+            if requests and drop_tabs:  # the empty default tab of a new book goes in the same write
+                requests += [{"deleteSheet": {"sheetId": (b.meta or {})[t].sheet_id}} for t in drop_tabs]
             data = [vr for p in plans for vr in self._value_ranges(p)]
             if marks_plan is not None:
                 data += self._value_ranges(marks_plan)
             if not requests and not data:
                 return False
             if requests:
-                self._batch_update(b, requests, plans, marks_plan)
+                self._batch_update(b, requests, plans, marks_plan, drop_tabs)
             if data:
                 self._count(self.writes, b.book)
                 body = {"valueInputOption": "RAW", "data": data}
@@ -1229,7 +1240,12 @@ class GSheetsStore(Store):
         return reqs
 
     def _batch_update(
-        self, b: _Book, requests: list[dict[str, Any]], plans: list[_TabPlan], marks: _TabPlan | None
+        self,
+        b: _Book,
+        requests: list[dict[str, Any]],
+        plans: list[_TabPlan],
+        marks: _TabPlan | None,
+        drop_tabs: Sequence[str] = (),
     ) -> None:
         """The structure write. Adding tabs or rows is not idempotent: after a lost answer the
         metadata says whether it took effect, so it is never done twice."""
@@ -1242,7 +1258,8 @@ class GSheetsStore(Store):
 
         def applied() -> bool:
             meta = self._load_meta(b, force=True)
-            return all(t in meta and meta[t].rows == rows for t, rows in expected.items())
+            done = all(t in meta and meta[t].rows == rows for t, rows in expected.items())
+            return done and not any(t in meta for t in drop_tabs)
 
         self._count(self.writes, b.book)
         url = f"https://sheets.googleapis.com/v4/spreadsheets/{b.key}:batchUpdate"
@@ -1258,6 +1275,8 @@ class GSheetsStore(Store):
                 meta[p.title].rows, meta[p.title].cols = p.rows, p.cols
             elif p.sheet_id is not None:
                 meta[p.title] = _TabMeta(p.sheet_id, p.title, len(meta), p.hidden, p.rows, p.cols)
+        for t in drop_tabs:
+            meta.pop(t, None)
         b.meta = meta
 
     # -- the values:batchUpdate part
@@ -1323,7 +1342,10 @@ class GSheetsStore(Store):
                     f"「{self.display_name(book)}」は既にあります（シート: {'、'.join(taken)}）。上書きはしません。"
                 )
             defaults = [t for t in meta if _DEFAULT_TAB.match(t)]
-            empty_defaults = [t for t, tab in self._fetch(b, defaults).items() if not any(tab.grid)] if defaults else []
+            if created or not defaults:  # a spreadsheet made just now has an empty default tab
+                empty_defaults = defaults
+            else:
+                empty_defaults = [t for t, tab in self._fetch(b, defaults).items() if not any(tab.grid)]
             changes: list[Change] = [EnsureSheet(SheetRef(s.name, book), s, hidden=s.hidden) for s in sheets]
             if book is None and MARKS_TAB not in meta:  # reading the register never has to look for it
                 changes.append(EnsureSheet(SheetRef(MARKS_TAB, book), MARKS_SHEET, hidden=True))
@@ -1335,24 +1357,7 @@ class GSheetsStore(Store):
                     for i in range(depth)
                 )
                 changes.append(AppendRows(SheetRef(CHOICES, book), rows))
-            self._apply_book(book, changes)
-            if empty_defaults and len(empty_defaults) < len(b.meta or {}):
-                reqs = [{"deleteSheet": {"sheetId": (b.meta or {})[t].sheet_id}} for t in empty_defaults]
-                self._count(self.writes, b.book)
-                url = f"https://sheets.googleapis.com/v4/spreadsheets/{b.key}:batchUpdate"
-
-                def gone() -> bool:
-                    meta = self._load_meta(b, force=True)
-                    return not any(t in meta for t in empty_defaults)
-
-                self._api(
-                    book,
-                    key,
-                    "既定のシートの削除",
-                    lambda: self.http.call("post", url, json={"requests": reqs}, idempotent=False, applied=gone),
-                )
-                for t in empty_defaults:
-                    (b.meta or {}).pop(t, None)
+            self._apply_book(book, changes, drop_tabs=empty_defaults)
         if created and book is not None and self.config.gsheets.share_departments:
             email = self._department_email(book)
             if email:
@@ -1475,8 +1480,8 @@ class GSheetsStore(Store):
     def _lock_state(self, b: _Book, name: str, token: str) -> tuple[tuple[str, str, str] | None, int | None, int]:
         """The first live claim (token, holder, expiry), our claim's row and how many rows above it are dead."""
         with b.lock:
-            if b.meta is None or LOCK_TAB not in b.meta:
-                self._load_meta(b, force=True)
+            if b.meta is not None and LOCK_TAB not in b.meta:
+                b.meta = None  # the claim just made the tab: the cached structure is out of date
             tab = self._fetch(b, [LOCK_TAB]).get(LOCK_TAB)
         rows = tab.grid[1:] if tab else []
         released = {str(r[1]) for r in rows if len(r) > 4 and r[4] == "release"}
