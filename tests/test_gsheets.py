@@ -751,3 +751,58 @@ def test_a_lost_answer_to_adding_a_tab_or_a_spreadsheet_never_makes_two(store: G
         ]
         is not None
     )
+
+
+def test_sync_call_budget_over_30_department_spreadsheets(factory: GSheetsStoreFactory, fake: FakeGoogle) -> None:
+    sync_module = pytest.importorskip("kouminrenkei_sheets.sync")
+    n = 30
+    s = factory(departments="books")
+    s.create_book(None, REGISTER_SHEETS)
+    s.apply(
+        [
+            AppendRows(SheetRef(DEPARTMENTS), tuple({"部局": "部", "課": f"課{i:02d}"} for i in range(n))),
+            AppendRows(P, tuple({"提案ID": f"R7-{i + 1:04d}", "ステータス": "照会中"} for i in range(n))),
+            AppendRows(
+                R,
+                tuple(
+                    {
+                        "照会ID": f"R7-{i + 1:04d}-{j:02d}",
+                        "提案ID": f"R7-{i + 1:04d}",
+                        "照会先": f"課{i:02d}",
+                        "照会日": date(2025, 4, 2),
+                    }
+                    for i in range(n)
+                    for j in (1, 2, 3)
+                ),
+            ),
+        ]
+    )
+    first = sync_module.sync(s.config, s, now=datetime(2025, 5, 1, 9, 0))  # makes the 30 spreadsheets
+    assert len(first.files_written) == n + 1
+    keys = {i: s.resolve_key(f"departments/課{i:02d}") for i in range(n)}
+    for i in range(0, n, 3):  # ten departments answer; one edits a desk-owned column (put back)
+        fake.edit(keys[i], DEPARTMENT_TEMPLATE, "J2", "連携可")
+    fake.edit(keys[1], DEPARTMENT_TEMPLATE, "C3", "課で書き換えた件名")
+
+    fake.reset_calls()
+    second = GSheetsStoreFactory.another(factory, s)  # a new run: nothing cached
+    sync_module.sync(second.config, second, now=datetime(2025, 5, 2, 9, 0))
+    for i, key in keys.items():  # at most 2 reads and 1 write per department spreadsheet; here 1 read
+        expected = {"sheets.values.batchGet": 1}
+        if i == 1:
+            expected["sheets.values.batchUpdate"] = 1  # the desk's 件名 put back
+        assert fake.counts(key=key) == expected, i
+    # the register: the sync's read, 変更履歴 (appended to) and one write; the lock adds a read and 2 appends
+    assert fake.counts(key=register_key(s)) == {
+        "sheets.values.batchGet": 3,
+        "sheets.values.batchUpdate": 1,
+        "sheets.values.append": 2,
+    }
+    assert fake.counts()["drive.files.list"] == 1 and fake.count("sheets.spreadsheets") == 0
+
+    fake.reset_calls()
+    third = GSheetsStoreFactory.another(factory, s)
+    again = sync_module.sync(third.config, third, now=datetime(2025, 5, 3, 9, 0))
+    assert again.files_written == []
+    assert fake.count("sheets.values.batchUpdate") == 0 and fake.count("sheets.spreadsheets") == 0
+    assert fake.counts(key=register_key(s)) == {"sheets.values.batchGet": 2, "sheets.values.append": 2}  # the lock
