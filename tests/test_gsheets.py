@@ -806,3 +806,14 @@ def test_sync_call_budget_over_30_department_spreadsheets(factory: GSheetsStoreF
     assert again.files_written == []
     assert fake.count("sheets.values.batchUpdate") == 0 and fake.count("sheets.spreadsheets") == 0
     assert fake.counts(key=register_key(s)) == {"sheets.values.batchGet": 2, "sheets.values.append": 2}  # the lock
+
+
+def test_the_lock_log_is_trimmed_by_the_holder(store: GSheetsStore) -> None:
+    for _ in range(30):
+        with store.lock("sync", ttl_seconds=60):
+            pass
+    rows = store.fake.values(register_key(store), LOCK_TAB)  # type: ignore[attr-defined]
+    assert len(rows) < 2 + 2 * 30 and rows[0][0] == "名前"  # dead claims above a holder were deleted
+    with store.lock("sync", ttl_seconds=60), pytest.raises(BusyError):
+        with store.lock("sync", ttl_seconds=60):
+            pass

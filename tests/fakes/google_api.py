@@ -686,19 +686,7 @@ class FakeGoogle:
         """The JSON of a service-account key whose ``token_uri`` is this fake (the key is registered)."""
         key = key or private_key_for_tests()
         self.add_service_account(email, key.public_key())
-        pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode()
-        return {
-            "type": "service_account",
-            "project_id": "desk-project",
-            "private_key_id": "0123456789abcdef0123456789abcdef01234567",
-            "private_key": pem,
-            "client_email": email,
-            "client_id": "100000000000000000001",
-            "auth_uri": "https://accounts.google.com/o/oauth2/auth",
-            "token_uri": self.token_uri,
-        }
+        return service_account_json(self.token_uri, email, key)
 
     def add_authorized_user(
         self,
@@ -915,6 +903,13 @@ class FakeGoogle:
         raw = h.rfile.read(length) if length else b""
         parts = urlsplit(h.path)
         query = parse_qs(parts.query, keep_blank_values=True)
+        if parts.path.startswith("/_fake/"):  # the control API for a fake in another process
+            try:
+                status, body = 200, self._control(parts.path[7:], json.loads(raw) if raw else {}, query)
+            except (KeyError, ValueError, TypeError) as e:
+                status, body = 400, {"error": {"code": 400, "message": repr(e), "status": "INVALID_ARGUMENT"}}
+            _send(h, status, body)
+            return
         if parts.path == "/token" and method == "POST":
             status, body = self._token(raw)
             self._record(Call("oauth.token", method, None, status))
@@ -963,6 +958,37 @@ class FakeGoogle:
             return
         self._record(Call(endpoint, method, key, status, None, user))
         _send(h, status, answer)
+
+    def _control(self, what: str, body: dict[str, Any], query: dict[str, list[str]]) -> dict[str, Any]:
+        """Seed and watch the fake over HTTP (a benchmark runs it in its own process)."""
+        if what == "service_account":
+            key = serialization.load_pem_public_key(body["public_key"].encode())
+            assert isinstance(key, rsa.RSAPublicKey)
+            self.add_service_account(body["email"], key)
+            return {}
+        if what == "folder":
+            return {
+                "id": self.add_folder(
+                    body.get("name", "公民連携"), shared_with=body.get("shared_with", [SERVICE_ACCOUNT])
+                )
+            }
+        if what == "spreadsheet":
+            key = self.add_spreadsheet(
+                body.get("title", "無題"),
+                parents=body.get("parents", []),
+                shared_with=body.get("shared_with", [SERVICE_ACCOUNT]),
+            )
+            return {"key": key}
+        if what == "latency":
+            self.latency = float(body["seconds"])
+            return {}
+        if what == "reset_calls":
+            self.reset_calls()
+            return {}
+        if what == "counts":
+            key = query.get("key", [None])[0]
+            return {"counts": dict(self.counts(key=key)), "errors": list(self.errors)}
+        raise KeyError(what)
 
     def _send_fault(self, h: _Handler, fault: _Fault, call: Call) -> None:
         if fault.kind == "drop":
@@ -1976,6 +2002,13 @@ def _drive_query(q: str) -> Callable[[FakeFile], bool]:
     return lambda f: all(t(f) for t in tests)
 
 
+def serve_forever(port_queue: Any, latency: float = 0.0) -> None:
+    """Run a fake in this process (for ``multiprocessing``): its URL goes to ``port_queue``."""
+    fake = FakeGoogle(latency=latency).start()
+    port_queue.put(fake.url)
+    threading.Event().wait()
+
+
 # ---------------------------------------------------------------- keys, clocks and the store factory
 @functools.lru_cache(maxsize=2)
 def private_key_for_tests(n: int = 0) -> rsa.RSAPrivateKey:
@@ -2004,6 +2037,29 @@ class FakeClock:
     def now(self) -> datetime:
         with self._lock:
             return self._wall0 + timedelta(seconds=self.t - 1000.0)
+
+
+def service_account_json(token_uri: str, email: str, key: rsa.RSAPrivateKey) -> dict[str, Any]:
+    """A service-account key file's content, shaped like the ones Google Cloud hands out."""
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return {
+        "type": "service_account",
+        "project_id": "desk-project",
+        "private_key_id": "0123456789abcdef0123456789abcdef01234567",
+        "private_key": pem.decode(),
+        "client_email": email,
+        "client_id": "100000000000000000001",
+        "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+        "token_uri": token_uri,
+    }
+
+
+def public_key_pem(key: rsa.RSAPrivateKey) -> str:
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> Path:

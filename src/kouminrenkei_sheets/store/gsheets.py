@@ -163,16 +163,10 @@ def date_text(value: date) -> str:
 
 def decode(value: Any, kind: ValueType | None) -> CellValue:
     """A cell as the API gave it (UNFORMATTED_VALUE, dates FORMATTED_STRING) → a CellValue."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float):
-        if kind is not None and 1 <= value < _MAX_SERIAL:
-            return from_serial(value, kind)
-        return value
-    if isinstance(value, str):
-        m = _DATE_TEXT.match(value)
+    if type(value) is str:  # the common case first: tens of thousands of cells per read
+        if not value:
+            return None
+        m = _DATE_TEXT.match(value) if "0" <= value[0] <= "9" else None
         if m:
             y, mo, d, hh, mm, ss = m.groups()
             try:
@@ -181,6 +175,12 @@ def decode(value: Any, kind: ValueType | None) -> CellValue:
                 return datetime(int(y), int(mo), int(d), int(hh), int(mm), int(ss or 0))
             except ValueError:
                 return value
+        return value
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        if kind is not None and 1 <= value < _MAX_SERIAL:
+            return from_serial(value, kind)
         return value
     return str(value)
 
@@ -890,8 +890,12 @@ class GSheetsStore(Store):
         header = ["" if h is None else str(h) for h in raw[0]]
         kinds = [self._date_columns.get(header_key(h)) for h in header]
         grid: Grid = [list(header)]
+        width = len(kinds)
         for row in raw[1:]:
-            grid.append([decode(v, kinds[i] if i < len(kinds) else None) for i, v in enumerate(row)])
+            if len(row) > width:
+                kinds += [None] * (len(row) - width)
+                width = len(kinds)
+            grid.append([decode(v, k) for v, k in zip(row, kinds, strict=False)])
         return grid
 
     def _marks_by_tab(self, b: _Book) -> dict[str, dict[tuple[int, str], str]]:
@@ -1118,7 +1122,7 @@ class GSheetsStore(Store):
                 reqs.append({"appendDimension": {"sheetId": sid, "dimension": "COLUMNS", "length": grow}})
                 p.cols += grow
             if len(p.grid) > p.rows:
-                grow = len(p.grid) - p.rows + GROW_ROWS
+                grow = _growth(p.rows, len(p.grid))
                 reqs.append({"appendDimension": {"sheetId": sid, "dimension": "ROWS", "length": grow}})
                 reqs += self._row_formats(sid, p, p.rows, p.rows + grow, has_choices=has_choices)
                 p.rows += grow
@@ -1136,7 +1140,7 @@ class GSheetsStore(Store):
                 reqs += _mark_requests(sid, p.old_marks, p.marks)
         if marks is not None and marks.new is None and len(marks.grid) > marks.rows:
             sid = meta[MARKS_TAB].sheet_id
-            grow = len(marks.grid) - marks.rows + GROW_ROWS
+            grow = _growth(marks.rows, len(marks.grid))
             reqs.append({"appendDimension": {"sheetId": sid, "dimension": "ROWS", "length": grow}})
             marks.rows += grow
         return reqs
@@ -1540,6 +1544,11 @@ def _sheet_id(title: str, used: set[int]) -> int:
     while sid in used or sid == 0:
         sid = (sid + 1) & 0x7FFFFFFF
     return sid
+
+
+def _growth(rows: int, needed: int) -> int:
+    """Rows to add to a full tab: what is needed and half as much again, so growing stays rare."""
+    return max(needed - rows + GROW_ROWS, rows // 2)
 
 
 def _cols(sid: int, i: int, start: int, end: int) -> dict[str, int]:
