@@ -817,3 +817,25 @@ def test_the_lock_log_is_trimmed_by_the_holder(store: GSheetsStore) -> None:
     with store.lock("sync", ttl_seconds=60), pytest.raises(BusyError):
         with store.lock("sync", ttl_seconds=60):
             pass
+
+
+def test_a_drive_folder_not_shared_is_one_clear_line(factory: GSheetsStoreFactory, fake: FakeGoogle) -> None:
+    folder = fake.add_folder(shared_with=["someone@pref.example.jp"])
+    s = factory(folder=folder)
+    s.create_book(None, REGISTER_SHEETS)
+    with pytest.raises(
+        StoreError, match=f"フォルダ {folder} に「防災政策課」を作れません.*{SERVICE_ACCOUNT}と共有"
+    ) as e:
+        s.create_book("departments/防災政策課", [department_sheet_named(DEPARTMENT_TEMPLATE)])
+    assert "\n" not in str(e.value)
+
+
+def test_a_service_account_without_drive_storage_is_told_to_use_a_shared_drive(
+    factory: GSheetsStoreFactory, fake: FakeGoogle
+) -> None:
+    fake.service_accounts_have_no_quota = True
+    folder = fake.add_folder(shared_drive=False)
+    s = factory(folder=folder, register=fake.add_spreadsheet("台帳", parents=[folder]))
+    s.create_book(None, REGISTER_SHEETS)
+    with pytest.raises(StoreError, match=r"保存容量がありません.*共有ドライブ"):
+        s.create_book("departments/防災政策課", [department_sheet_named(DEPARTMENT_TEMPLATE)])

@@ -1380,19 +1380,22 @@ class GSheetsStore(Store):
             return bool(key)
 
         self._count(self.writes, book)
-        response = self._api(
-            book,
-            folder,
-            "作成",
-            lambda: self.http.call(
+        try:
+            response = self.http.call(
                 "post",
                 DRIVE_FILES_API_V3_URL,
                 json=body,
                 params={"supportsAllDrives": True},
                 idempotent=False,
                 applied=applied,
-            ),
-        )
+            )
+        except APIError as e:
+            if _status(e) in (403, 404) and _drive_reason(e) != "storageQuotaExceeded":
+                raise StoreError(
+                    f"Google ドライブのフォルダ {folder} に「{title}」を作れません。gsheets.drive_folder を確認し、"
+                    f"フォルダを{self.account or 'このアカウント'}と共有（編集者）してください。"
+                ) from None
+            raise self._error(e, book, folder, "作成") from None
         key = response.json()["id"] if response is not None else found[0]
         with self._lock:
             if self._listing is not None:
