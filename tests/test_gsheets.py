@@ -839,3 +839,72 @@ def test_a_service_account_without_drive_storage_is_told_to_use_a_shared_drive(
     s.create_book(None, REGISTER_SHEETS)
     with pytest.raises(StoreError, match=r"保存容量がありません.*共有ドライブ"):
         s.create_book("departments/防災政策課", [department_sheet_named(DEPARTMENT_TEMPLATE)])
+
+
+# ---------------------------------------------------------------- the commands on Sheets
+def test_init_and_validate_commands_on_sheets(
+    fake: FakeGoogle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from kouminrenkei_sheets.cli import cli
+
+    key = fake.add_spreadsheet("公民連携台帳")  # the desk makes it and shares it with the service account
+    desk = tmp_path / "desk"
+    desk.mkdir()
+    write_json(desk / "service-account.json", fake.service_account_info())
+    monkeypatch.setenv("KOUMINRENKEI_GSHEETS_ENDPOINT", fake.url)
+    url = f"https://docs.google.com/spreadsheets/d/{key}/edit#gid=0"
+    result = CliRunner().invoke(cli, ["init", str(desk), "--backend", "gsheets", "--register", url])
+    assert result.exit_code == 0, result.output
+    assert [s.title for s in fake.spreadsheet(key).sheets][:6] == [s.name for s in REGISTER_SHEETS]
+    config = str(desk / "kouminrenkei.toml")
+    store = GSheetsStore(
+        config_from_dict(
+            {
+                "store": {"backend": "gsheets", "register": key},
+                "gsheets": {"credentials": str(desk / "service-account.json")},
+            }
+        )
+    )
+    store.apply([AppendRows(P, ({"提案ID": "R7-0001", "件名": "=1+1"},))])
+    result = CliRunner().invoke(cli, ["--config", config, "validate", "--format", "json", "--no-write-back"])
+    assert result.exit_code == 1, result.output  # the data has errors: a finding, not a failure
+    assert "R7-0001" in result.output
+    fake.unshare(key, SERVICE_ACCOUNT)
+    result = CliRunner().invoke(cli, ["--config", config, "validate"])
+    assert result.exit_code == 2
+    assert f"サービスアカウント {SERVICE_ACCOUNT} と共有" in result.output
+
+
+def test_the_fake_answers_gspreads_own_high_level_calls(fake: FakeGoogle) -> None:
+    """gspread's Client/Worksheet API over the fake: the shapes it parses are Google's."""
+    import gspread
+    from google.oauth2 import service_account
+
+    from kouminrenkei_sheets.store.gsheets import SCOPES, GoogleHTTPClient
+
+    class Local(GoogleHTTPClient):
+        def __init__(self, auth: object, session: object = None) -> None:
+            super().__init__(auth, session, endpoint=fake.url)  # type: ignore[arg-type]
+
+    creds = service_account.Credentials.from_service_account_info(fake.service_account_info(), scopes=SCOPES)
+    gc = gspread.Client(creds, http_client=Local)
+    folder = fake.add_folder()
+    sh = gc.create("台帳", folder_id=folder)
+    assert sh.title == "台帳" and [w.title for w in sh.worksheets()] == ["シート1"]
+    ws = sh.add_worksheet("提案", rows=20, cols=5)
+    ws.update([["提案ID", "件名"], ["R7-0001", "=1+1"]], "A1", value_input_option="RAW")
+    ws.append_row(["R7-0002", "防災"], value_input_option="RAW")
+    assert ws.get_all_values() == [["提案ID", "件名"], ["R7-0001", "=1+1"], ["R7-0002", "防災"]]
+    assert ws.get("C1:D5") == [[]]  # an empty range: no values
+    assert ws.row_values(3) == ["R7-0002", "防災"]
+    ws.batch_clear(["B3"])
+    assert ws.get_all_records() == [{"提案ID": "R7-0001", "件名": "=1+1"}, {"提案ID": "R7-0002", "件名": ""}]
+    ws.freeze(rows=1)
+    ws.delete_rows(2)
+    assert ws.col_values(1) == ["提案ID", "R7-0002"]
+    sh.del_worksheet(sh.worksheet("シート1"))
+    with pytest.raises(gspread.exceptions.APIError, match="hide all the sheets"):
+        ws.hide()  # the only tab cannot be hidden: Google refuses, and so does the fake
+    assert gc.open_by_key(sh.id).worksheet("提案").frozen_row_count == 1

@@ -269,7 +269,7 @@ def mask_paths(mask: str) -> list[tuple[str, ...]]:
             else:
                 walk(sub, (*prefix, k))
 
-    walk(parse_mask(mask), ())
+    walk(parse_mask(mask.replace("/", ".")), ())  # gspread writes 'gridProperties/frozenRowCount'
     return out
 
 

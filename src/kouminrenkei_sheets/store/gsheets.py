@@ -79,6 +79,7 @@ from .base import (
 from .memory import apply_to_grid, table_from_grid
 
 SCOPES = ("https://www.googleapis.com/auth/spreadsheets", "https://www.googleapis.com/auth/drive")
+ENDPOINT_ENV = "KOUMINRENKEI_GSHEETS_ENDPOINT"  # tests only: like gsheets.endpoint, for a config made by init
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 GOOGLE_HOSTS = ("https://sheets.googleapis.com", "https://www.googleapis.com")
 SHEETS_MIME = "application/vnd.google-apps.spreadsheet"
@@ -558,7 +559,7 @@ class GSheetsStore(Store):
         self.account = account
         self.http = GoogleHTTPClient(
             credentials,
-            endpoint=settings.endpoint,
+            endpoint=settings.endpoint or os.environ.get(ENDPOINT_ENV, ""),
             max_retries=settings.max_retries,
             reads_per_minute=settings.reads_per_minute,
             writes_per_minute=settings.writes_per_minute,
