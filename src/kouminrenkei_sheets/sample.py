@@ -209,8 +209,8 @@ def generate(
         }
         refs = _referrals(rng, out, pid, received, status, fields, to_partner, partners, today)
         if status in Status.PUBLISHED:
-            answered = [r["回答日"] for r in refs if isinstance(r.get("回答日"), date)]
-            base = max([received, *answered])  # type: ignore[type-var]
+            answered = [d for r in refs if isinstance(d := r.get("回答日"), date)]
+            base = max([received, *answered])
             signed = min(base + timedelta(days=rng.randrange(14, 60)), today - timedelta(days=1))
             row["公表"] = rng.choices(Publication.ALL, weights=(8, 1, 1))[0]
             row["公表日"] = signed
