@@ -50,6 +50,7 @@ def build_demo(directory: Path, *, force: bool = False, seed: int = 7, today: da
 
     step(f"デモの公民連携デスクを作成しました: {directory.resolve()}")
     step(f"  設定ファイル: {init.config_path}")
+    config = _add_operations_settings(init.config_path, directory, today)
     step(f"  台帳: {store.display_name(None)} — 提案 {len(sample.proposals)} 件・照会 {len(sample.referrals)} 件・"
          f"担当課 {len(sample.departments)} 課")  # fmt: skip
     for job in _jobs():
@@ -66,6 +67,65 @@ def _remove_demo(directory: Path) -> None:
 
 
 Job = Callable[[Config, Store, date, Echo], None]
+
+
+_DEMO_SETTINGS = """
+[intake]
+# フォームの質問 → 台帳の列
+mapping = { "会社・団体名" = "提案者名", "団体の種類" = "提案者区分", "提案のタイトル" = "件名", "提案の内容" = "概要", "連携したい分野" = "連携分野" }
+defaults = { "提案種別" = "フリー型", "連携手法" = "未定" }
+
+[run]
+intake_sources = ["forms/*.csv"]
+
+[notify]
+host = "localhost"
+security = "none"
+from = "kouminrenkei@example.lg.jp"
+desk = "desk@example.lg.jp"
+"""
+
+_FORM_HEADER = (
+    "タイムスタンプ",
+    "メールアドレス",
+    "会社・団体名",
+    "団体の種類",
+    "提案のタイトル",
+    "提案の内容",
+    "連携したい分野",
+)
+
+
+def _add_operations_settings(config_path: Path, directory: Path, today: date) -> Config:
+    """Intake and notice settings, and a form export with three answers, for the demo."""
+    import csv
+    from datetime import timedelta
+
+    with config_path.open("a", encoding="utf-8") as f:
+        f.write(_DEMO_SETTINGS)
+    forms = directory / "forms"
+    forms.mkdir(exist_ok=True)
+    answers = [
+        (today - timedelta(days=3), "info@hitachi-bakery.example.jp", "株式会社ひたちベーカリー", "企業",
+         "県産小麦を使ったパンで地産地消", "県産小麦のパンを県内店舗で販売し、農業の魅力を発信したい。", "農林水産、イメージアップ"),
+        (today - timedelta(days=2), "npo@tsukuba-kids.example.org", "NPO法人つくばキッズラボ", "NPO・市民団体",
+         "小学生向けプログラミング教室", "県内の小学校で出前授業を行いたい。", "子育て・教育、DX"),
+        (today - timedelta(days=1), "plan@mito-energy.example.jp", "水戸エナジー株式会社", "企業",
+         "避難所への蓄電池の貸与", "災害時に避難所へ蓄電池を無償で貸し出したい。", "防災"),  # 分野 typed loosely
+    ]  # fmt: skip
+    with (forms / "回答.csv").open("w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(_FORM_HEADER)
+        for when, *rest in answers:
+            w.writerow([f"{when:%Y/%m/%d} 10:{len(rest[1]) % 60:02d}:00", *rest])
+    return load_config(config_path)
+
+
+def _intake(config: Config, store: Store, today: date, step: Echo) -> None:
+    from .intake import intake
+
+    r = intake(config, store, str(config.resolve("forms/回答.csv")))
+    step(f"フォーム取込: {r.summary()} {' '.join(a.proposal_id for a in r.imported)}")
 
 
 def _validate(config: Config, store: Store, today: date, step: Echo) -> None:
@@ -113,6 +173,15 @@ def _report(config: Config, store: Store, today: date, step: Echo) -> None:
     step(f"状況報告: {paths[0]}・{paths[1].name}（期限超過の照会 {rep.overdue_count} 件）")
 
 
+def _notify(config: Config, store: Store, today: date, step: Echo) -> None:
+    from .notify import notify
+
+    n = notify(config, store, dry_run=True)
+    step(f"メール通知（試行・送信しません）: {n.summary()}")
+    for x in n.notices[:4]:
+        step(f"  {x.to}: {x.subject}")
+
+
 def _jobs() -> list[Job]:
     """Every job, in the order a desk would run them."""
-    return [_validate, _agreements, _publish, _report]
+    return [_intake, _validate, _agreements, _publish, _notify, _report]
