@@ -71,9 +71,15 @@ Job = Callable[[Config, Store, date, Echo], None]
 
 _DEMO_SETTINGS = """
 [intake]
-# フォームの質問 → 台帳の列
-mapping = { "会社・団体名" = "提案者名", "団体の種類" = "提案者区分", "提案のタイトル" = "件名", "提案の内容" = "概要", "連携したい分野" = "連携分野" }
 defaults = { "提案種別" = "フリー型", "連携手法" = "未定" }
+
+[intake.mapping]
+# フォームの質問 = 台帳の列
+"会社・団体名" = "提案者名"
+"団体の種類" = "提案者区分"
+"提案のタイトル" = "件名"
+"提案の内容" = "概要"
+"連携したい分野" = "連携分野"
 
 [run]
 intake_sources = ["forms/*.csv"]
@@ -107,7 +113,8 @@ def _add_operations_settings(config_path: Path, directory: Path, today: date) ->
     forms.mkdir(exist_ok=True)
     answers = [
         (today - timedelta(days=3), "info@hitachi-bakery.example.jp", "株式会社ひたちベーカリー", "企業",
-         "県産小麦を使ったパンで地産地消", "県産小麦のパンを県内店舗で販売し、農業の魅力を発信したい。", "農林水産、イメージアップ"),
+         "県産小麦を使ったパンで地産地消", "県産小麦のパンを県内店舗で販売したい。",
+         "農林水産、イメージアップ"),
         (today - timedelta(days=2), "npo@tsukuba-kids.example.org", "NPO法人つくばキッズラボ", "NPO・市民団体",
          "小学生向けプログラミング教室", "県内の小学校で出前授業を行いたい。", "子育て・教育、DX"),
         (today - timedelta(days=1), "plan@mito-energy.example.jp", "水戸エナジー株式会社", "企業",
