@@ -7,11 +7,13 @@ spreadsheet, plus one ``spreadsheets:batchUpdate`` only when tabs, rows, formats
 Every call goes through a client-side rate limit and bounded exponential backoff with jitter;
 after that a :class:`~kouminrenkei_sheets.errors.ServiceError` (exit 4).
 
-How values travel: rows are read as unformatted values with date cells as text in their number
-format (``2025/4/1``), which comes back as a ``date``; dates are written to date columns as serial
-numbers under the column's date format, and to other columns as ``2025/4/1`` text (which reads back
-as a date too). Datetimes keep whole seconds. The tool's own state lives in hidden tabs: ``_lock``
-(the sync lock, an append-only claim log) and ``_marks`` (where the tool's cell notes are).
+How values travel: rows are read unformatted, dates as serial numbers, text always as text. In a
+date column (a header the schema types as a date) a number is a date, written back as a serial
+number under the column's date format; datetimes keep whole seconds. Elsewhere the tool writes a
+date as ``2025/4/1`` text (it reads back as that text: compare by meaning, as sync does), and a
+date a person types there comes back as the serial number Sheets keeps. An empty string is an
+empty cell. The tool's own state lives in hidden tabs: ``_lock`` (the sync lock, an append-only
+claim log) and ``_marks`` (where the tool's cell notes are).
 """
 
 from __future__ import annotations
@@ -105,7 +107,6 @@ META_FIELDS = (
 _KEY = re.compile(r"^[A-Za-z0-9_-]{25,}$")
 _DEFAULT_TAB = re.compile(r"^(シート|Sheet)\s?\d+$")
 _ECHO = re.compile(r"!([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?$")
-_DATE_TEXT = re.compile(r"^(\d{4})[/-](\d{1,2})[/-](\d{1,2})(?: (\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
 _EPOCH = datetime(1899, 12, 30)
 _MAX_SERIAL = 2958466  # 9999-12-31
 
@@ -156,27 +157,17 @@ def from_serial(serial: float, kind: ValueType) -> date:
 
 
 def date_text(value: date) -> str:
-    """A date as the tool writes it into a column without a date format (read back as a date)."""
+    """A date as the tool writes it into a column that does not hold dates (as a person reads it)."""
     if isinstance(value, datetime):
         return f"{value.year}/{value.month}/{value.day} {value.hour}:{value.minute:02d}:{value.second:02d}"
     return f"{value.year}/{value.month}/{value.day}"
 
 
 def decode(value: Any, kind: ValueType | None) -> CellValue:
-    """A cell as the API gave it (UNFORMATTED_VALUE, dates FORMATTED_STRING) → a CellValue."""
+    """A cell as the API gave it (UNFORMATTED_VALUE, SERIAL_NUMBER) → a CellValue; ``kind`` is the
+    date type of the column, None for a column that does not hold dates."""
     if type(value) is str:  # the common case first: tens of thousands of cells per read
-        if not value:
-            return None
-        m = _DATE_TEXT.match(value) if "0" <= value[0] <= "9" else None
-        if m:
-            y, mo, d, hh, mm, ss = m.groups()
-            try:
-                if hh is None:
-                    return date(int(y), int(mo), int(d))
-                return datetime(int(y), int(mo), int(d), int(hh), int(mm), int(ss or 0))
-            except ValueError:
-                return value
-        return value
+        return value or None
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int | float):
@@ -786,7 +777,8 @@ class GSheetsStore(Store):
     # -- versions (Drive's modifiedTime)
     def book_version(self, book: str | None) -> str | None:
         """Drive's modifiedTime and version of the spreadsheet: one Drive call, and for the department
-        spreadsheets in the folder one listing serves them all (cached for a few seconds)."""
+        spreadsheets in the folder one listing serves them all. Cached for ``VERSION_TTL`` seconds and
+        dropped when this store writes data; the lock's own rows in the register do not count."""
         try:
             key = self.resolve_key(book)
         except (StoreError, ConfigError):
@@ -863,7 +855,7 @@ class GSheetsStore(Store):
             self._count(self.reads, b.book)
             params = {
                 "valueRenderOption": "UNFORMATTED_VALUE",
-                "dateTimeRenderOption": "FORMATTED_STRING",
+                "dateTimeRenderOption": "SERIAL_NUMBER",
                 "majorDimension": "ROWS",
             }
             ranges = [absolute_range_name(t) for t in ask]
