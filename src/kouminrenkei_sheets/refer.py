@@ -1,0 +1,179 @@
+"""``refer``: the desk refers a proposal to departments (or partners): one 照会 row per recipient.
+
+Adds the rows, moves the proposal to 照会中 and logs both in 変更履歴, in one write; anything wrong
+with the arguments stops it before anything is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from .config import Config
+from .departments import departments_from_table
+from .errors import UsageError
+from .schema import DEPARTMENTS, HISTORY, PROPOSALS, REFERRALS, Answer, Direction, HistoryKind, Status
+from .store.base import AppendRows, CellValue, Change, SetCell, SheetRef, Store
+from .sync import proposal_key, referral_key
+from .values import (
+    ValueProblem,
+    display,
+    format_date,
+    match_choice,
+    normalize_text,
+    parse_referral_id,
+    referral_id,
+)
+
+PROPOSAL_REF = SheetRef(PROPOSALS)
+REFERRAL_REF = SheetRef(REFERRALS)
+MASTER_REF = SheetRef(DEPARTMENTS)
+HISTORY_REF = SheetRef(HISTORY)
+
+# Statuses a new referral moves to 照会中 (不成立 reopens when the desk refers it elsewhere).
+MOVES_TO_REFERRED = (Status.RECEIVED, Status.CHECKING, Status.FAILED)
+LOCK_WAIT_SECONDS = 30.0  # refer is interactive: wait a little for a running sync
+
+
+@dataclass(frozen=True)
+class Referral:
+    referral_id: str
+    recipient: str
+    referred_on: date
+    due: date
+    is_department: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["referred_on"] = self.referred_on.isoformat()
+        d["due"] = self.due.isoformat()
+        return d
+
+
+@dataclass
+class ReferResult:
+    proposal_id: str
+    referrals: list[Referral] = field(default_factory=list)
+    status_before: str = ""
+    status_after: str = ""
+    files_written: list[str] = field(default_factory=list)
+
+    @property
+    def status_changed(self) -> bool:
+        return self.status_before != self.status_after
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "proposal_id": self.proposal_id,
+            "referrals": [r.to_dict() for r in self.referrals],
+            "status_before": self.status_before,
+            "status_after": self.status_after,
+            "files_written": list(self.files_written),
+        }
+
+
+def refer(
+    config: Config,
+    store: Store,
+    proposal_id: str,
+    to: list[str],
+    due: date | None = None,
+    today: date | None = None,
+    now: datetime | None = None,
+) -> ReferResult:
+    """Refer proposal ``proposal_id`` to each of ``to`` (課 names from the 担当課 master, or for a
+    県→企業等 proposal also partner names). 回答期限 is ``due``, else today + desk.answer_days."""
+    today = today or date.today()
+    now = now or datetime.now().replace(microsecond=0)
+    due = due or today + timedelta(days=config.desk.answer_days)
+    if due < today:
+        raise UsageError(f"回答期限 {format_date(due)} が照会日 {format_date(today)} より前です。")
+    recipients = [r for r in dict.fromkeys(normalize_text(t) for t in to) if r]
+    if not recipients:
+        raise UsageError("照会先を --to で1つ以上指定してください（担当課マスタの課名）。")
+    with store.lock("sync", ttl_seconds=config.sync.lock_ttl, wait_seconds=LOCK_WAIT_SECONDS):
+        return _refer(config, store, proposal_id, recipients, due, today, now)
+
+
+def _refer(
+    config: Config, store: Store, proposal_id: str, recipients: list[str], due: date, today: date, now: datetime
+) -> ReferResult:
+    tables = store.read([PROPOSAL_REF, REFERRAL_REF, MASTER_REF])
+    proposals, referrals = tables[PROPOSAL_REF], tables[REFERRAL_REF]
+    if proposals is None or referrals is None:
+        missing = PROPOSALS if proposals is None else REFERRALS
+        raise UsageError(f"台帳にシート「{missing}」がありません。kouminrenkei init で作った台帳を指定してください。")
+    wanted = proposal_key(proposal_id)
+    proposal = next((r for r in proposals.rows if proposal_key(r.get("提案ID")) == wanted), None)
+    if proposal is None or not wanted:
+        raise UsageError(f"提案ID「{proposal_id}」は提案シートにありません。")
+    pid = normalize_text(proposal.get("提案ID"))
+    to_partners = normalize_text(proposal.get("提案方向")) == Direction.PREFECTURE_TO_PARTNER
+
+    departments = list(departments_from_table(config, tables[MASTER_REF]))
+    names: list[tuple[str, bool]] = []
+    for r in recipients:
+        try:
+            names.append((match_choice(r, departments), True))
+        except ValueProblem as e:
+            if to_partners:
+                names.append((r, False))
+                continue
+            hint = f"「{e.suggestion}」のことですか？" if e.suggestion else ""
+            known = "、".join(departments) if departments else "（担当課マスタが空です）"
+            raise UsageError(
+                f"照会先「{r}」は担当課マスタにありません。{hint}登録されている課: {known}"
+                "（企業等への照会は、提案方向が「県→企業等」の提案だけです）"
+            ) from None
+
+    branch = 0
+    already: dict[str, str] = {}
+    for row in referrals.rows:
+        rid = row.get("照会ID")
+        try:
+            parent, n = parse_referral_id(rid)
+        except ValueProblem:
+            parent, n = proposal_key(row.get("提案ID")), 0
+        if proposal_key(parent) != wanted and proposal_key(row.get("提案ID")) != wanted:
+            continue
+        branch = max(branch, n)
+        already.setdefault(normalize_text(row.get("照会先")), referral_key(rid))
+    for name, _ in names:
+        if name in already:
+            raise UsageError(f"提案 {pid} は既に「{name}」へ照会しています（照会ID {already[name]}）。")
+
+    result = ReferResult(pid)
+    rows: list[dict[str, CellValue]] = []
+    history: list[dict[str, CellValue]] = []
+    for name, is_department in names:
+        branch += 1
+        rid = referral_id(pid, branch)
+        rows.append(
+            {"照会ID": rid, "提案ID": pid, "照会先": name, "照会日": today, "回答期限": due, "回答": Answer.NONE}
+        )
+        result.referrals.append(Referral(rid, name, today, due, is_department))
+        history.append(_history(config, now, REFERRALS, rid, "照会先", "", name))
+    status = normalize_text(proposal.get("ステータス"))
+    result.status_before = result.status_after = status
+    changes: list[Change] = [AppendRows(REFERRAL_REF, tuple(rows))]
+    if status in MOVES_TO_REFERRED:
+        result.status_after = Status.REFERRED
+        changes.append(SetCell(PROPOSAL_REF, proposal.number, "ステータス", Status.REFERRED))
+        history.append(_history(config, now, PROPOSALS, pid, "ステータス", proposal.get("ステータス"), Status.REFERRED))
+    changes.append(AppendRows(HISTORY_REF, tuple(history)))
+    result.files_written = store.apply(changes).written
+    return result
+
+
+def _history(config: Config, now: datetime, sheet: str, key: str, column: str, old: Any, new: Any) -> dict[str, Any]:
+    return {
+        "日時": now,
+        "実行者": config.actor,
+        "シート": sheet,
+        "キー": key,
+        "列": column,
+        "旧値": display(old),
+        "新値": display(new),
+        "種別": HistoryKind.REFER,
+    }

@@ -1,0 +1,893 @@
+"""Sync: each department sheet shows the referrals addressed to it; their answers flow back to 照会.
+
+A three-way merge by column owner against the state of the last sync (the hidden ``_sync`` tab),
+planned in memory, then written as one batch per workbook, register first (see :func:`sync`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from . import workflow
+from .config import Config
+from .departments import Department, departments_from_table
+from .errors import UsageError
+from .schema import (
+    DEPARTMENT_SHEET,
+    DEPARTMENTS,
+    HISTORY,
+    PROPOSALS,
+    PROTECTABLE,
+    REFERRALS,
+    SYNC_STATE,
+    Column,
+    HistoryKind,
+    Owner,
+    Sheet,
+    Status,
+    ValueType,
+    department_sheet_named,
+)
+from .store.base import (
+    AppendRows,
+    CellValue,
+    Change,
+    DeleteRows,
+    EnsureSheet,
+    Row,
+    SetCell,
+    SheetRef,
+    Store,
+    Table,
+    header_key,
+)
+from .values import (
+    ValueProblem,
+    display,
+    is_blank,
+    normalize_text,
+    parse_date,
+    parse_referral_id,
+    split_multi,
+)
+
+# ---------------------------------------------------------------- the _sync tab
+# One row per (department, referral): the row both sides had after the last sync. The register is
+# written before the department workbooks, so while a department write is in flight the row also
+# keeps the department's row as it was before that write (columns "書込前:…"), and 状態 says which
+# write: 書込中 (cells), 追加中 (a new row), 削除中 (a row to take out). A run interrupted after the
+# register was written finishes the job on the next run without logging the same change twice.
+# Rows are never deleted (openpyxl deletes row by row): a row no longer needed is blanked and reused.
+STATE_DEPARTMENT = "課"
+STATE_KIND = "状態"
+SYNCED = "同期済"
+WRITING = "書込中"
+ADDING = "追加中"
+REMOVING = "削除中"
+BEFORE_PREFIX = "書込前:"
+
+_STATE_KINDS = {normalize_text(k): k for k in (SYNCED, WRITING, ADDING, REMOVING)}
+
+SYNC_STATE_SHEET = Sheet(
+    SYNC_STATE,
+    (
+        Column(STATE_DEPARTMENT, width=18),
+        Column(STATE_KIND, width=10),
+        *(Column(c.name, c.type if c.is_date else ValueType.TEXT, width=c.width) for c in DEPARTMENT_SHEET.columns),
+        *(
+            Column(BEFORE_PREFIX + c.name, c.type if c.is_date else ValueType.TEXT, width=c.width)
+            for c in DEPARTMENT_SHEET.columns
+        ),
+    ),
+    hidden=True,
+    description="同期の状態（前回同期時の担当課シートの内容）。編集しないでください。",
+)
+
+KEY = DEPARTMENT_SHEET.key or "照会ID"
+PROTECTED_MASK = "（アイデア保護のため非表示）"
+ROW_ADDED = "（行を追加）"
+ROW_RESTORED = "（行を復元）"
+ROW_REMOVED = "（行を削除）"
+ROW_LABEL = "（行）"
+
+STATE_REF = SheetRef(SYNC_STATE)
+PROPOSAL_REF = SheetRef(PROPOSALS)
+REFERRAL_REF = SheetRef(REFERRALS)
+MASTER_REF = SheetRef(DEPARTMENTS)
+HISTORY_REF = SheetRef(HISTORY)
+
+_COLUMNS: tuple[Column, ...] = DEPARTMENT_SHEET.columns
+_DESK_COLUMNS = tuple(c for c in _COLUMNS if c.owner is Owner.DESK)
+_ANSWER_COLUMNS = tuple(c for c in _COLUMNS if c.owner is Owner.DEPARTMENT)
+_FAILED_CANDIDATE_STATUSES = (Status.RECEIVED, Status.CHECKING, Status.REFERRED, Status.COORDINATING)
+
+
+# ---------------------------------------------------------------- the result
+@dataclass(frozen=True)
+class SyncChange:
+    """One cell (or row, ``column == ""``) the sync changes; one 変更履歴 row each."""
+
+    kind: str  # HistoryKind: push, pull, revert, conflict, rollup, restore
+    department: str  # the department sheet concerned ("" for roll-ups)
+    sheet: str  # where the value is written: 照会, 提案, or the department sheet's label
+    key: str  # 照会ID (提案ID for roll-ups)
+    column: str
+    old: CellValue
+    new: CellValue
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "old": _text(self.old), "new": _text(self.new)}
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A value changed on both sides since the last sync: ``kept`` won, ``overwritten`` is in 変更履歴."""
+
+    department: str
+    sheet: str  # the department sheet
+    key: str
+    column: str
+    winner: str  # "台帳" (desk-owned column) or the department (its own column)
+    kept: CellValue
+    overwritten: CellValue
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "kept": _text(self.kept), "overwritten": _text(self.overwritten)}
+
+
+@dataclass(frozen=True)
+class RowNote:
+    """A department sheet row the sync reports: added by the department, deleted, removed or skipped."""
+
+    department: str
+    sheet: str
+    row: int  # spreadsheet row (0 when the row is gone)
+    key: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Rollup:
+    proposal_id: str
+    old: str
+    new: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SyncResult:
+    """What a sync did (or, with ``dry_run``, would do)."""
+
+    dry_run: bool = False
+    changes: list[SyncChange] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    rollups: list[Rollup] = field(default_factory=list)
+    added_rows: list[RowNote] = field(default_factory=list)  # rows a department added: left alone
+    deleted_rows: list[RowNote] = field(default_factory=list)  # rows a department deleted: restored
+    removed_rows: list[RowNote] = field(default_factory=list)  # moved or withdrawn referrals taken out
+    failure_candidates: list[str] = field(default_factory=list)  # all answers 連携不可: 不成立 candidates
+    skipped_busy: dict[str, str] = field(default_factory=dict)  # book -> who has it open
+    deferred: dict[str, int] = field(default_factory=dict)  # department -> changes held over to next run
+    problems: list[str] = field(default_factory=list)  # why a department sheet could not be synced
+    files_written: list[str] = field(default_factory=list)
+    departments: list[str] = field(default_factory=list)  # the department sheets looked at
+
+    register_busy: str = ""  # who has the register open (then nothing was written)
+
+    def count(self, kind: str) -> int:
+        """Changes of one kind that were made (planned, for a dry run)."""
+        if self.register_busy:
+            return 0
+        return sum(
+            1
+            for c in self.changes
+            if c.kind == kind and not (c.department in self.deferred and c.sheet not in (REFERRALS, PROPOSALS))
+        )
+
+    @property
+    def pushed(self) -> int:
+        return self.count(HistoryKind.PUSH)
+
+    @property
+    def pulled(self) -> int:
+        return self.count(HistoryKind.PULL)
+
+    @property
+    def reverted(self) -> int:
+        return self.count(HistoryKind.REVERT)
+
+    @property
+    def restored(self) -> int:
+        return self.count(HistoryKind.RESTORE)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes or self.rollups)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "pushed": self.pushed,
+            "pulled": self.pulled,
+            "reverted": self.reverted,
+            "restored": self.restored,
+            "conflicts": [c.to_dict() for c in self.conflicts],
+            "rollups": [r.to_dict() for r in self.rollups],
+            "files_written": list(self.files_written),
+            "failure_candidates": list(self.failure_candidates),
+            "added_rows": [r.to_dict() for r in self.added_rows],
+            "deleted_rows": [r.to_dict() for r in self.deleted_rows],
+            "removed_rows": [r.to_dict() for r in self.removed_rows],
+            "skipped_busy": dict(self.skipped_busy),
+            "register_busy": self.register_busy,
+            "deferred": dict(self.deferred),
+            "problems": list(self.problems),
+            "departments": list(self.departments),
+            "changes": [c.to_dict() for c in self.changes],
+        }
+
+
+# ---------------------------------------------------------------- comparing values by meaning
+def _text(value: CellValue) -> str:
+    """A value as 変更履歴 and reports keep it: text as typed, dates and numbers as a person reads them."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else display(value)
+
+
+def referral_key(value: object) -> str:
+    """How referral IDs are matched: R7-0001-01 whatever width, case or dash the person typed."""
+    try:
+        proposal, n = parse_referral_id(value)
+    except ValueProblem:
+        return normalize_text(value).upper()
+    return f"{proposal}-{n:02d}"
+
+
+def proposal_key(value: object) -> str:
+    """How proposal IDs are matched (the compact form values.py issues)."""
+    text = normalize_text(value)
+    if not text:
+        return ""
+    try:
+        return parse_referral_id(f"{text}-01")[0]
+    except ValueProblem:
+        return text.upper()
+
+
+def same(column: Column, a: CellValue, b: CellValue) -> bool:
+    """Whether two cells of a column mean the same (a date cell and the same date typed as text do)."""
+    if a == b and type(a) is type(b):
+        return True
+    blank_a, blank_b = is_blank(a), is_blank(b)
+    if blank_a or blank_b:
+        return blank_a and blank_b
+    if column.is_date:
+        try:
+            return parse_date(a) == parse_date(b)
+        except ValueProblem:
+            pass
+    elif column.type is ValueType.MULTI_CHOICE:
+        return split_multi(a) == split_multi(b)
+    elif column.type is ValueType.ID:
+        return referral_key(a) == referral_key(b)
+    return normalize_text(a) == normalize_text(b)
+
+
+def _cell(column: Column, value: CellValue) -> CellValue:
+    """The value to write: as typed, except that a date cell read back as midnight datetime is a date."""
+    if column.type is ValueType.DATE and isinstance(value, datetime) and value.time() == datetime.min.time():
+        return value.date()
+    return value
+
+
+@lru_cache(maxsize=256)
+def _hk(name: str) -> str:
+    return header_key(name)
+
+
+def _get(row: Row | None, name: str) -> CellValue:
+    """A cell of a row read from a sheet, by header name."""
+    return None if row is None else row.values.get(_hk(name))
+
+
+# ---------------------------------------------------------------- what a department sees
+def protected_columns(value: CellValue) -> set[str]:
+    """The proposal columns its アイデア保護 names; an item that is not a column protects them all."""
+    items = [normalize_text(i) for i in split_multi(value)]
+    if any(i not in PROTECTABLE for i in items):
+        return set(PROTECTABLE)
+    return set(items)
+
+
+def department_view(referral: Mapping[str, CellValue], proposal: Row | None) -> dict[str, CellValue]:
+    """A referral as its department sheet shows it; protected proposal fields are masked."""
+    protected = protected_columns(_get(proposal, "アイデア保護")) if proposal is not None else set()
+    out: dict[str, CellValue] = {}
+    for c in _COLUMNS:
+        assert c.source is not None
+        sheet, name = c.source
+        if sheet == REFERRALS:
+            value = referral.get(name)
+        else:
+            value = _get(proposal, name)
+            if name in protected and not is_blank(value):
+                value = PROTECTED_MASK
+        out[c.name] = _cell(c, value)
+    return out
+
+
+# ---------------------------------------------------------------- planning
+@dataclass
+class _StateRow:
+    number: int
+    kind: str
+    values: dict[str, CellValue]  # the synced row, by department sheet column name
+    before: dict[str, CellValue]  # the department's row before an in-flight write
+    raw: dict[str, CellValue]  # every cell of the state row, by state header
+
+
+@dataclass
+class _Slot:
+    """Everything known about one referral in one department sheet."""
+
+    key: str
+    row: Row | None = None  # the department sheet's row now
+    state: _StateRow | None = None
+    base: dict[str, CellValue] | None = None  # effective base of the merge
+    replay: bool = False  # an earlier write of this row did not happen: redo it, log nothing twice
+    replay_columns: frozenset[str] = frozenset()
+
+
+@dataclass
+class _DepartmentPlan:
+    department: Department
+    label: str
+    table: Table | None
+    missing_columns: set[str]
+    slots: dict[str, _Slot] = field(default_factory=dict)
+    changes: list[Change] = field(default_factory=list)  # to the department sheet
+    writes: int = 0  # planned cell/row writes to the department sheet
+    merged: dict[str, dict[str, CellValue]] = field(default_factory=dict)  # 同期済 after this run
+    in_flight: dict[str, tuple[str, dict[str, CellValue]]] = field(default_factory=dict)  # key -> (状態, before)
+    create_book: bool = False
+
+
+class _Planner:
+    def __init__(self, config: Config, result: SyncResult, now: datetime) -> None:
+        self.config = config
+        self.result = result
+        self.now = now
+        self.register_changes: list[Change] = []
+        self.history: list[SyncChange] = []  # rows to append to 変更履歴 (already de-duplicated)
+
+    # -- recording
+    def log(self, change: SyncChange, *, record: bool = True) -> None:
+        self.result.changes.append(change)
+        if record:
+            self.history.append(change)
+
+    def history_rows(self) -> tuple[dict[str, CellValue], ...]:
+        actor = self.config.actor
+        return tuple(
+            {
+                "日時": self.now,
+                "実行者": actor,
+                "シート": c.sheet,
+                "キー": c.key,
+                "列": c.column,
+                "旧値": _text(c.old),
+                "新値": _text(c.new),
+                "種別": c.kind,
+            }
+            for c in self.history
+        )
+
+
+def _label(department: Department) -> str:
+    ref = department.ref
+    return ref.sheet if ref.book is None else str(ref)
+
+
+def _read_state(table: Table | None) -> tuple[dict[tuple[str, str], _StateRow], list[_StateRow], list[int]]:
+    """The _sync rows by (department, 照会ID); rows to blank (repeats, unreadable); free row numbers."""
+    out: dict[tuple[str, str], _StateRow] = {}
+    extra: list[_StateRow] = []
+    if table is None:
+        return out, extra, []
+    for row in table.rows:
+        dept = normalize_text(_get(row, STATE_DEPARTMENT))
+        kind = _STATE_KINDS.get(normalize_text(_get(row, STATE_KIND)), "")
+        key = referral_key(_get(row, KEY))
+        srow = _StateRow(
+            row.number,
+            kind,
+            {c.name: _get(row, c.name) for c in _COLUMNS},
+            {c.name: _get(row, BEFORE_PREFIX + c.name) for c in _COLUMNS},
+            {c.name: _get(row, c.name) for c in SYNC_STATE_SHEET.columns},
+        )
+        if not dept or not key or not kind or (dept, key) in out:
+            extra.append(srow)
+            continue
+        out[(dept, key)] = srow
+    used = {r.number for r in table.rows}
+    holes = [n for n in range(2, max(used, default=1)) if n not in used]
+    return out, extra, holes
+
+
+def _resolve(slot: _Slot) -> None:
+    """Choose the base of the merge; detect a department write that an interrupted run never made."""
+    state, row = slot.state, slot.row
+    if state is None:
+        slot.base = None
+        return
+    slot.base = state.values
+    if state.kind == ADDING and row is None:
+        slot.replay = True  # the row was to be appended: append it again
+        slot.base = None
+    elif state.kind == REMOVING:
+        if row is None:
+            slot.base = None  # taken out as planned
+        else:
+            slot.replay = True  # the row was to be taken out: take it out again
+            slot.base = state.before
+    elif state.kind == WRITING and row is not None:
+        before, synced = state.before, state.values
+        in_flight = [c for c in _COLUMNS if not same(c, before.get(c.name), synced.get(c.name))]
+        now = {c.name: _get(row, c.name) for c in in_flight}
+        written = any(same(c, now[c.name], synced.get(c.name)) for c in in_flight)
+        if in_flight and not written:
+            slot.replay = True
+            slot.base = {**synced, **{c.name: before.get(c.name) for c in in_flight}}
+            slot.replay_columns = frozenset(c.name for c in in_flight if same(c, now[c.name], before.get(c.name)))
+
+
+def sync(
+    config: Config,
+    store: Store,
+    *,
+    dry_run: bool = False,
+    department: str | None = None,
+    wait: bool = False,
+    now: datetime | None = None,
+) -> SyncResult:
+    """Bring every department sheet (or one) in step with the register, and answers back into 照会.
+
+    Plan first; then write the register (answers pulled, statuses rolled up, 変更履歴, and the new
+    ``_sync`` state including each department row as it was before its write), then each department
+    workbook once. A run interrupted after the register was written finishes on the next run; a
+    workbook open in Excel is left alone and caught up later. ``dry_run`` writes nothing.
+    """
+    now = now or datetime.now().replace(microsecond=0)
+    if dry_run:
+        return _sync(config, store, dry_run=True, department=department, now=now)
+    wait_seconds = float(config.sync.lock_ttl) if wait else 0.0
+    with store.lock("sync", ttl_seconds=config.sync.lock_ttl, wait_seconds=wait_seconds):
+        return _sync(config, store, dry_run=False, department=department, now=now)
+
+
+def _sync(config: Config, store: Store, *, dry_run: bool, department: str | None, now: datetime) -> SyncResult:
+    result = SyncResult(dry_run=dry_run)
+    planner = _Planner(config, result, now)
+    tables = store.read([PROPOSAL_REF, REFERRAL_REF, MASTER_REF, STATE_REF])
+    proposal_table, referral_table, state_table = tables[PROPOSAL_REF], tables[REFERRAL_REF], tables[STATE_REF]
+    if proposal_table is None or referral_table is None:
+        missing = PROPOSALS if proposal_table is None else REFERRALS
+        raise UsageError(f"台帳にシート「{missing}」がありません。kouminrenkei init で作った台帳を指定してください。")
+    departments = departments_from_table(config, tables[MASTER_REF])
+    by_name = {normalize_text(name): d for name, d in departments.items()}
+    if department is not None:
+        wanted = normalize_text(department)
+        if wanted not in by_name:
+            known = "、".join(by_name) or "（担当課マスタが空です）"
+            raise UsageError(f"「{department}」は担当課マスタにありません。登録されている課: {known}")
+        targets = [by_name[wanted]]
+    else:
+        targets = list(by_name.values())
+    result.departments = [d.name for d in targets]
+
+    # -- the register as plain values, which the merge updates in memory
+    proposals: dict[str, Row] = {}
+    for row in proposal_table.rows:
+        proposals.setdefault(proposal_key(_get(row, "提案ID")), row)
+    referrals: dict[str, Row] = {}
+    working: dict[str, dict[str, CellValue]] = {}
+    for row in referral_table.rows:
+        key = referral_key(_get(row, "照会ID"))
+        if not key:
+            continue
+        if key in referrals:
+            result.problems.append(
+                f"照会シート {row.number}行目: 照会ID「{_text(_get(row, '照会ID'))}」が重複しています"
+                f"（{referrals[key].number}行目と同じ）。この行は同期しません。"
+            )
+            continue
+        referrals[key] = row
+        working[key] = {c.source[1]: _get(row, c.source[1]) for c in _COLUMNS if c.source and c.source[0] == REFERRALS}
+    recipient = {key: normalize_text(_get(row, "照会先")) for key, row in referrals.items()}
+
+    # -- department sheets and the state of the last sync
+    state, extra_state_rows, holes = _read_state(state_table)
+    refs = []
+    for d in targets:
+        if d.ref.book is None or store.book_exists(d.ref.book):
+            refs.append(d.ref)
+    dep_tables = store.read(refs) if refs else {}
+    plans: list[_DepartmentPlan] = []
+    for d in targets:
+        plan = _department_plan(d, dep_tables.get(d.ref), store, result)
+        if plan is None:
+            continue
+        dname = normalize_text(d.name)
+        for (sd, key), srow in state.items():
+            if sd == dname:
+                plan.slots.setdefault(key, _Slot(key)).state = srow
+        for slot in plan.slots.values():
+            _resolve(slot)
+        plans.append(plan)
+
+    # -- pass 1: answers the departments changed come into 照会 (the department owns those columns)
+    for plan in plans:
+        _pull(plan, referrals, working, planner)
+
+    # -- roll-ups from the merged answers
+    _rollups(proposal_table, referrals, working, planner)
+
+    # -- pass 2: what each department sheet must show now
+    for plan in plans:
+        dname = normalize_text(plan.department.name)
+        addressed = {key for key, who in recipient.items() if who == dname}
+        _push(plan, addressed, referrals, working, proposals, planner)
+
+    # -- the register batch: 照会 / 提案 cells, department tabs in the register, 変更履歴, _sync
+    register: list[Change] = list(planner.register_changes)
+    for plan in plans:
+        if plan.department.ref.book is None:
+            register.extend(plan.changes)
+    edits = _state_edits(plans, state, extra_state_rows, holes)
+    if planner.history:
+        register.append(AppendRows(HISTORY_REF, planner.history_rows()))
+    if register or edits.essential:
+        register.extend(edits.changes(with_cleanup=True))
+        if state_table is None or any(not state_table.has(c.name) for c in SYNC_STATE_SHEET.columns):
+            register.insert(0, EnsureSheet(STATE_REF, SYNC_STATE_SHEET, hidden=True))
+    outside = [p for p in plans if p.department.ref.book is not None and p.changes]
+
+    if dry_run:
+        return result
+
+    # -- write: the register first (it records what the department writes will overwrite) …
+    if register:
+        applied = store.apply(register, skip_busy=True)
+        result.files_written.extend(applied.written)
+        if applied.skipped:
+            result.skipped_busy.update(applied.skipped)
+            result.register_busy = next(iter(applied.skipped.values()))
+            for plan in plans:
+                result.deferred[plan.department.name] = plan.writes
+            return result
+    # … then each department workbook once; one open in Excel waits for the next run.
+    for plan in outside:
+        book = plan.department.ref.book
+        if plan.create_book and not store.book_exists(book):
+            store.create_book(book, [department_sheet_named(plan.department.ref.sheet)])
+    if outside:
+        applied = store.apply([ch for p in outside for ch in p.changes], skip_busy=True)
+        result.files_written.extend(applied.written)
+        if applied.skipped:
+            result.skipped_busy.update(applied.skipped)
+            for plan in outside:
+                if store.display_name(plan.department.ref.book) in applied.skipped:
+                    result.deferred[plan.department.name] = plan.writes
+    return result
+
+
+def _department_plan(d: Department, table: Table | None, store: Store, result: SyncResult) -> _DepartmentPlan | None:
+    """A department sheet ready to merge, or None (with a problem reported) when it cannot be synced."""
+    label = _label(d)
+    if table is not None:
+        if not table.has(KEY) and table.rows:
+            result.problems.append(
+                f"{label}: 列「{KEY}」が見つからないため同期できません。1行目の見出しに「{KEY}」を戻してください。"
+            )
+            return None
+        for name in table.duplicate_headers:
+            result.problems.append(f"{label}: 見出し「{name}」の列が複数あります。左の列だけを使います。")
+    missing = {c.name for c in _COLUMNS if table is None or not table.has(c.name)}
+    plan = _DepartmentPlan(d, label, table, missing)
+    if table is None:
+        plan.create_book = d.ref.book is not None and not store.book_exists(d.ref.book)
+        plan.changes.append(EnsureSheet(d.ref, department_sheet_named(d.ref.sheet)))
+        return plan
+    if missing:
+        plan.changes.append(EnsureSheet(d.ref, department_sheet_named(d.ref.sheet)))
+    for row in table.rows:
+        key = referral_key(_get(row, KEY))
+        if not key:
+            result.added_rows.append(RowNote(d.name, label, row.number, "", "照会IDが空欄の行（同期の対象外）"))
+            continue
+        slot = plan.slots.setdefault(key, _Slot(key))
+        if slot.row is not None:
+            result.added_rows.append(
+                RowNote(d.name, label, row.number, key, f"照会IDが{slot.row.number}行目と重複（同期の対象外）")
+            )
+            continue
+        slot.row = row
+    return plan
+
+
+def _dep_value(plan: _DepartmentPlan, slot: _Slot, column: Column, fallback: CellValue) -> CellValue:
+    """The department sheet's value; a missing column counts as unchanged (``fallback``)."""
+    if column.name in plan.missing_columns:
+        return fallback
+    return _get(slot.row, column.name)
+
+
+def _pull(
+    plan: _DepartmentPlan,
+    referrals: dict[str, Row],
+    working: dict[str, dict[str, CellValue]],
+    planner: _Planner,
+) -> None:
+    """Answers changed in the department sheet since the last sync → 照会 (also from moved rows)."""
+    for key, slot in plan.slots.items():
+        if slot.row is None or key not in referrals:
+            continue
+        if slot.base is None and normalize_text(_get(referrals[key], "照会先")) != normalize_text(plan.department.name):
+            continue  # a row the department added for someone else's referral: reported in pass 2
+        base = slot.base or {}
+        values = working[key]
+        for c in _ANSWER_COLUMNS:
+            assert c.source is not None
+            source = c.source[1]
+            reg = values.get(source)
+            dep = _cell(c, _dep_value(plan, slot, c, base.get(c.name) if slot.base is not None else reg))
+            if same(c, dep, reg) or same(c, dep, base.get(c.name)):
+                continue  # equal, or only the register changed (pushed in pass 2)
+            both = not same(c, reg, base.get(c.name))
+            kind = HistoryKind.CONFLICT if both else HistoryKind.PULL
+            values[source] = dep
+            planner.register_changes.append(SetCell(REFERRAL_REF, referrals[key].number, source, dep))
+            planner.log(SyncChange(kind, plan.department.name, REFERRALS, key, source, reg, dep))
+            if both:
+                planner.result.conflicts.append(
+                    Conflict(plan.department.name, plan.label, key, c.name, plan.department.name, dep, reg)
+                )
+
+
+def _rollups(
+    proposal_table: Table,
+    referrals: dict[str, Row],
+    working: dict[str, dict[str, CellValue]],
+    planner: _Planner,
+) -> None:
+    answers: dict[str, list[CellValue]] = {}
+    for key, row in referrals.items():
+        answers.setdefault(proposal_key(_get(row, "提案ID")), []).append(working[key].get("回答"))
+    seen: set[str] = set()
+    for row in proposal_table.rows:
+        pid = proposal_key(_get(row, "提案ID"))
+        if not pid or pid in seen:
+            continue
+        seen.add(pid)
+        got = answers.get(pid, [])
+        status = _get(row, "ステータス")
+        new = workflow.rollup(status, got)
+        if new is not None:
+            planner.register_changes.append(SetCell(PROPOSAL_REF, row.number, "ステータス", new))
+            planner.log(SyncChange(HistoryKind.ROLLUP, "", PROPOSALS, pid, "ステータス", status, new))
+            planner.result.rollups.append(Rollup(pid, _text(status), new))
+            status = new
+        if workflow.failure_candidate(got) and workflow.choice_key(status) in _FAILED_CANDIDATE_STATUSES:
+            planner.result.failure_candidates.append(pid)
+
+
+def _push(
+    plan: _DepartmentPlan,
+    addressed: set[str],
+    referrals: dict[str, Row],
+    working: dict[str, dict[str, CellValue]],
+    proposals: dict[str, Row],
+    planner: _Planner,
+) -> None:
+    """The department sheet's writes: desk values put back or pushed, new rows, moved rows taken out."""
+    d, label = plan.department, plan.label
+    result = planner.result
+    for key in sorted(addressed - plan.slots.keys()):
+        plan.slots[key] = _Slot(key)
+    appends: list[dict[str, CellValue]] = []
+    deletes: list[int] = []
+    sets: list[Change] = []
+    for key in sorted(plan.slots):
+        slot = plan.slots[key]
+        row = slot.row
+        if key in addressed:
+            view = department_view(working[key], proposals.get(proposal_key(working[key].get("提案ID"))))
+            plan.merged[key] = view
+            if row is None:
+                restore = slot.base is not None and not slot.replay
+                kind = HistoryKind.RESTORE if restore else HistoryKind.PUSH
+                appends.append(view)
+                plan.in_flight[key] = (ADDING, {})
+                plan.writes += 1
+                planner.log(
+                    SyncChange(kind, d.name, label, key, ROW_LABEL, "", ROW_RESTORED if restore else ROW_ADDED),
+                    record=not slot.replay,
+                )
+                if restore:
+                    result.deleted_rows.append(RowNote(d.name, label, 0, key, "担当課シートから削除されていたため復元"))
+                continue
+            base = slot.base or {}
+            wrote = False
+            for c in _COLUMNS:
+                new = view[c.name]
+                actual = None if c.name in plan.missing_columns else _cell(c, _get(row, c.name))
+                dep = _dep_value(plan, slot, c, base.get(c.name) if slot.base is not None else new)
+                if same(c, actual, new) and c.name not in plan.missing_columns:
+                    continue
+                if c.name in plan.missing_columns and is_blank(new):
+                    continue
+                sets.append(SetCell(d.ref, row.number, c.name, new))
+                wrote = True
+                plan.writes += 1
+                if c.name in plan.missing_columns:
+                    continue  # a column the tool just added back: nothing overwritten
+                dep_changed = not same(c, dep, base.get(c.name))
+                reg_changed = not same(c, new, base.get(c.name))
+                if c.owner is Owner.DESK and dep_changed:
+                    kind = HistoryKind.CONFLICT if reg_changed else HistoryKind.REVERT
+                else:
+                    kind = HistoryKind.PUSH
+                planner.log(
+                    SyncChange(kind, d.name, label, key, c.name, dep, new),
+                    record=not (slot.replay and c.name in slot.replay_columns),
+                )
+                if kind == HistoryKind.CONFLICT:
+                    result.conflicts.append(Conflict(d.name, label, key, c.name, "台帳", new, dep))
+            if wrote:
+                plan.in_flight[key] = (WRITING, {c.name: _get(row, c.name) for c in _COLUMNS})
+            continue
+        # not (or no longer) addressed to this department
+        if row is None:
+            continue
+        if slot.base is None:
+            who = _text(_get(referrals[key], "照会先")) if key in referrals else ""
+            reason = f"{who}あての照会です（同期の対象外）" if who else "台帳にない照会ID（同期の対象外）"
+            result.added_rows.append(RowNote(d.name, label, row.number, key, reason))
+            continue
+        deletes.append(row.number)
+        plan.in_flight[key] = (REMOVING, {c.name: _get(row, c.name) for c in _COLUMNS})
+        plan.writes += 1
+        if key in referrals:
+            why = f"照会先が「{_text(_get(referrals[key], '照会先'))}」に変わったため削除"
+        else:
+            why = "台帳から照会が削除されたため削除"
+            # the answers have no register row to go to: keep them in 変更履歴
+            for c in _ANSWER_COLUMNS:
+                value = _get(row, c.name)
+                if not is_blank(value):
+                    planner.log(
+                        SyncChange(HistoryKind.PUSH, d.name, label, key, c.name, value, ""), record=not slot.replay
+                    )
+        planner.log(SyncChange(HistoryKind.PUSH, d.name, label, key, ROW_LABEL, ROW_LABEL, ROW_REMOVED),
+                    record=not slot.replay)  # fmt: skip
+        result.removed_rows.append(RowNote(d.name, label, row.number, key, why))
+    plan.changes.extend(sets)
+    if deletes:
+        plan.changes.append(DeleteRows(d.ref, tuple(deletes)))
+    if appends:
+        plan.changes.append(AppendRows(d.ref, tuple(appends)))
+    if not (sets or deletes or appends):
+        # nothing to write: a missing sheet is only created when it gets rows
+        plan.changes = [ch for ch in plan.changes if not isinstance(ch, EnsureSheet) or plan.table is not None]
+        if plan.table is None:
+            plan.changes = []
+
+
+def _state_row(
+    department: str, kind: str, values: Mapping[str, CellValue], before: Mapping[str, CellValue]
+) -> dict[str, CellValue]:
+    row: dict[str, CellValue] = {STATE_DEPARTMENT: department, STATE_KIND: kind}
+    for c in _COLUMNS:
+        row[c.name] = _cell(c, values.get(c.name))
+        row[BEFORE_PREFIX + c.name] = _cell(c, before.get(c.name))
+    return row
+
+
+_STATE_COLUMNS: dict[str, Column] = {c.name: c for c in SYNC_STATE_SHEET.columns}
+
+
+@dataclass
+class _StateEdits:
+    """The _sync edits: the new state (needed before any department write) and clean-up that may wait."""
+
+    needed: list[Change] = field(default_factory=list)
+    cleanup: list[Change] = field(default_factory=list)  # stale in-flight marks, rows no longer used
+    appends: list[dict[str, CellValue]] = field(default_factory=list)
+
+    def changes(self, *, with_cleanup: bool) -> list[Change]:
+        out = self.needed + (self.cleanup if with_cleanup else [])
+        if self.appends:
+            out.append(AppendRows(STATE_REF, tuple(self.appends)))
+        return out
+
+    @property
+    def essential(self) -> bool:
+        return bool(self.needed or self.appends)
+
+
+def _cells(number: int, old: Mapping[str, CellValue], new: Mapping[str, CellValue]) -> list[Change]:
+    return [
+        SetCell(STATE_REF, number, name, new.get(name))
+        for name, column in _STATE_COLUMNS.items()
+        if not same(column, old.get(name), new.get(name))
+    ]
+
+
+def _state_edits(
+    plans: Iterable[_DepartmentPlan],
+    state: dict[tuple[str, str], _StateRow],
+    extra: list[_StateRow],
+    holes: list[int],
+) -> _StateEdits:
+    edits = _StateEdits()
+    free = list(reversed(holes))
+    blank: dict[str, CellValue] = {}
+    for repeated in extra:
+        edits.cleanup.extend(_cells(repeated.number, repeated.raw, blank))
+    for plan in plans:
+        d = plan.department
+        dname = normalize_text(d.name)
+        separate = d.ref.book is not None and bool(plan.changes)
+        wanted: dict[str, dict[str, CellValue]] = {}
+        for key, values in plan.merged.items():
+            kind, before = plan.in_flight.get(key, (SYNCED, {})) if separate else (SYNCED, {})
+            wanted[key] = _state_row(d.name, kind, values, before)
+        if separate:
+            for key, (kind, before) in plan.in_flight.items():
+                if kind == REMOVING:
+                    wanted[key] = _state_row(d.name, REMOVING, {KEY: key}, before)
+        have = {k: srow for (sd, k), srow in state.items() if sd == dname}
+        for key, row in wanted.items():
+            srow = have.get(key)
+            if srow is None:
+                if free:
+                    edits.needed.extend(_cells(free.pop(), blank, row))
+                else:
+                    edits.appends.append(row)
+                continue
+            changes = _cells(srow.number, srow.raw, row)
+            # Marking a finished write as 同期済 (same synced values) is tidying that may wait.
+            tidy = row[STATE_KIND] == SYNCED and all(
+                same(c, srow.values.get(c.name), row.get(c.name)) for c in _COLUMNS
+            )
+            (edits.cleanup if tidy else edits.needed).extend(changes)
+        for key, unused in have.items():
+            if key not in wanted:
+                edits.cleanup.extend(_cells(unused.number, unused.raw, blank))
+    return edits
+
+
+__all__ = [
+    "PROTECTED_MASK",
+    "SYNC_STATE_SHEET",
+    "Conflict",
+    "Rollup",
+    "RowNote",
+    "SyncChange",
+    "SyncResult",
+    "department_view",
+    "proposal_key",
+    "referral_key",
+    "same",
+    "sync",
+]
