@@ -455,6 +455,121 @@ def run_command(app: AppContext) -> None:
         click.get_current_context().exit(result.exit_code)
 
 
+# ---------------------------------------------------------------- refer / sync
+@cli.command("refer")
+@click.argument("proposal_id")
+@click.option(
+    "--to",
+    "to",
+    multiple=True,
+    required=True,
+    metavar="課",
+    help="照会先（担当課マスタの課名。県→企業等の提案では企業等の名称も可）。繰り返して複数指定できます",
+)
+@click.option("--due", type=DATE, default=None, help="回答期限（既定: 今日から設定 desk.answer_days 日後）")
+@handle_errors
+@pass_app
+def refer_command(app: AppContext, proposal_id: str, to: tuple[str, ...], due: Any) -> None:
+    """提案を照会します: 照会先ごとに照会シートへ行を追加し、提案を照会中にします。
+
+    \b
+    照会日は今日、回答は未回答で登録し、変更履歴に記録します。
+    知らない提案IDや課名は、何も書き込まずに終了コード 2 で終わります。
+    """
+    from .refer import refer
+    from .values import format_date
+
+    result = refer(app.config, app.store, proposal_id, list(to), due=due)
+    for r in result.referrals:
+        click.echo(
+            f"照会: {r.referral_id} → {r.recipient}（照会日 {format_date(r.referred_on)}、"
+            f"回答期限 {format_date(r.due)}）"
+        )
+    if result.status_changed:
+        click.echo(f"ステータス: {result.proposal_id} {result.status_before or '（空欄）'} → {result.status_after}")
+
+
+@cli.command("sync")
+@click.option("--dry-run", is_flag=True, help="同期の計画を表示するだけで、何も書き込まない")
+@click.option("--department", default=None, metavar="課", help="この課のシートだけを同期する")
+@click.option(
+    "--format", "format_", type=click.Choice(["text", "json"]), default="text", show_default=True, help="出力形式"
+)
+@click.option("--wait", is_flag=True, help="別の同期が実行中なら終わるまで待つ（既定: 終了コード 3 で終わる）")
+@handle_errors
+@pass_app
+def sync_command(app: AppContext, dry_run: bool, department: str | None, format_: str, wait: bool) -> None:
+    """台帳の照会と各担当課シートを同期します。
+
+    \b
+    担当課シートには、その課あての照会だけを台帳どおりに表示し、
+    課が入力した回答を照会シートへ取り込みます。両方で変わった値は
+    所有者（台帳側の列はデスク、回答の列は担当課）の値を採り、
+    もう一方を変更履歴に残します。Excel で開かれているブックは次回に回します。
+
+    \b
+    終了コード: 0 正常、2 使い方・設定の誤り、3 別の同期が実行中。
+    """
+    import json
+
+    from .sync import sync
+
+    result = sync(app.config, app.store, dry_run=dry_run, department=department, wait=wait)
+    if format_ == "json":
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        _render_sync(result)
+
+
+def _render_sync(result: Any) -> None:
+    """A sync result as plain Japanese lines (readable in a terminal and in a scheduler's log)."""
+    from .sync import SyncResult
+
+    assert isinstance(result, SyncResult)
+    d = result.to_dict()
+    if result.dry_run:
+        click.echo("同期の計画（--dry-run: 何も書き込んでいません）")
+        for c in result.changes:
+            i = c.to_dict()
+            click.echo(f"  {i['kind']:<8} {i['sheet']} {i['key']} {i['column']}: 「{i['old']}」→「{i['new']}」")
+    click.echo(
+        f"担当課シートへ反映: {d['pushed']}件、回答の取り込み: {d['pulled']}件、"
+        f"書き換えの差し戻し: {d['reverted']}件、行の復元: {d['restored']}件、競合: {len(d['conflicts'])}件"
+    )
+    if d["conflicts"]:
+        click.echo("競合（両方で変更されていました。所有者の値を採り、もう一方は変更履歴に残しました）:")
+        for c in d["conflicts"]:
+            click.echo(
+                f"  {c['sheet']} {c['key']} {c['column']}: 採用「{c['kept']}」（{c['winner']}）、"
+                f"変更履歴へ「{c['overwritten']}」"
+            )
+    for r in d["rollups"]:
+        click.echo(f"ステータス更新: {r['proposal_id']} {r['old']} → {r['new']}")
+    if d["failure_candidates"]:
+        click.echo(
+            "不成立の候補: " + "、".join(d["failure_candidates"]) + "（すべての回答が連携不可。判断はデスクで）"
+        )
+    for label, rows in (("担当課が追加した行（同期の対象外）", d["added_rows"]),
+                        ("担当課シートから削除されていた行（復元しました）", d["deleted_rows"]),
+                        ("照会先の変更・取消しで担当課シートから外した行", d["removed_rows"])):  # fmt: skip
+        if rows:
+            click.echo(f"{label}:")
+            for r in rows:
+                where = f"{r['row']}行目 " if r["row"] else ""
+                click.echo(f"  {r['sheet']} {where}{r['key'] or '（照会IDなし）'}: {r['reason']}")
+    if result.register_busy:
+        click.echo(f"注意: 台帳が開かれているため、何も書き込んでいません（{result.register_busy}）。", err=True)
+    for book, why in d["skipped_busy"].items():
+        if not result.register_busy:
+            click.echo(f"注意: {book} は書き込めませんでした（{why}）。次回の同期で反映します。", err=True)
+    for problem in d["problems"]:
+        click.echo(f"注意: {problem}", err=True)
+    if d["files_written"]:
+        click.echo("書き込んだファイル: " + "、".join(d["files_written"]))
+    elif not result.dry_run and not result.register_busy:
+        click.echo("変更はありません（何も書き込んでいません）。")
+
+
 def main() -> None:
     """Entry point of the console script."""
     try:
