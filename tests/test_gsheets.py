@@ -907,3 +907,14 @@ def test_the_fake_answers_gspreads_own_high_level_calls(fake: FakeGoogle) -> Non
     with pytest.raises(gspread.exceptions.APIError, match="hide all the sheets"):
         ws.hide()  # the only tab cannot be hidden: Google refuses, and so does the fake
     assert gc.open_by_key(sh.id).worksheet("提案").frozen_row_count == 1
+
+
+def test_a_failed_write_leaves_nothing_stale_behind(factory: GSheetsStoreFactory, fake: FakeGoogle) -> None:
+    s = factory(max_retries=0)
+    s.put_table(R, [["照会ID", "回答"], ["R7-0001-01", "連携可"], ["R7-0001-02"]])
+    s.read([R])
+    fake.fail_next("503", 1, endpoint="sheets.values.batchUpdate")
+    with pytest.raises(ServiceError):
+        s.apply([DeleteRows(R, (2,)), AppendRows(R, ({"照会ID": "R7-0001-03"},))])  # the row delete went through
+    s.apply([SetCell(R, 2, "回答", "連携可")])  # planned on what the sheet holds now, not on the old rows
+    assert fake.values(s.resolve_key(None), REFERRALS) == [["照会ID", "回答"], ["R7-0001-02", "連携可"]]

@@ -953,12 +953,19 @@ class GSheetsStore(Store):
                 data += self._value_ranges(marks_plan)
             if not requests and not data:
                 return False
-            if requests:
-                self._batch_update(b, requests, plans, marks_plan, drop_tabs)
-            if data:
-                self._count(self.writes, b.book)
-                body = {"valueInputOption": "RAW", "data": data}
-                self._api(b.book, b.key, "書き込み", lambda: self.http.values_batch_update(b.key, body=body))
+            try:
+                if requests:
+                    self._batch_update(b, requests, plans, marks_plan, drop_tabs)
+                if data:
+                    self._count(self.writes, b.book)
+                    body = {"valueInputOption": "RAW", "data": data}
+                    self._api(b.book, b.key, "書き込み", lambda: self.http.values_batch_update(b.key, body=body))
+            except BaseException:  # what the sheet holds now is unknown: read it again next time
+                for p in [*plans, *([marks_plan] if marks_plan else [])]:
+                    b.tabs.pop(p.title, None)
+                b.meta = None
+                self._changed(b)
+                raise
             for p in [*plans, *([marks_plan] if marks_plan else [])]:
                 b.tabs[p.title] = _Tab(_trimmed(p.grid), p.rows, p.cols)
             self._changed(b)
@@ -976,7 +983,7 @@ class GSheetsStore(Store):
                 title,
                 [],
                 [list(sheet.headers)],
-                max(NEW_TAB_ROWS, 2),
+                NEW_TAB_ROWS,
                 max(26, width + SPARE_COLUMNS),
                 new=sheet,
                 hidden=ensures[0].hidden or sheet.hidden,
