@@ -150,6 +150,64 @@ def _validate(config: Config, store: Store, today: date, step: Echo) -> None:
         step(f"  …ほか {len(rep.findings) - 5} 件")
 
 
+def _sync_line(label: str, r: object, step: Echo) -> None:
+    from .sync import SyncResult
+
+    assert isinstance(r, SyncResult)
+    step(
+        f"{label}: 担当課シートへ反映 {r.pushed} 件・回答の取込 {r.pulled} 件・差し戻し {r.reverted} 件・"
+        f"競合 {len(r.conflicts)} 件・ステータス更新 {len(r.rollups)} 件・書き込んだブック {len(r.files_written)}"
+    )
+    for u in r.rollups:
+        step(f"  {u.proposal_id}: {u.old} → {u.new}")
+    for c in r.conflicts:
+        step(f"  競合 {c.department} {c.key} {c.column}: 「{c.kept}」を採用、「{c.overwritten}」は変更履歴に保存")
+
+
+def _sync(config: Config, store: Store, today: date, step: Echo) -> None:
+    """Sync (creates every department's workbook), let one department answer, sync again."""
+    from datetime import datetime
+
+    from .departments import load_departments
+    from .refer import refer
+    from .schema import PROPOSALS, Answer, Status
+    from .store.base import SetCell, SheetRef
+    from .sync import sync
+
+    now = datetime.combine(today, datetime.now().time()).replace(microsecond=0)
+    _sync_line("同期（1回目）", sync(config, store, now=now), step)
+
+    # A new proposal from the form is referred to two departments.
+    proposals = store.read([SheetRef(PROPOSALS)])[SheetRef(PROPOSALS)]
+    received = [r for r in (proposals.rows if proposals else []) if r.get("ステータス") == Status.RECEIVED]
+    if received:
+        pid = str(received[-1].get("提案ID"))
+        res = refer(config, store, pid, ["農業政策課", "販売流通課"], today=today, now=now)
+        step(f"照会: {pid} を {'・'.join(x.recipient for x in res.referrals)} へ照会（{res.status_after}）")
+
+    # A department answers in its own workbook, and someone there also retypes a desk-owned title.
+    departments = load_departments(config, store)
+    for dept in departments.values():
+        table = store.read([dept.ref])[dept.ref]
+        open_rows = [r for r in (table.rows if table else []) if r.get("回答") in (None, "", Answer.NONE)]
+        if not open_rows:
+            continue
+        row = open_rows[0]
+        store.apply(
+            [
+                SetCell(dept.ref, row.number, "回答", Answer.YES),
+                SetCell(dept.ref, row.number, "回答日", today),
+                SetCell(dept.ref, row.number, "回答理由・コメント", "来年度事業として実施可能"),
+                SetCell(dept.ref, row.number, "件名", f"{row.get('件名')}（課で修正）"),
+            ]
+        )
+        step(f"  {dept.name} が自課のブックで {row.get('照会ID')} に「連携可」と回答し、件名も書き換えました")
+        break
+    _sync_line("同期（2回目）", sync(config, store, now=now), step)
+    again = sync(config, store, now=now)
+    step(f"同期（3回目・変更なし）: 書き込んだブック {len(again.files_written)}")
+
+
 def _agreements(config: Config, store: Store, today: date, step: Echo) -> None:
     from .agreements import agreement
 
@@ -191,4 +249,4 @@ def _notify(config: Config, store: Store, today: date, step: Echo) -> None:
 
 def _jobs() -> list[Job]:
     """Every job, in the order a desk would run them."""
-    return [_intake, _validate, _agreements, _publish, _notify, _report]
+    return [_intake, _validate, _sync, _agreements, _publish, _notify, _report]
