@@ -467,6 +467,14 @@ def test_a_deleted_referral_row_is_restored_and_reported(synced: Desk) -> None:
     assert synced.sync().changes == []
 
 
+def test_a_row_deleted_right_after_the_first_sync_is_reported_too(desk: Desk) -> None:
+    desk.sync()
+    desk.delete_dept_row(KANKO, "R7-0003-02")
+    result = desk.sync()
+    assert [(r.key, r.department) for r in result.deleted_rows] == [("R7-0003-02", KANKO)]
+    assert result.restored == 1 and "R7-0003-02" in desk.dept_rows(KANKO)
+
+
 def test_rows_a_department_adds_are_reported_and_left_alone(synced: Desk) -> None:
     synced.add_dept_row(KANKO, {"照会ID": "R7-0099-01", "件名": "課で独自に追加", "回答": "連携可"})
     synced.add_dept_row(KANKO, {"照会ID": "R7-0001-01", "回答": "連携可"})  # another department's referral
@@ -788,7 +796,13 @@ def test_view_masks_only_what_is_protected() -> None:
 def test_state_is_kept_as_rows_not_one_big_cell(synced: Desk) -> None:
     table = synced.table(SheetRef(SYNC_STATE))
     assert table.hidden
-    assert len(table.rows) == 4  # one row per (department, referral), even with writes in flight
+    # one row per (department, referral), even with writes in flight (+ one mark per department book)
+    assert sorted(str(r.get("照会ID")) for r in table.rows if r.get("照会ID")) == [
+        "R7-0001-01",
+        "R7-0002-01",
+        "R7-0003-01",
+        "R7-0003-02",
+    ]
     assert all(len(str(v)) < 1000 for r in table.rows for v in r.values.values())
 
 

@@ -6,8 +6,9 @@ planned in memory, then written as one batch per workbook, register first (see :
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -57,26 +58,32 @@ from .values import (
 
 # ---------------------------------------------------------------- the _sync tab
 # One row per (department, referral): the row both sides had after the last sync. The register is
-# written before the department workbooks, so while a department write is in flight the row also
-# keeps the department's row as it was before that write (columns "書込前:…"), and 状態 says which
-# write: 書込中 (cells), 追加中 (a new row), 削除中 (a row to take out). A run interrupted after the
-# register was written finishes the job on the next run without logging the same change twice.
+# written before the department workbooks, so a row whose department write is in flight also keeps
+# the department's row as it was before that write (columns "書込前:…"); 状態 says which write:
+# 書込中 (cells), 追加中 (a new row), 削除中 (a row to take out), and 同期ID names the run. One
+# "ブック書込" row per department names the run whose in-flight rows are live: marks of older runs are
+# inert, so finishing a write never means touching every row again. A run interrupted after the
+# register was written thus completes the job on the next run without logging any change twice.
 # Rows are never deleted (openpyxl deletes row by row): a row no longer needed is blanked and reused.
 STATE_DEPARTMENT = "課"
 STATE_KIND = "状態"
+STATE_RUN = "同期ID"
 SYNCED = "同期済"
 WRITING = "書込中"
 ADDING = "追加中"
 REMOVING = "削除中"
+BOOK_WRITE = "ブック書込"
 BEFORE_PREFIX = "書込前:"
+IN_FLIGHT = (WRITING, ADDING, REMOVING)
 
-_STATE_KINDS = {normalize_text(k): k for k in (SYNCED, WRITING, ADDING, REMOVING)}
+_STATE_KINDS = {normalize_text(k): k for k in (SYNCED, *IN_FLIGHT, BOOK_WRITE)}
 
 SYNC_STATE_SHEET = Sheet(
     SYNC_STATE,
     (
         Column(STATE_DEPARTMENT, width=18),
         Column(STATE_KIND, width=10),
+        Column(STATE_RUN, width=14),
         *(Column(c.name, c.type if c.is_date else ValueType.TEXT, width=c.width) for c in DEPARTMENT_SHEET.columns),
         *(
             Column(BEFORE_PREFIX + c.name, c.type if c.is_date else ValueType.TEXT, width=c.width)
@@ -330,7 +337,7 @@ def department_view(referral: Mapping[str, CellValue], proposal: Row | None) -> 
 @dataclass
 class _StateRow:
     number: int
-    kind: str
+    kind: str  # 同期済, or an in-flight kind when its run is the department's live one
     values: dict[str, CellValue]  # the synced row, by department sheet column name
     before: dict[str, CellValue]  # the department's row before an in-flight write
     raw: dict[str, CellValue]  # every cell of the state row, by state header
@@ -398,16 +405,25 @@ def _label(department: Department) -> str:
     return ref.sheet if ref.book is None else str(ref)
 
 
-def _read_state(table: Table | None) -> tuple[dict[tuple[str, str], _StateRow], list[_StateRow], list[int]]:
-    """The _sync rows by (department, 照会ID); rows to blank (repeats, unreadable); free row numbers."""
-    out: dict[tuple[str, str], _StateRow] = {}
-    extra: list[_StateRow] = []
+@dataclass
+class _State:
+    """The _sync tab as read."""
+
+    rows: dict[tuple[str, str], _StateRow] = field(default_factory=dict)  # (department, 照会ID)
+    live: dict[str, _StateRow] = field(default_factory=dict)  # department -> its ブック書込 row
+    extra: list[_StateRow] = field(default_factory=list)  # repeats and unreadable rows: to blank
+    holes: list[int] = field(default_factory=list)  # blank rows inside the table: to reuse
+    table: Table | None = None
+
+
+def _read_state(table: Table | None) -> _State:
+    state = _State(table=table)
     if table is None:
-        return out, extra, []
+        return state
+    rows: list[tuple[str, str, _StateRow]] = []
     for row in table.rows:
         dept = normalize_text(_get(row, STATE_DEPARTMENT))
         kind = _STATE_KINDS.get(normalize_text(_get(row, STATE_KIND)), "")
-        key = referral_key(_get(row, KEY))
         srow = _StateRow(
             row.number,
             kind,
@@ -415,13 +431,42 @@ def _read_state(table: Table | None) -> tuple[dict[tuple[str, str], _StateRow], 
             {c.name: _get(row, BEFORE_PREFIX + c.name) for c in _COLUMNS},
             {c.name: _get(row, c.name) for c in SYNC_STATE_SHEET.columns},
         )
-        if not dept or not key or not kind or (dept, key) in out:
-            extra.append(srow)
+        if kind == BOOK_WRITE and dept and dept not in state.live:
+            state.live[dept] = srow
             continue
-        out[(dept, key)] = srow
+        rows.append((dept, referral_key(_get(row, KEY)), srow))
+    for dept, key, srow in rows:
+        if not dept or not key or not srow.kind or srow.kind == BOOK_WRITE or (dept, key) in state.rows:
+            state.extra.append(srow)
+            continue
+        live = state.live.get(dept)
+        run = normalize_text(srow.raw.get(STATE_RUN))
+        if srow.kind in IN_FLIGHT and not (live is not None and run and run == normalize_text(live.raw.get(STATE_RUN))):
+            if srow.kind == REMOVING:
+                state.extra.append(srow)  # taken out by a finished run: nothing left to know
+                continue
+            srow.kind = SYNCED  # the mark of a finished run
+        state.rows[(dept, key)] = srow
     used = {r.number for r in table.rows}
-    holes = [n for n in range(2, max(used, default=1)) if n not in used]
-    return out, extra, holes
+    state.holes = [n for n in range(2, max(used, default=1)) if n not in used]
+    return state
+
+
+def _book_written(plan: _DepartmentPlan) -> bool:
+    """Whether the last in-flight write of this department's book happened: a book is written whole,
+    so one row showing it is enough (a row the department deleted since then proves nothing)."""
+    for slot in plan.slots.values():
+        state, row = slot.state, slot.row
+        if state is None or state.kind not in IN_FLIGHT:
+            continue
+        if (state.kind == ADDING and row is not None) or (state.kind == REMOVING and row is None):
+            return True
+        if state.kind == WRITING and row is not None:
+            for c in _COLUMNS:
+                target = state.values.get(c.name)
+                if not same(c, state.before.get(c.name), target) and same(c, _get(row, c.name), target):
+                    return True
+    return False
 
 
 def _resolve(slot: _Slot) -> None:
@@ -516,7 +561,7 @@ def _sync(config: Config, store: Store, *, dry_run: bool, department: str | None
     recipient = {key: normalize_text(_get(row, "照会先")) for key, row in referrals.items()}
 
     # -- department sheets and the state of the last sync
-    state, extra_state_rows, holes = _read_state(state_table)
+    state = _read_state(state_table)
     refs = []
     for d in targets:
         if d.ref.book is None or store.book_exists(d.ref.book):
@@ -528,9 +573,13 @@ def _sync(config: Config, store: Store, *, dry_run: bool, department: str | None
         if plan is None:
             continue
         dname = normalize_text(d.name)
-        for (sd, key), srow in state.items():
+        for (sd, key), srow in state.rows.items():
             if sd == dname:
                 plan.slots.setdefault(key, _Slot(key)).state = srow
+        if _book_written(plan):
+            for slot in plan.slots.values():
+                if slot.state is not None and slot.state.kind in IN_FLIGHT:
+                    slot.state = None if slot.state.kind == REMOVING else replace(slot.state, kind=SYNCED)
         for slot in plan.slots.values():
             _resolve(slot)
         plans.append(plan)
@@ -553,11 +602,11 @@ def _sync(config: Config, store: Store, *, dry_run: bool, department: str | None
     for plan in plans:
         if plan.department.ref.book is None:
             register.extend(plan.changes)
-    edits = _state_edits(plans, state, extra_state_rows, holes)
+    edits = _state_edits(plans, state, secrets.token_hex(6))
     if planner.history:
         register.append(AppendRows(HISTORY_REF, planner.history_rows()))
     if register or edits.essential:
-        register.extend(edits.changes(with_cleanup=True))
+        register.extend(edits.changes(with_tidy=True))
         if state_table is None or any(not state_table.has(c.name) for c in SYNC_STATE_SHEET.columns):
             register.insert(0, EnsureSheet(STATE_REF, SYNC_STATE_SHEET, hidden=True))
     outside = [p for p in plans if p.department.ref.book is not None and p.changes]
@@ -794,9 +843,9 @@ def _push(
 
 
 def _state_row(
-    department: str, kind: str, values: Mapping[str, CellValue], before: Mapping[str, CellValue]
+    department: str, kind: str, run: str, values: Mapping[str, CellValue], before: Mapping[str, CellValue]
 ) -> dict[str, CellValue]:
-    row: dict[str, CellValue] = {STATE_DEPARTMENT: department, STATE_KIND: kind}
+    row: dict[str, CellValue] = {STATE_DEPARTMENT: department, STATE_KIND: kind, STATE_RUN: run}
     for c in _COLUMNS:
         row[c.name] = _cell(c, values.get(c.name))
         row[BEFORE_PREFIX + c.name] = _cell(c, before.get(c.name))
@@ -804,18 +853,20 @@ def _state_row(
 
 
 _STATE_COLUMNS: dict[str, Column] = {c.name: c for c in SYNC_STATE_SHEET.columns}
+_TARGET_COLUMNS: tuple[str, ...] = (STATE_DEPARTMENT, *(c.name for c in _COLUMNS))
 
 
 @dataclass
 class _StateEdits:
-    """The _sync edits: the new state (needed before any department write) and clean-up that may wait."""
+    """The _sync edits: the new state (needed before any department write) and tidying that may wait."""
 
     needed: list[Change] = field(default_factory=list)
-    cleanup: list[Change] = field(default_factory=list)  # stale in-flight marks, rows no longer used
+    tidy: list[Change] = field(default_factory=list)  # live marks of finished writes, rows no longer used
     appends: list[dict[str, CellValue]] = field(default_factory=list)
+    free: list[int] = field(default_factory=list)
 
-    def changes(self, *, with_cleanup: bool) -> list[Change]:
-        out = self.needed + (self.cleanup if with_cleanup else [])
+    def changes(self, *, with_tidy: bool) -> list[Change]:
+        out = self.needed + (self.tidy if with_tidy else [])
         if self.appends:
             out.append(AppendRows(STATE_REF, tuple(self.appends)))
         return out
@@ -824,56 +875,62 @@ class _StateEdits:
     def essential(self) -> bool:
         return bool(self.needed or self.appends)
 
+    def put(self, row: dict[str, CellValue]) -> None:
+        """A new state row: into a blank row inside the table if there is one, else at the end."""
+        if self.free:
+            self.needed.extend(_cells(self.free.pop(), {}, row))
+        else:
+            self.appends.append(row)
 
-def _cells(number: int, old: Mapping[str, CellValue], new: Mapping[str, CellValue]) -> list[Change]:
+
+def _cells(
+    number: int, old: Mapping[str, CellValue], new: Mapping[str, CellValue], names: Iterable[str] = _STATE_COLUMNS
+) -> list[Change]:
     return [
         SetCell(STATE_REF, number, name, new.get(name))
-        for name, column in _STATE_COLUMNS.items()
-        if not same(column, old.get(name), new.get(name))
+        for name in names
+        if not same(_STATE_COLUMNS[name], old.get(name), new.get(name))
     ]
 
 
-def _state_edits(
-    plans: Iterable[_DepartmentPlan],
-    state: dict[tuple[str, str], _StateRow],
-    extra: list[_StateRow],
-    holes: list[int],
-) -> _StateEdits:
-    edits = _StateEdits()
-    free = list(reversed(holes))
-    blank: dict[str, CellValue] = {}
-    for repeated in extra:
-        edits.cleanup.extend(_cells(repeated.number, repeated.raw, blank))
+def _state_edits(plans: Iterable[_DepartmentPlan], state: _State, run: str) -> _StateEdits:
+    edits = _StateEdits(free=list(reversed(state.holes)))
+    for repeated in state.extra:
+        edits.tidy.extend(_cells(repeated.number, repeated.raw, {}))
     for plan in plans:
         d = plan.department
         dname = normalize_text(d.name)
-        separate = d.ref.book is not None and bool(plan.changes)
-        wanted: dict[str, dict[str, CellValue]] = {}
+        writes_book = d.ref.book is not None and bool(plan.changes)
+        in_flight = plan.in_flight if writes_book else {}
+        have = {k: srow for (sd, k), srow in state.rows.items() if sd == dname}
+        wanted: dict[str, tuple[str, dict[str, CellValue]]] = {}
         for key, values in plan.merged.items():
-            kind, before = plan.in_flight.get(key, (SYNCED, {})) if separate else (SYNCED, {})
-            wanted[key] = _state_row(d.name, kind, values, before)
-        if separate:
-            for key, (kind, before) in plan.in_flight.items():
-                if kind == REMOVING:
-                    wanted[key] = _state_row(d.name, REMOVING, {KEY: key}, before)
-        have = {k: srow for (sd, k), srow in state.items() if sd == dname}
-        for key, row in wanted.items():
+            kind, before = in_flight.get(key, (SYNCED, {}))
+            wanted[key] = (kind, _state_row(d.name, kind, run if kind != SYNCED else "", values, before))
+        for key, (kind, before) in in_flight.items():
+            if kind == REMOVING:
+                wanted[key] = (kind, _state_row(d.name, kind, run, {KEY: key}, before))
+        for key, (kind, row) in wanted.items():
             srow = have.get(key)
             if srow is None:
-                if free:
-                    edits.needed.extend(_cells(free.pop(), blank, row))
-                else:
-                    edits.appends.append(row)
-                continue
-            changes = _cells(srow.number, srow.raw, row)
-            # Marking a finished write as 同期済 (same synced values) is tidying that may wait.
-            tidy = row[STATE_KIND] == SYNCED and all(
-                same(c, srow.values.get(c.name), row.get(c.name)) for c in _COLUMNS
-            )
-            (edits.cleanup if tidy else edits.needed).extend(changes)
+                edits.put(row)
+            elif kind == SYNCED:
+                # only the synced values matter: an inert mark of an older run may stay
+                edits.needed.extend(_cells(srow.number, srow.raw, row, _TARGET_COLUMNS))
+            else:
+                edits.needed.extend(_cells(srow.number, srow.raw, row))
         for key, unused in have.items():
             if key not in wanted:
-                edits.cleanup.extend(_cells(unused.number, unused.raw, blank))
+                edits.tidy.extend(_cells(unused.number, unused.raw, {}))
+        marker = state.live.get(dname)
+        if in_flight:
+            new: dict[str, CellValue] = {STATE_DEPARTMENT: d.name, STATE_KIND: BOOK_WRITE, STATE_RUN: run}
+            if marker is None:
+                edits.put(new)
+            else:
+                edits.needed.extend(_cells(marker.number, marker.raw, new))
+        elif marker is not None and not is_blank(marker.raw.get(STATE_RUN)):
+            edits.tidy.append(SetCell(STATE_REF, marker.number, STATE_RUN, None))
     return edits
 
 
