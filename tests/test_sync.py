@@ -1077,3 +1077,61 @@ SyncMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestSyncMachine = SyncMachine.TestCase
+
+
+# ---------------------------------------------------------------- two processes at once (xlsx)
+BARRIER = """
+import pathlib, sys, time
+go = pathlib.Path(sys.argv[1])
+while not go.exists():
+    time.sleep(0.005)
+from kouminrenkei_sheets.cli import main
+sys.argv = ["kouminrenkei", "--config", sys.argv[2], "sync", "--format", "json"]
+main()
+"""
+
+
+def test_two_syncs_started_together_one_works_the_other_is_busy(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from kouminrenkei_sheets.config import load_config
+    from kouminrenkei_sheets.setup import init_desk
+    from kouminrenkei_sheets.store.factory import open_store
+
+    init_desk(tmp_path, departments="books")
+    config_path = tmp_path / "kouminrenkei.toml"
+    config = load_config(config_path)
+    desk = Desk(config, open_store(config))
+    desk.seed()
+    # enough work that the first sync still holds the lock when the second asks for it
+    more = [proposal(f"R7-{n:04d}", f"件名{n}", f"株式会社{n}") for n in range(10, 400)]
+    refs = [referral(f"R7-{n:04d}-01", f"R7-{n:04d}", (BOUSAI, KANKO, KENKO)[n % 3]) for n in range(10, 400)]
+    desk.store.apply([AppendRows(SheetRef(PROPOSALS), tuple(more)), AppendRows(SheetRef(REFERRALS), tuple(refs))])
+    desk.sync()
+    answers = {"R7-0010-01": "連携可", "R7-0011-01": "連携不可", "R7-0012-01": "要協議"}
+    for key, answer in answers.items():
+        desk.set_dept(desk.referral(key)["照会先"], key, "回答", answer)  # type: ignore[arg-type]
+
+    go = tmp_path / "go"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", BARRIER, str(go), str(config_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    go.touch()
+    outcomes = sorted((p.wait(120), *p.communicate()) for p in procs)
+    [(ok, out, _), (busy, _, err)] = outcomes
+    assert (ok, busy) == (0, 3), outcomes
+    assert json.loads(out)["pulled"] == 3
+    assert err.startswith("エラー: 別の sync が実行中です")
+    for key, answer in answers.items():
+        assert desk.referral(key)["回答"] == answer
+    pulls = [(h["キー"], h["新値"]) for h in desk.history() if h["種別"] == HistoryKind.PULL]
+    assert sorted(pulls) == sorted(answers.items())  # each answer pulled once
+    before = desk.versions()
+    assert desk.sync().changes == [] and desk.versions() == before
