@@ -1,0 +1,234 @@
+"""Benchmark ``sync`` on .xlsx: 10,000 referrals over 30 department workbooks, 5% of the rows edited.
+
+Measured in the same run, on the same files (each figure the median of --repeat runs, every run
+starting from a copy of the same prepared folder):
+  floor (load+save)  openpyxl loads every workbook (register + 30 department books) and saves it —
+                     the least any tool that changes all of them must do;
+  floor (load)       openpyxl loads every workbook (default mode), and
+  floor (read-only)  openpyxl read-only mode touching every cell, the least any tool reading them must do;
+  sync (edits)       kouminrenkei sync after 5% of the referrals were edited (answers typed in the
+                     department books, desk edits in the register: every workbook has something to write);
+  sync (no edits)    the same sync run again: must write no file (modification times checked).
+Targets: sync (edits) <= 1.5x floor (load+save); sync (no edits) <= 1.1x floor (load), no file written.
+
+    python scripts/bench_sync.py [--referrals 10000] [--departments 30] [--edited 0.05] [--repeat 3] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+
+import openpyxl
+
+from kouminrenkei_sheets.config import Config, load_config
+from kouminrenkei_sheets.departments import load_departments
+from kouminrenkei_sheets.schema import DEPARTMENTS, FIELDS, PROPOSALS, REFERRALS, Answer, Direction, Method, Status
+from kouminrenkei_sheets.setup import init_desk
+from kouminrenkei_sheets.store.base import AppendRows, CellValue, Change, SetCell, SheetRef, Store
+from kouminrenkei_sheets.store.factory import open_store
+from kouminrenkei_sheets.sync import sync
+from kouminrenkei_sheets.values import proposal_id, referral_id
+
+TODAY = date(2026, 3, 2)
+BUREAUS = ("政策企画部", "総務部", "防災・危機管理部", "県民生活環境部", "福祉部", "保健医療部", "営業戦略部",
+           "産業戦略部", "農林水産部", "土木部")  # fmt: skip
+
+
+def seed(store: Store, referrals: int, departments: int, rng: random.Random) -> None:
+    """A register with ``departments`` 課 and ``referrals`` referrals (about 2.5 per proposal)."""
+    names = [f"{BUREAUS[i % len(BUREAUS)][:-1]}第{i + 1}課" for i in range(departments)]
+    proposals: list[dict[str, CellValue]] = []
+    rows: list[dict[str, CellValue]] = []
+    n = 0
+    while len(rows) < referrals:
+        n += 1
+        pid = proposal_id(2025, n)
+        received = TODAY - timedelta(days=rng.randrange(300))
+        fields = rng.sample(FIELDS, k=rng.choice((1, 2)))
+        proposals.append(
+            {
+                "提案ID": pid,
+                "受付日": received,
+                "提案方向": Direction.PARTNER_TO_PREFECTURE,
+                "提案種別": "フリー型",
+                "提案者区分": "企業",
+                "提案者名": f"株式会社サンプル{n:05d}",
+                "担当者": "山田太郎",
+                "件名": f"{fields[0]}に関する連携（{n}）",
+                "概要": f"株式会社サンプル{n:05d}と県が{'・'.join(fields)}の分野で連携する。" * 2,
+                "連携分野": "、".join(fields),
+                "連携手法": rng.choice(Method.ALL),
+                "ステータス": Status.REFERRED,
+                "アイデア保護": rng.choice((None, None, None, "概要")),
+            }
+        )
+        for b, to in enumerate(rng.sample(names, k=min(rng.choice((1, 2, 3, 4)), referrals - len(rows))), start=1):
+            rows.append(
+                {
+                    "照会ID": referral_id(pid, b),
+                    "提案ID": pid,
+                    "照会先": to,
+                    "照会日": received + timedelta(days=7),
+                    "回答期限": received + timedelta(days=37),
+                    "回答": Answer.NONE,
+                }
+            )
+    store.apply(
+        [
+            AppendRows(SheetRef(DEPARTMENTS), tuple({"部局": "政策企画部", "課": name} for name in names)),
+            AppendRows(SheetRef(PROPOSALS), tuple(proposals)),
+            AppendRows(SheetRef(REFERRALS), tuple(rows)),
+        ]
+    )
+
+
+def edit(config: Config, store: Store, share: float, rng: random.Random) -> int:
+    """Edit ``share`` of the referral rows: 4 in 5 answered in the department book, 1 in 5 by the desk."""
+    departments = load_departments(config, store)
+    refs = [d.ref for d in departments.values()]
+    tables = store.read(refs)
+    changes: list[Change] = []
+    all_rows = [(ref, row) for ref in refs for row in (tables[ref].rows if tables[ref] else [])]
+    picked = rng.sample(all_rows, k=int(len(all_rows) * share))
+    referrals = store.read([SheetRef(REFERRALS)])[SheetRef(REFERRALS)]
+    assert referrals is not None
+    by_key = {r.get("照会ID"): r.number for r in referrals.rows}
+    for i, (ref, row) in enumerate(picked):
+        if i % 5:
+            answer = rng.choice((Answer.YES, Answer.NO, Answer.EXAMINING, Answer.DISCUSS))
+            changes.append(SetCell(ref, row.number, "回答", answer))
+            changes.append(SetCell(ref, row.number, "回答日", TODAY))
+            changes.append(SetCell(ref, row.number, "回答理由・コメント", f"{answer}: 課内で検討した結果"))
+        else:
+            number = by_key[row.get("照会ID")]
+            changes.append(SetCell(SheetRef(REFERRALS), number, "回答期限", TODAY + timedelta(days=30)))
+    store.apply(changes)
+    return len(picked)
+
+
+def books(config: Config, store: Store) -> list[Path]:
+    paths = [config.resolve(config.store.register)]
+    for d in load_departments(config, store).values():
+        assert d.ref.book is not None
+        paths.append(config.resolve(d.ref.book))
+    return paths
+
+
+def floor_load_save(paths: list[Path], out: Path) -> None:
+    out.mkdir(exist_ok=True)
+    for i, p in enumerate(paths):
+        wb = openpyxl.load_workbook(p)
+        wb.save(out / f"{i}.xlsx")
+
+
+def floor_load(paths: list[Path]) -> None:
+    for p in paths:
+        openpyxl.load_workbook(p).close()
+
+
+def floor_read_only(paths: list[Path]) -> None:
+    for p in paths:
+        wb = openpyxl.load_workbook(p, read_only=True, data_only=True)
+        for ws in wb.worksheets:
+            for _ in ws.iter_rows(values_only=True):
+                pass
+        wb.close()
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def mtimes(paths: list[Path]) -> dict[Path, int]:
+    return {p: os.stat(p).st_mtime_ns for p in paths}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--referrals", type=int, default=10_000)
+    parser.add_argument("--departments", type=int, default=30)
+    parser.add_argument("--edited", type=float, default=0.05)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep", type=Path, default=None, help="keep the prepared desk in this folder")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-sync-"))
+    prepared = args.keep or work / "prepared"
+    try:
+        rng = random.Random(11)
+        init_desk(prepared, departments="books")
+        config = load_config(prepared / "kouminrenkei.toml")
+        config.desk.actor = "bench"
+        store = open_store(config)
+        seed(store, args.referrals, args.departments, rng)
+        first = timed(lambda: sync(config, store))
+        edited = edit(config, store, args.edited, rng)
+        paths = [p.relative_to(prepared) for p in books(config, store)]
+        size = sum((prepared / p).stat().st_size for p in paths)
+        print(f"{args.referrals} referrals over {args.departments} department workbooks "
+              f"({size / 1e6:.1f} MB in {len(paths)} files); first sync (creates the books) {first:.2f}s; "
+              f"{edited} rows edited")  # fmt: skip
+
+        figures: dict[str, list[float]] = {k: [] for k in ("load+save", "load", "read-only", "edits", "no edits")}
+        written: list[int] = []
+        for i in range(args.repeat):
+            run = work / f"run{i}"
+            shutil.copytree(prepared, run)
+            files = [run / p for p in paths]
+            figures["load+save"].append(timed(lambda files=files, i=i: floor_load_save(files, work / f"out{i}")))
+            figures["load"].append(timed(lambda files=files: floor_load(files)))
+            figures["read-only"].append(timed(lambda files=files: floor_read_only(files)))
+            cfg = load_config(run / "kouminrenkei.toml")
+            cfg.desk.actor = "bench"
+            st = open_store(cfg)
+            before = mtimes(files)
+            figures["edits"].append(timed(lambda cfg=cfg, st=st: sync(cfg, st)))
+            written.append(sum(1 for p, t in mtimes(files).items() if before[p] != t))
+            before = mtimes(files)
+            result = None
+
+            def again(cfg: Config = cfg, st: Store = st) -> None:
+                nonlocal result
+                result = sync(cfg, st)
+
+            figures["no edits"].append(timed(again))
+            assert result is not None and not result.changes and not result.files_written
+            if mtimes(files) != before:
+                print("FAIL: the sync with no edits wrote a file")
+                return 1
+            shutil.rmtree(run)
+
+        med = {k: statistics.median(v) for k, v in figures.items()}
+        print(f"floor: openpyxl load+save of all {len(paths)} workbooks  {med['load+save']:7.2f}s")
+        print(f"floor: openpyxl load of all                 {med['load']:7.2f}s")
+        print(f"floor: openpyxl read-only, every cell         {med['read-only']:7.2f}s")
+        print(f"sync with {args.edited:.0%} of rows edited              {med['edits']:7.2f}s  "
+              f"= {med['edits'] / med['load+save']:.2f}x load+save (target <= 1.5x); "
+              f"{max(written)} of {len(paths)} files written")  # fmt: skip
+        print(f"sync with no edits                          {med['no edits']:7.2f}s  "
+              f"= {med['no edits'] / med['load']:.2f}x load (target <= 1.1x), "
+              f"{med['no edits'] / med['read-only']:.2f}x read-only; no file written")  # fmt: skip
+        ok = med["edits"] <= 1.5 * med["load+save"] and med["no edits"] <= 1.1 * med["load"]
+        print("targets met" if ok else "TARGET MISSED")
+        return 0 if ok else 1
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
