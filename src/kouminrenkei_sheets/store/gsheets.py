@@ -301,12 +301,13 @@ class RateLimiter:
         while True:
             with self._lock:
                 now = self._clock()
-                while self._times and self._times[0] <= now - self.period:
+                while self._times and self._times[0] + self.period <= now:
                     self._times.popleft()
                 if len(self._times) < self.limit:
                     self._times.append(now)
                     return
-                wait = self._times[0] + self.period - now
+                # at least a millisecond: a wait below the clock's float resolution would never pass
+                wait = max(self._times[0] + self.period - now, 0.001)
             self.waited += wait
             self._sleep(wait)
 
