@@ -492,6 +492,17 @@ def test_rows_a_department_adds_are_reported_and_left_alone(synced: Desk) -> Non
     assert [r.get("件名") for r in rows][-3:] == ["課で独自に追加", None, "照会IDなし"]
 
 
+def test_a_repeat_of_a_removed_row_is_the_departments_own_and_stays(synced: Desk) -> None:
+    synced.add_dept_row(KANKO, {"照会ID": "R7-0002-01", "回答理由・コメント": "課の控え"})
+    synced.delete_referral("R7-0002-01")
+    first = synced.sync()
+    assert [r.key for r in first.removed_rows] == ["R7-0002-01"]
+    second = synced.sync()  # the repeat is now the only row with that ID: the department's own row
+    assert second.changes == [] and second.files_written == []
+    assert [(r.key, r.reason) for r in second.added_rows] == [("R7-0002-01", "台帳にない照会ID（同期の対象外）")]
+    assert synced.dept_rows(KANKO)["R7-0002-01"]["回答理由・コメント"] == "課の控え"
+
+
 def test_a_duplicated_row_in_a_department_sheet_is_reported_not_merged(synced: Desk) -> None:
     synced.add_dept_row(KANKO, {"照会ID": "R7-0002-01", "回答": "連携可"})
     result = synced.sync()

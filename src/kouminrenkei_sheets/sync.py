@@ -253,6 +253,13 @@ def _text(value: CellValue) -> str:
 
 def referral_key(value: object) -> str:
     """How referral IDs are matched: R7-0001-01 whatever width, case or dash the person typed."""
+    if isinstance(value, str):
+        return _referral_key_text(value)
+    return normalize_text(value).upper()
+
+
+@lru_cache(maxsize=65536)
+def _referral_key_text(value: str) -> str:
     try:
         proposal, n = parse_referral_id(value)
     except ValueProblem:
@@ -452,6 +459,10 @@ def _read_state(table: Table | None) -> _State:
     return state
 
 
+def _same_as(row: Row, values: Mapping[str, CellValue], columns: Iterable[Column]) -> bool:
+    return all(same(c, _get(row, c.name), values.get(c.name)) for c in columns)
+
+
 def _book_written(plan: _DepartmentPlan) -> bool:
     """Whether the last in-flight write of this department's book happened: a book is written whole,
     so one row showing it is enough (a row the department deleted since then proves nothing)."""
@@ -459,8 +470,10 @@ def _book_written(plan: _DepartmentPlan) -> bool:
         state, row = slot.state, slot.row
         if state is None or state.kind not in IN_FLIGHT:
             continue
-        if (state.kind == ADDING and row is not None) or (state.kind == REMOVING and row is None):
+        if state.kind == REMOVING and row is None:
             return True
+        if state.kind == ADDING and row is not None and _same_as(row, state.values, _DESK_COLUMNS):
+            return True  # (a row the department typed with that ID would not match the desk's values)
         if state.kind == WRITING and row is not None:
             for c in _COLUMNS:
                 target = state.values.get(c.name)
@@ -480,11 +493,12 @@ def _resolve(slot: _Slot) -> None:
         slot.replay = True  # the row was to be appended: append it again
         slot.base = None
     elif state.kind == REMOVING:
-        if row is None:
-            slot.base = None  # taken out as planned
-        else:
+        if row is not None and _same_as(row, state.before, _COLUMNS):
             slot.replay = True  # the row was to be taken out: take it out again
             slot.base = state.before
+        else:
+            # taken out as planned; a row now showing that ID is another one, the department's own
+            slot.state = slot.base = None
     elif state.kind == WRITING and row is not None:
         before, synced = state.before, state.values
         in_flight = [c for c in _COLUMNS if not same(c, before.get(c.name), synced.get(c.name))]
@@ -835,11 +849,8 @@ def _push(
         plan.changes.append(DeleteRows(d.ref, tuple(deletes)))
     if appends:
         plan.changes.append(AppendRows(d.ref, tuple(appends)))
-    if not (sets or deletes or appends):
-        # nothing to write: a missing sheet is only created when it gets rows
-        plan.changes = [ch for ch in plan.changes if not isinstance(ch, EnsureSheet) or plan.table is not None]
-        if plan.table is None:
-            plan.changes = []
+    if plan.table is None and not (sets or deletes or appends):
+        plan.changes = []  # a missing sheet is created when it gets its first row, not before
 
 
 def _state_row(
