@@ -14,6 +14,7 @@ import re
 import socket
 import tempfile
 import time
+import weakref
 import zipfile
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime
@@ -23,7 +24,6 @@ from xml.etree import ElementTree
 
 from filelock import FileLock, Timeout
 from openpyxl import Workbook, load_workbook
-from python_calamine import CalamineWorkbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill, Protection
@@ -31,6 +31,7 @@ from openpyxl.utils import column_index_from_string, get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
+from python_calamine import CalamineWorkbook
 
 from ..errors import BusyError, StoreError, WorkbookBusyError
 from ..schema import CHOICE_LISTS, CHOICES, Column, Owner, Sheet, ValueType, is_department_sheet
@@ -344,7 +345,7 @@ class XlsxStore(Store):
                 out.update(_read_fast(path, wanted))
             except PermissionError:
                 raise StoreError(f"{path} を開けません（他のプログラムが使用中か、権限がありません）。") from None
-            except Exception:  # noqa: BLE001 - calamine rejects some files openpyxl reads; try that next
+            except Exception:  # calamine rejects some files openpyxl reads; try that next
                 out.update(self._read_openpyxl(book, wanted))
         return out
 
@@ -444,8 +445,7 @@ class XlsxStore(Store):
             have = {header_key(c.value) for c in ws[1] if c.value is not None}
             for column in ch.sheet.columns:
                 if header_key(column.name) not in have:
-                    cell = ws.cell(row=1, column=_next_free_column(ws), value=column.name)
-                    cell.font = Font(bold=True)
+                    _column(ws, column.name)
             return
         ws = wb.create_sheet(ch.ref.sheet)
         format_sheet(ws, ch.sheet, choice_refs=choice_refs_for(wb.sheetnames), protect=is_department_sheet(ch.sheet))
@@ -498,13 +498,20 @@ def _write_lock(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+_HEADERS: weakref.WeakKeyDictionary[Worksheet, dict[str, int]] = weakref.WeakKeyDictionary()
+
+
 def _headers(ws: Worksheet) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for cell in ws[1]:
-        k = header_key(cell.value)
-        if k and k not in out:
-            out[k] = cell.column
-    return out
+    """Header key -> column number, worked out once per sheet (``ws[1]`` scans every cell of the sheet)."""
+    cached = _HEADERS.get(ws)
+    if cached is None:
+        cached = {}
+        for cell in ws[1]:
+            k = header_key(cell.value)
+            if k and k not in cached:
+                cached[k] = cell.column
+        _HEADERS[ws] = cached
+    return cached
 
 
 def _next_free_column(ws: Worksheet) -> int:
@@ -513,11 +520,13 @@ def _next_free_column(ws: Worksheet) -> int:
 
 
 def _column(ws: Worksheet, name: str) -> int:
-    found = _headers(ws).get(header_key(name))
+    headers = _headers(ws)
+    found = headers.get(header_key(name))
     if found is not None:
         return found
     col = _next_free_column(ws)
     ws.cell(row=1, column=col, value=name).font = Font(bold=True)
+    headers[header_key(name)] = col
     return col
 
 
