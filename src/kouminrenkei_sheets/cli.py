@@ -28,7 +28,7 @@ class ToolError(click.ClickException):
 
     def __init__(self, error: KouminrenkeiError) -> None:
         super().__init__(str(error))
-        self.exit_code = error.exit_code
+        self.exit_code = error.exit_code  # type: ignore[misc]  # per error, not per class
 
     def show(self, file: IO[Any] | None = None) -> None:
         click.echo(f"エラー: {self.format_message()}", err=True)
@@ -125,10 +125,16 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 # ---------------------------------------------------------------- init / demo
 @cli.command()
 @click.argument("directory", type=click.Path(file_okay=False), default=".")
-@click.option("--backend", type=click.Choice(["xlsx", "gsheets"]), default="xlsx", show_default=True,
-              help="台帳の置き場所")
-@click.option("--departments", type=click.Choice(["tabs", "books"]), default="tabs", show_default=True,
-              help="担当課シートを台帳のタブにするか（tabs）、課ごとの別ブックにするか（books）")
+@click.option(
+    "--backend", type=click.Choice(["xlsx", "gsheets"]), default="xlsx", show_default=True, help="台帳の置き場所"
+)
+@click.option(
+    "--departments",
+    type=click.Choice(["tabs", "books"]),
+    default="tabs",
+    show_default=True,
+    help="担当課シートを台帳のタブにするか（tabs）、課ごとの別ブックにするか（books）",
+)
 @click.option("--register", default=None, help="gsheets: 台帳スプレッドシートのキーまたはURL")
 @click.option("--force", is_flag=True, help="既存の設定ファイルを上書きする")
 @handle_errors
@@ -546,9 +552,7 @@ def _render_sync(result: Any) -> None:
     for r in d["rollups"]:
         click.echo(f"ステータス更新: {r['proposal_id']} {r['old']} → {r['new']}")
     if d["failure_candidates"]:
-        click.echo(
-            "不成立の候補: " + "、".join(d["failure_candidates"]) + "（すべての回答が連携不可。判断はデスクで）"
-        )
+        click.echo("不成立の候補: " + "、".join(d["failure_candidates"]) + "（すべての回答が連携不可。判断はデスクで）")
     for label, rows in (("担当課が追加した行（同期の対象外）", d["added_rows"]),
                         ("担当課シートから削除されていた行（復元しました）", d["deleted_rows"]),
                         ("照会先の変更・取消しで担当課シートから外した行", d["removed_rows"])):  # fmt: skip
