@@ -991,7 +991,11 @@ class SyncMachine(RuleBasedStateMachine):
         """Answers the departments changed since the last sync, in rows sync takes care of."""
         referrals = {str(r.get("照会ID")): r for r in self.desk.table(SheetRef(REFERRALS)).rows}
         state = self.desk.store.read([SheetRef(SYNC_STATE)])[SheetRef(SYNC_STATE)]
-        last = {(str(r.get("課")), str(r.get("照会ID"))): r for r in (state.rows if state else [])}
+        last = {  # rows synced to a department sheet (a row being taken out is no longer its)
+            (str(r.get("課")), str(r.get("照会ID"))): r
+            for r in (state.rows if state else [])
+            if r.get("照会ID") and r.get("状態") != "削除中"
+        }
         for name in (BOUSAI, KANKO, KENKO):
             for key, row in self.desk.dept_rows(name).items():
                 addressed = key in referrals and referrals[key].get("照会先") == name
