@@ -275,7 +275,7 @@ def _sync(config: Config, store: Store, now: datetime) -> StepResult:
     )
     if result.conflicts:
         step.attention.append(
-            f"同期で競合が {len(result.conflicts)} 件ありました（担当課側の値は変更履歴に残しています）。"
+            f"同期で競合が {len(result.conflicts)} 件ありました（採らなかった値は変更履歴に残しています）。"
             "kouminrenkei sync --dry-run か変更履歴シートで確認してください。"
         )
     step.attention.extend(f"同期できなかった担当課シート: {p}" for p in result.problems)
