@@ -26,7 +26,6 @@ from .schema import (
     NOTIFY_SHEET,
     NOTIFY_STATE,
     PROPOSALS,
-    PROTECTABLE,
     REFERRALS,
     Answer,
     Status,
@@ -38,10 +37,9 @@ from .values import (
     is_blank,
     normalize_text,
     parse_date,
-    split_multi,
     to_wareki,
 )
-from .workflow import answer_key, is_final
+from .workflow import answer_key, is_final, protected_columns
 
 PROPOSAL_REF = SheetRef(PROPOSALS)
 REFERRAL_REF = SheetRef(REFERRALS)
@@ -455,12 +453,8 @@ def safe_subject(proposal: Row | None) -> str:
     """A proposal's 件名 if it may leave the desk; hidden when protected or when protection is unclear."""
     if proposal is None:
         return "（不明）"
-    protected = proposal.get("アイデア保護")
-    if not is_blank(protected):
-        # Anything we cannot read as a list of other columns counts as protecting 件名 (fail closed).
-        names = {normalize_text(n) for n in split_multi(protected)}
-        if not names or "件名" in names or not names <= set(PROTECTABLE):
-            return HIDDEN_SUBJECT
+    if "件名" in protected_columns(proposal.get("アイデア保護")):  # an unreadable entry protects everything
+        return HIDDEN_SUBJECT
     text = normalize_text(proposal.get("件名"))
     return text or "（件名なし）"
 

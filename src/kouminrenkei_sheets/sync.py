@@ -22,7 +22,6 @@ from .schema import (
     DEPARTMENTS,
     HISTORY,
     PROPOSALS,
-    PROTECTABLE,
     REFERRALS,
     SYNC_STATE,
     Column,
@@ -315,17 +314,9 @@ def _get(row: Row | None, name: str) -> CellValue:
 
 
 # ---------------------------------------------------------------- what a department sees
-def protected_columns(value: CellValue) -> set[str]:
-    """The proposal columns its アイデア保護 names; an item that is not a column protects them all."""
-    items = [normalize_text(i) for i in split_multi(value)]
-    if any(i not in PROTECTABLE for i in items):
-        return set(PROTECTABLE)
-    return set(items)
-
-
 def department_view(referral: Mapping[str, CellValue], proposal: Row | None) -> dict[str, CellValue]:
     """A referral as its department sheet shows it; protected proposal fields are masked."""
-    protected = protected_columns(_get(proposal, "アイデア保護")) if proposal is not None else set()
+    protected = workflow.protected_columns(_get(proposal, "アイデア保護")) if proposal is not None else set()
     out: dict[str, CellValue] = {}
     for c in _COLUMNS:
         assert c.source is not None

@@ -187,3 +187,15 @@ def skipped_steps(status: object, answers: Sequence[object]) -> list[str]:
         if Answer.YES not in keys:
             out.append(Status.COORDINATING)
     return out
+
+
+def protected_columns(value: object) -> set[str]:
+    """The proposal columns its アイデア保護 names. Fails closed: an item that is not a protectable
+    column (a typo, a free-text note) protects them all, so nothing leaks on a misreading."""
+    from .schema import PROTECTABLE
+    from .values import normalize_text, split_multi
+
+    items = {normalize_text(i) for i in split_multi(value)}
+    if not items <= set(PROTECTABLE):
+        return set(PROTECTABLE)
+    return items
