@@ -28,7 +28,7 @@ from docx.oxml.ns import qn
 from docx.shared import Length, Mm, Pt
 from docx.styles.style import ParagraphStyle
 
-PACKAGE = Path(__file__).resolve().parent.parent / "src" / "kouminrenkei_sheets"
+PACKAGE = Path(__file__).resolve().parent.parent / "kouminrenkei_sheets"
 TEMPLATE_DIR = PACKAGE / "templates"
 SOURCE_DIR = TEMPLATE_DIR / "source"
 

@@ -1,4 +1,4 @@
-"""Rebuild the ready-made .xlsx templates in src/kouminrenkei_sheets/sheet_templates/ from schema.py.
+"""Rebuild the ready-made .xlsx templates in sheet_templates/ from schema.py.
 
 Run after changing the schema: ``python scripts/build_sheet_templates.py``. A test fails when the
 committed templates drift from the schema.
@@ -12,7 +12,7 @@ from pathlib import Path
 from kouminrenkei_sheets.schema import DEPARTMENT_TEMPLATE, REGISTER_SHEETS, department_sheet_named
 from kouminrenkei_sheets.store.xlsx import TEMPLATE_NAMES, save_template
 
-OUT = Path(__file__).resolve().parents[1] / "src" / "kouminrenkei_sheets" / "sheet_templates"
+OUT = Path(__file__).resolve().parents[1] / "sheet_templates"
 
 
 def main(out: Path = OUT) -> int:

@@ -12,7 +12,7 @@ import openpyxl
 from kouminrenkei_sheets.schema import CHOICE_LISTS, CHOICES, DEPARTMENT_SHEET, REGISTER_SHEETS
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ROOT / "src" / "kouminrenkei_sheets" / "sheet_templates"
+SHIPPED = ROOT / "sheet_templates"
 
 
 def summary(path: Path) -> dict[str, Any]:
