@@ -35,7 +35,19 @@ from .schema import (
     Status,
     choice_values,
 )
-from .store.base import AppendRows, CellValue, Change, EnsureSheet, Row, SetCell, SheetRef, Store, Table
+from .store.base import (
+    WRITE_LOCK_WAIT,
+    AppendRows,
+    CellValue,
+    Change,
+    EnsureSheet,
+    Row,
+    RowKey,
+    SetCell,
+    SheetRef,
+    Store,
+    Table,
+)
 from .values import (
     ValueProblem,
     display,
@@ -191,6 +203,21 @@ def agreement(
     """
     if bool(proposal_id) == all_:
         raise UsageError("提案IDか --all のどちらか一方を指定してください。")
+    with store.lock(ttl_seconds=config.sync.lock_ttl, wait_seconds=WRITE_LOCK_WAIT):
+        return _agreement(config, store, proposal_id, all_=all_, out=out, pdf=pdf, force=force, today=today)
+
+
+def _agreement(
+    config: Config,
+    store: Store,
+    proposal_id: str | None,
+    *,
+    all_: bool,
+    out: str | os.PathLike[str] | None,
+    pdf: bool,
+    force: bool,
+    today: date | None,
+) -> AgreementResult:
     today = today or date.today()
     tables = store.read([_PROPOSALS, _CHOICES])
     proposals = tables[_PROPOSALS]
@@ -536,7 +563,7 @@ def _record(config: Config, store: Store, proposals: Table, made: Sequence[_Draf
     for d in made:
         for column, value in ((DOCUMENT, _recorded_path(config, d.target)), (DOCUMENT_DATE, today)):
             old = d.row.get(column)
-            changes.append(SetCell(_PROPOSALS, d.row.number, column, value))
+            changes.append(SetCell(_PROPOSALS, RowKey(ID, d.proposal_id), column, value, expected=old))
             history.append(
                 {
                     "日時": now,

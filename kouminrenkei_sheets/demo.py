@@ -171,7 +171,7 @@ def _sync(config: Config, store: Store, today: date, step: Echo) -> None:
     from .departments import load_departments
     from .refer import refer
     from .schema import PROPOSALS, Answer, Status
-    from .store.base import SetCell, SheetRef
+    from .store.base import RowKey, SetCell, SheetRef
     from .sync import sync
 
     now = datetime.combine(today, datetime.now().time()).replace(microsecond=0)
@@ -193,12 +193,13 @@ def _sync(config: Config, store: Store, today: date, step: Echo) -> None:
         if not open_rows:
             continue
         row = open_rows[0]
+        at = RowKey("照会ID", str(row.get("照会ID")))
         store.apply(
             [
-                SetCell(dept.ref, row.number, "回答", Answer.YES),
-                SetCell(dept.ref, row.number, "回答日", today),
-                SetCell(dept.ref, row.number, "回答理由・コメント", "来年度事業として実施可能"),
-                SetCell(dept.ref, row.number, "件名", f"{row.get('件名')}（課で修正）"),
+                SetCell(dept.ref, at, "回答", Answer.YES),
+                SetCell(dept.ref, at, "回答日", today),
+                SetCell(dept.ref, at, "回答理由・コメント", "来年度事業として実施可能"),
+                SetCell(dept.ref, at, "件名", f"{row.get('件名')}（課で修正）"),
             ]
         )
         step(f"  {dept.name} が自課のブックで {row.get('照会ID')} に「連携可」と回答し、件名も書き換えました")

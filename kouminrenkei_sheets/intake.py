@@ -25,7 +25,18 @@ from .schema import (
     HistoryKind,
     Status,
 )
-from .store.base import AppendRows, CellValue, Change, EnsureSheet, Row, SheetRef, Store, Table, header_key
+from .store.base import (
+    WRITE_LOCK_WAIT,
+    AppendRows,
+    CellValue,
+    Change,
+    EnsureSheet,
+    Row,
+    SheetRef,
+    Store,
+    Table,
+    header_key,
+)
 from .store.sources import read_source
 from .values import (
     ValueProblem,
@@ -52,7 +63,6 @@ AUTOMATIC_COLUMNS = (ID_COLUMN, RECEIVED_COLUMN, STATUS_COLUMN, KEY_COLUMN, UPDA
 DEFAULT_TIMESTAMP = "タイムスタンプ"
 DEFAULT_EMAIL = "メールアドレス"
 SETTINGS_KEYS = ("mapping", "timestamp", "email", "defaults")
-LOCK_NAME = "intake"
 LOCK_TTL_SECONDS = 300
 
 PROPOSAL_REF = SheetRef(PROPOSALS)
@@ -200,7 +210,7 @@ def intake(
     result.unmapped_questions = _unmapped(settings, answers)
     if dry_run:
         return _plan(config, store, settings, answers, result, now)
-    with store.lock(LOCK_NAME, ttl_seconds=LOCK_TTL_SECONDS, wait_seconds=30):
+    with store.lock(ttl_seconds=LOCK_TTL_SECONDS, wait_seconds=WRITE_LOCK_WAIT):
         _plan(config, store, settings, answers, result, now)
         if result.changes:
             result.written = store.apply(result.changes).written

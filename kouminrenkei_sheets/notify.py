@@ -30,7 +30,7 @@ from .schema import (
     Answer,
     Status,
 )
-from .store.base import AppendRows, CellValue, Change, EnsureSheet, Row, SheetRef, Store, Table
+from .store.base import WRITE_LOCK_WAIT, AppendRows, CellValue, Change, EnsureSheet, Row, SheetRef, Store, Table
 from .values import (
     ValueProblem,
     check_email,
@@ -45,7 +45,6 @@ PROPOSAL_REF = SheetRef(PROPOSALS)
 REFERRAL_REF = SheetRef(REFERRALS)
 DEPARTMENT_REF = SheetRef(DEPARTMENTS)
 NOTIFY_REF = SheetRef(NOTIFY_STATE)
-LOCK_NAME = "notify"
 LOCK_TTL_SECONDS = 600
 
 HIDDEN_SUBJECT = "（保護対象のため非表示）"
@@ -310,7 +309,7 @@ def notify(config: Config, store: Store, *, dry_run: bool = False, now: datetime
         # Sending without being able to log it would send the same mails again on the next run.
         result.postponed = f"{store.display_name(None)}を{owner}さんが開いているため、次回に送ります。"
         return result
-    with store.lock(LOCK_NAME, ttl_seconds=LOCK_TTL_SECONDS, wait_seconds=0):
+    with store.lock(ttl_seconds=LOCK_TTL_SECONDS, wait_seconds=WRITE_LOCK_WAIT):
         result.notices = plan_notices(config, store, settings, now, result.warnings)
         if not result.notices:
             return result

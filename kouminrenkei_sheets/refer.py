@@ -14,7 +14,7 @@ from .config import Config
 from .departments import departments_from_table
 from .errors import UsageError
 from .schema import DEPARTMENTS, HISTORY, PROPOSALS, REFERRALS, Answer, Direction, HistoryKind, Status
-from .store.base import AppendRows, CellValue, Change, SetCell, SheetRef, Store
+from .store.base import WRITE_LOCK_WAIT, AppendRows, CellValue, Change, RowKey, SetCell, SheetRef, Store
 from .sync import proposal_key, referral_key
 from .values import (
     ValueProblem,
@@ -33,7 +33,6 @@ HISTORY_REF = SheetRef(HISTORY)
 
 # Statuses a new referral moves to 照会中 (不成立 reopens when the desk refers it elsewhere).
 MOVES_TO_REFERRED = (Status.RECEIVED, Status.CHECKING, Status.FAILED)
-LOCK_WAIT_SECONDS = 30.0  # refer is interactive: wait a little for a running sync
 
 
 @dataclass(frozen=True)
@@ -92,7 +91,7 @@ def refer(
     recipients = [r for r in dict.fromkeys(normalize_text(t) for t in to) if r]
     if not recipients:
         raise UsageError("照会先を --to で1つ以上指定してください（担当課マスタの課名）。")
-    with store.lock("sync", ttl_seconds=config.sync.lock_ttl, wait_seconds=LOCK_WAIT_SECONDS):
+    with store.lock(ttl_seconds=config.sync.lock_ttl, wait_seconds=WRITE_LOCK_WAIT):
         return _refer(config, store, proposal_id, recipients, due, today, now)
 
 
@@ -159,7 +158,11 @@ def _refer(
     changes: list[Change] = [AppendRows(REFERRAL_REF, tuple(rows))]
     if status in MOVES_TO_REFERRED:
         result.status_after = Status.REFERRED
-        changes.append(SetCell(PROPOSAL_REF, proposal.number, "ステータス", Status.REFERRED))
+        changes.append(
+            SetCell(
+                PROPOSAL_REF, RowKey("提案ID", pid), "ステータス", Status.REFERRED, expected=proposal.get("ステータス")
+            )
+        )
         history.append(_history(config, now, PROPOSALS, pid, "ステータス", proposal.get("ステータス"), Status.REFERRED))
     changes.append(AppendRows(HISTORY_REF, tuple(history)))
     result.files_written = store.apply(changes).written

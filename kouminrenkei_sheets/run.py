@@ -17,7 +17,7 @@ from typing import Any
 
 from .config import Config
 from .errors import ConfigError, KouminrenkeiError, WorkbookBusyError
-from .store.base import Store
+from .store.base import WRITE_LOCK_WAIT, Store
 from .store.sources import is_remote
 
 LOGGER_NAME = "kouminrenkei.run"
@@ -133,8 +133,13 @@ class RunResult:
 
 
 # ---------------------------------------------------------------- the sequence
-def run(config: Config, store: Store, *, now: datetime | None = None) -> RunResult:
-    """intake (each configured source) → validate → sync → notify; never stops half way."""
+def run(config: Config, store: Store, *, now: datetime | None = None, wait: bool = False) -> RunResult:
+    """intake (each configured source) → sync → validate → notify; never stops half way.
+
+    The whole run holds the write lock (each step takes it again, which is kept), so no other job
+    writes between its steps; every step reads the sheets afresh. validate comes after sync, so
+    検証結果 and the marks describe the sheets as the run leaves them.
+    """
     settings = run_settings(config)
     now = now or datetime.now().replace(microsecond=0)
     result = RunResult(now, log_path=config.resolve(settings.log))
@@ -142,10 +147,20 @@ def run(config: Config, store: Store, *, now: datetime | None = None) -> RunResu
     logger, handler = _open_log(result.log_path, settings, config)
     try:
         logger.info("開始（設定 %s）", config.path or "（なし）")
-        result.steps.append(_step("intake", logger, lambda: _intake(config, store, settings, now)))
-        result.steps.append(_step("validate", logger, lambda: _validate(config, store, now)))
-        result.steps.append(_step("sync", logger, lambda: _sync(config, store, now)))
-        result.steps.append(_step("notify", logger, lambda: _notify(config, store, settings, now)))
+        try:
+            lock = store.lock(ttl_seconds=config.sync.lock_ttl, wait_seconds=WRITE_LOCK_WAIT if wait else 0)
+            lock.__enter__()
+        except KouminrenkeiError as e:
+            result.steps.append(StepResult("lock", f"次回に持ち越し: {e}", exit_code=e.exit_code, errors=[str(e)]))
+            logger.warning("%s", e)
+            return result
+        try:
+            result.steps.append(_step("intake", logger, lambda: _intake(config, store, settings, now)))
+            result.steps.append(_step("sync", logger, lambda: _sync(config, store, now)))
+            result.steps.append(_step("validate", logger, lambda: _validate(config, store, now)))
+            result.steps.append(_step("notify", logger, lambda: _notify(config, store, settings, now)))
+        finally:
+            lock.__exit__(None, None, None)
         level = logging.INFO if result.exit_code == EXIT_OK else logging.WARNING
         logger.log(level, "終了（終了コード %d）", result.exit_code)
     finally:

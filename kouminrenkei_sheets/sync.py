@@ -7,7 +7,7 @@ planned in memory, then written as one batch per workbook, register first (see :
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
@@ -16,13 +16,14 @@ from typing import Any
 from . import workflow
 from .config import Config
 from .departments import Department, departments_from_table
-from .errors import UsageError
+from .errors import KouminrenkeiError, UsageError
 from .schema import (
     DEPARTMENT_SHEET,
     DEPARTMENTS,
     HISTORY,
     PROPOSALS,
     REFERRALS,
+    REGISTER_SHEETS,
     SYNC_STATE,
     Column,
     HistoryKind,
@@ -33,25 +34,29 @@ from .schema import (
     department_sheet_named,
 )
 from .store.base import (
+    ANY,
     AppendRows,
     CellValue,
     Change,
-    DeleteRows,
+    DeleteRow,
     EnsureSheet,
+    ReplaceRows,
     Row,
+    RowKey,
     SetCell,
     SheetRef,
     Store,
     Table,
+    WriteConflict,
     header_key,
 )
 from .values import (
     ValueProblem,
     display,
+    id_key,
     is_blank,
     normalize_text,
     parse_date,
-    parse_referral_id,
     split_multi,
 )
 
@@ -107,6 +112,7 @@ MASTER_REF = SheetRef(DEPARTMENTS)
 HISTORY_REF = SheetRef(HISTORY)
 
 _COLUMNS: tuple[Column, ...] = DEPARTMENT_SHEET.columns
+REGISTER_TABS = frozenset(sh.name for sh in REGISTER_SHEETS)
 _DESK_COLUMNS = tuple(c for c in _COLUMNS if c.owner is Owner.DESK)
 _ANSWER_COLUMNS = tuple(c for c in _COLUMNS if c.owner is Owner.DEPARTMENT)
 _FAILED_CANDIDATE_STATUSES = (Status.RECEIVED, Status.CHECKING, Status.REFERRED, Status.COORDINATING)
@@ -184,6 +190,7 @@ class SyncResult:
     skipped_busy: dict[str, str] = field(default_factory=dict)  # book -> who has it open
     deferred: dict[str, int] = field(default_factory=dict)  # department -> changes held over to next run
     problems: list[str] = field(default_factory=list)  # why a department sheet could not be synced
+    write_conflicts: list[WriteConflict] = field(default_factory=list)  # cells people changed mid-run
     files_written: list[str] = field(default_factory=list)
     departments: list[str] = field(default_factory=list)  # the department sheets looked at
 
@@ -219,6 +226,11 @@ class SyncResult:
     def changed(self) -> bool:
         return bool(self.changes or self.rollups)
 
+    @property
+    def exit_code(self) -> int:
+        """1 when a sheet could not be synced (its structure, repeated IDs): a person must look."""
+        return 1 if self.problems else 0
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "dry_run": self.dry_run,
@@ -237,6 +249,17 @@ class SyncResult:
             "register_busy": self.register_busy,
             "deferred": dict(self.deferred),
             "problems": list(self.problems),
+            "write_conflicts": [
+                {
+                    "sheet": str(c.ref),
+                    "key": c.key,
+                    "column": c.column,
+                    "wanted": _text(c.wanted),
+                    "found": _text(c.found),
+                    "reason": c.reason,
+                }
+                for c in self.write_conflicts
+            ],
             "departments": list(self.departments),
             "changes": [c.to_dict() for c in self.changes],
         }
@@ -250,31 +273,9 @@ def _text(value: CellValue) -> str:
     return value if isinstance(value, str) else display(value)
 
 
-def referral_key(value: object) -> str:
-    """How referral IDs are matched: R7-0001-01 whatever width, case or dash the person typed."""
-    if isinstance(value, str):
-        return _referral_key_text(value)
-    return normalize_text(value).upper()
-
-
-@lru_cache(maxsize=65536)
-def _referral_key_text(value: str) -> str:
-    try:
-        proposal, n = parse_referral_id(value)
-    except ValueProblem:
-        return normalize_text(value).upper()
-    return f"{proposal}-{n:02d}"
-
-
-def proposal_key(value: object) -> str:
-    """How proposal IDs are matched (the compact form values.py issues)."""
-    text = normalize_text(value)
-    if not text:
-        return ""
-    try:
-        return parse_referral_id(f"{text}-01")[0]
-    except ValueProblem:
-        return text.upper()
+# How referral and proposal IDs are matched: the one rule of values.id_key.
+referral_key = id_key
+proposal_key = id_key
 
 
 def same(column: Column, a: CellValue, b: CellValue) -> bool:
@@ -521,7 +522,7 @@ def sync(
     if dry_run:
         return _sync(config, store, dry_run=True, department=department, now=now)
     wait_seconds = float(config.sync.lock_ttl) if wait else 0.0
-    with store.lock("sync", ttl_seconds=config.sync.lock_ttl, wait_seconds=wait_seconds):
+    with store.lock(ttl_seconds=config.sync.lock_ttl, wait_seconds=wait_seconds):
         return _sync(config, store, dry_run=False, department=department, now=now)
 
 
@@ -533,6 +534,10 @@ def _sync(config: Config, store: Store, *, dry_run: bool, department: str | None
     if proposal_table is None or referral_table is None:
         missing = PROPOSALS if proposal_table is None else REFERRALS
         raise UsageError(f"台帳にシート「{missing}」がありません。kouminrenkei init で作った台帳を指定してください。")
+    problems = _register_problems(proposal_table, referral_table)
+    if problems:
+        result.problems.extend(problems)  # nothing is planned: a missing column must never read as blank
+        return result
     departments = departments_from_table(config, tables[MASTER_REF])
     by_name = {normalize_text(name): d for name, d in departments.items()}
     if department is not None:
@@ -574,7 +579,13 @@ def _sync(config: Config, store: Store, *, dry_run: bool, department: str | None
     dep_tables = store.read(refs) if refs else {}
     plans: list[_DepartmentPlan] = []
     for d in targets:
-        plan = _department_plan(d, dep_tables.get(d.ref), store, result)
+        table = dep_tables.get(d.ref)
+        if table is None and (d.ref.book is None or store.book_exists(d.ref.book)):
+            renamed = _renamed_tab(store, d, departments)
+            if renamed is not None:
+                result.problems.append(renamed)
+                continue
+        plan = _department_plan(d, table, store, result)
         if plan is None:
             continue
         dname = normalize_text(d.name)
@@ -620,9 +631,11 @@ def _sync(config: Config, store: Store, *, dry_run: bool, department: str | None
         return result
 
     # -- write: the register first (it records what the department writes will overwrite) …
+    labels = {p.department.ref: p.label for p in plans}
     if register:
         applied = store.apply(register, skip_busy=True)
         result.files_written.extend(applied.written)
+        _after_conflicts(store, planner, applied.conflicts, labels)
         if applied.skipped:
             result.skipped_busy.update(applied.skipped)
             result.register_busy = next(iter(applied.skipped.values()))
@@ -637,6 +650,7 @@ def _sync(config: Config, store: Store, *, dry_run: bool, department: str | None
     if outside:
         applied = store.apply([ch for p in outside for ch in p.changes], skip_busy=True)
         result.files_written.extend(applied.written)
+        _after_conflicts(store, planner, applied.conflicts, labels)
         if applied.skipped:
             result.skipped_busy.update(applied.skipped)
             for plan in outside:
@@ -649,21 +663,16 @@ def _department_plan(d: Department, table: Table | None, store: Store, result: S
     """A department sheet ready to merge, or None (with a problem reported) when it cannot be synced."""
     label = _label(d)
     if table is not None:
-        if not table.has(KEY) and table.rows:
-            result.problems.append(
-                f"{label}: 列「{KEY}」が見つからないため同期できません。1行目の見出しに「{KEY}」を戻してください。"
-            )
+        problems = structure_problems(table, [c.name for c in _COLUMNS])
+        if problems:
+            result.problems.extend(f"{label}: {p}このシートは同期しません。" for p in problems)
             return None
-        for name in table.duplicate_headers:
-            result.problems.append(f"{label}: 見出し「{name}」の列が複数あります。左の列だけを使います。")
     missing = {c.name for c in _COLUMNS if table is None or not table.has(c.name)}
     plan = _DepartmentPlan(d, label, table, missing)
     if table is None:
         plan.create_book = d.ref.book is not None and not store.book_exists(d.ref.book)
         plan.changes.append(EnsureSheet(d.ref, department_sheet_named(d.ref.sheet)))
         return plan
-    if missing:
-        plan.changes.append(EnsureSheet(d.ref, department_sheet_named(d.ref.sheet)))
     for row in table.rows:
         key = referral_key(_get(row, KEY))
         if not key:
@@ -677,6 +686,90 @@ def _department_plan(d: Department, table: Table | None, store: Store, result: S
             continue
         slot.row = row
     return plan
+
+
+def structure_problems(table: Table, required: Iterable[str]) -> list[str]:
+    """Why a tab cannot be read by header: a required header missing (renamed, or a title row above
+    the header) or repeated. Each in Japanese, with what the header should be."""
+    out = []
+    present = set(table.columns)
+    duplicated = set(table.duplicate_headers)
+    for name in required:
+        k = header_key(name)
+        if k in duplicated:
+            out.append(f"見出し「{name}」の列が複数あります。どちらか一方の見出しを直してください。")
+        elif k not in present:
+            out.append(f"見出し「{name}」の列が見つかりません（1行目が「{name}」になっているか確かめてください）。")
+    return out
+
+
+_SOURCES = {s: [c.source[1] for c in _COLUMNS if c.source and c.source[0] == s] for s in (REFERRALS, PROPOSALS)}
+_REGISTER_NEEDS = {
+    REFERRALS: ("照会ID", "提案ID", "照会先", *_SOURCES[REFERRALS]),
+    PROPOSALS: ("提案ID", "ステータス", "アイデア保護", *_SOURCES[PROPOSALS]),
+}
+
+
+def _register_problems(proposals: Table, referrals: Table) -> list[str]:
+    out = []
+    for table in (proposals, referrals):
+        needed = dict.fromkeys(_REGISTER_NEEDS[table.ref.sheet])
+        out += [f"台帳の{table.ref.sheet}シート: {p}同期を中止しました。" for p in structure_problems(table, needed)]
+    return out
+
+
+def _renamed_tab(store: Store, d: Department, departments: Mapping[str, Department]) -> str | None:
+    """A department's tab is missing: is it there under another name (a person renamed the tab)?"""
+    try:
+        names = store.sheet_names(d.ref.book)
+    except KouminrenkeiError:
+        return None
+    claimed = {x.ref.sheet for x in departments.values() if x.ref.book == d.ref.book}
+    others = [n for n in names if n not in claimed and not n.startswith("_") and n not in REGISTER_TABS]
+    if not others:
+        return None
+    tables = store.read([SheetRef(n, d.ref.book) for n in others])
+    for name, table in ((n, tables.get(SheetRef(n, d.ref.book))) for n in others):
+        if table is not None and table.has(KEY) and table.has("回答"):
+            where = "台帳" if d.ref.book is None else f"ブック「{d.ref.book}」"
+            return (
+                f"{d.name}: {where}にシート「{d.ref.sheet}」がなく、担当課シートの見出しを持つシート「{name}」が"
+                f"あります。タブ名が変えられたようです。タブ名を「{d.ref.sheet}」に戻すか、担当課マスタのタブ名を"
+                f"「{name}」に直してください（新しい空のシートは作りません）。"
+            )
+    return None
+
+
+def _after_conflicts(
+    store: Store, planner: _Planner, conflicts: Sequence[WriteConflict], labels: Mapping[SheetRef, str]
+) -> None:
+    """Cells people changed between this run's read and its write were left as they typed them:
+    both values go to 変更履歴 (kind conflict), the planned change is reported as not made, and the
+    next run decides again on what the sheet then holds."""
+    if not conflicts:
+        return
+    result = planner.result
+    result.write_conflicts.extend(conflicts)
+    undone = {(labels.get(c.ref, c.ref.sheet), c.key, c.column) for c in conflicts}
+    undone_rows = {(sheet, key) for sheet, key, column in undone if not column}
+    result.changes = [
+        ch
+        for ch in result.changes
+        if (ch.sheet, ch.key, ch.column) not in undone and (ch.sheet, ch.key) not in undone_rows
+    ]
+    planner.history = [
+        SyncChange(
+            HistoryKind.CONFLICT,
+            "",
+            labels.get(c.ref, c.ref.sheet),
+            c.key,
+            c.column or ROW_LABEL,
+            c.found,
+            c.wanted if c.column else f"（書き込まず: {c.reason}）",
+        )
+        for c in conflicts
+    ]
+    store.apply([AppendRows(HISTORY_REF, planner.history_rows())], skip_busy=True)
 
 
 def _dep_value(plan: _DepartmentPlan, slot: _Slot, column: Column, fallback: CellValue) -> CellValue:
@@ -710,7 +803,8 @@ def _pull(
             both = not same(c, reg, base.get(c.name))
             kind = HistoryKind.CONFLICT if both else HistoryKind.PULL
             values[source] = dep
-            planner.register_changes.append(SetCell(REFERRAL_REF, referrals[key].number, source, dep))
+            read = _get(referrals[key], source)
+            planner.register_changes.append(SetCell(REFERRAL_REF, RowKey("照会ID", key), source, dep, expected=read))
             planner.log(SyncChange(kind, plan.department.name, REFERRALS, key, source, reg, dep))
             if both:
                 planner.result.conflicts.append(
@@ -737,7 +831,9 @@ def _rollups(
         status = _get(row, "ステータス")
         new = workflow.rollup(status, got)
         if new is not None:
-            planner.register_changes.append(SetCell(PROPOSAL_REF, row.number, "ステータス", new))
+            planner.register_changes.append(
+                SetCell(PROPOSAL_REF, RowKey("提案ID", pid), "ステータス", new, expected=_get(row, "ステータス"))
+            )
             planner.log(SyncChange(HistoryKind.ROLLUP, "", PROPOSALS, pid, "ステータス", status, new))
             planner.result.rollups.append(Rollup(pid, _text(status), new))
             status = new
@@ -759,7 +855,7 @@ def _push(
     for key in sorted(addressed - plan.slots.keys()):
         plan.slots[key] = _Slot(key)
     appends: list[dict[str, CellValue]] = []
-    deletes: list[int] = []
+    deletes: list[Change] = []
     sets: list[Change] = []
     for key in sorted(plan.slots):
         slot = plan.slots[key]
@@ -790,7 +886,15 @@ def _push(
                     continue
                 if c.name in plan.missing_columns and is_blank(new):
                     continue
-                sets.append(SetCell(d.ref, row.number, c.name, new))
+                sets.append(
+                    SetCell(
+                        d.ref,
+                        RowKey(KEY, key),
+                        c.name,
+                        new,
+                        expected=ANY if c.name in plan.missing_columns else _get(row, c.name),
+                    )
+                )
                 wrote = True
                 plan.writes += 1
                 if c.name in plan.missing_columns:
@@ -818,7 +922,8 @@ def _push(
             reason = f"{who}あての照会です（同期の対象外）" if who else "台帳にない照会ID（同期の対象外）"
             result.added_rows.append(RowNote(d.name, label, row.number, key, reason))
             continue
-        deletes.append(row.number)
+        as_read = {c.name: _get(row, c.name) for c in _COLUMNS if c.name not in plan.missing_columns}
+        deletes.append(DeleteRow(d.ref, RowKey(KEY, key), as_read))
         plan.in_flight[key] = (REMOVING, {c.name: _get(row, c.name) for c in _COLUMNS})
         plan.writes += 1
         if key in referrals:
@@ -836,8 +941,7 @@ def _push(
                     record=not slot.replay)  # fmt: skip
         result.removed_rows.append(RowNote(d.name, label, row.number, key, why))
     plan.changes.extend(sets)
-    if deletes:
-        plan.changes.append(DeleteRows(d.ref, tuple(deletes)))
+    plan.changes.extend(deletes)
     if appends:
         plan.changes.append(AppendRows(d.ref, tuple(appends)))
     if plan.table is None and not (sets or deletes or appends):
@@ -858,20 +962,31 @@ _STATE_COLUMNS: dict[str, Column] = {c.name: c for c in SYNC_STATE_SHEET.columns
 _TARGET_COLUMNS: tuple[str, ...] = (STATE_DEPARTMENT, *(c.name for c in _COLUMNS))
 
 
+_Cell = tuple[int, str, CellValue]  # (row of the _sync tab as read, column, value)
+
+
 @dataclass
 class _StateEdits:
-    """The _sync edits: the new state (needed before any department write) and tidying that may wait."""
+    """The _sync edits: the new state (needed before any department write) and tidying that may wait.
 
-    needed: list[Change] = field(default_factory=list)
-    tidy: list[Change] = field(default_factory=list)  # live marks of finished writes, rows no longer used
+    They are worked out against the tab as read and written as the whole tab anew
+    (:meth:`changes`): the tab is the tool's own, so nothing in it is addressed by position."""
+
+    table: Table | None
+    needed: list[_Cell] = field(default_factory=list)
+    tidy: list[_Cell] = field(default_factory=list)  # live marks of finished writes, rows no longer used
     appends: list[dict[str, CellValue]] = field(default_factory=list)
     free: list[int] = field(default_factory=list)
 
     def changes(self, *, with_tidy: bool) -> list[Change]:
-        out = self.needed + (self.tidy if with_tidy else [])
-        if self.appends:
-            out.append(AppendRows(STATE_REF, tuple(self.appends)))
-        return out
+        rows: dict[int, dict[str, CellValue]] = {}
+        if self.table is not None:
+            for row in self.table.rows:
+                rows[row.number] = {name: _get(row, name) for name in _STATE_COLUMNS}
+        for number, name, value in self.needed + (self.tidy if with_tidy else []):
+            rows.setdefault(number, {})[name] = value
+        kept = [r for _, r in sorted(rows.items()) if any(not is_blank(v) for v in r.values())]
+        return [ReplaceRows(STATE_REF, (*kept, *self.appends))]
 
     @property
     def essential(self) -> bool:
@@ -887,16 +1002,14 @@ class _StateEdits:
 
 def _cells(
     number: int, old: Mapping[str, CellValue], new: Mapping[str, CellValue], names: Iterable[str] = _STATE_COLUMNS
-) -> list[Change]:
+) -> list[_Cell]:
     return [
-        SetCell(STATE_REF, number, name, new.get(name))
-        for name in names
-        if not same(_STATE_COLUMNS[name], old.get(name), new.get(name))
+        (number, name, new.get(name)) for name in names if not same(_STATE_COLUMNS[name], old.get(name), new.get(name))
     ]
 
 
 def _state_edits(plans: Iterable[_DepartmentPlan], state: _State, run: str) -> _StateEdits:
-    edits = _StateEdits(free=list(reversed(state.holes)))
+    edits = _StateEdits(state.table, free=list(reversed(state.holes)))
     for repeated in state.extra:
         edits.tidy.extend(_cells(repeated.number, repeated.raw, {}))
     for plan in plans:
@@ -932,7 +1045,7 @@ def _state_edits(plans: Iterable[_DepartmentPlan], state: _State, run: str) -> _
             else:
                 edits.needed.extend(_cells(marker.number, marker.raw, new))
         elif marker is not None and not is_blank(marker.raw.get(STATE_RUN)):
-            edits.tidy.append(SetCell(STATE_REF, marker.number, STATE_RUN, None))
+            edits.tidy.append((marker.number, STATE_RUN, None))
     return edits
 
 

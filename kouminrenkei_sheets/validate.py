@@ -43,7 +43,19 @@ from .schema import (
     Status,
     ValueType,
 )
-from .store.base import CellValue, Change, EnsureSheet, MarkCells, ReplaceRows, Row, SheetRef, Store, Table, header_key
+from .store.base import (
+    WRITE_LOCK_WAIT,
+    CellValue,
+    Change,
+    EnsureSheet,
+    MarkCells,
+    ReplaceRows,
+    Row,
+    SheetRef,
+    Store,
+    Table,
+    header_key,
+)
 from .values import (
     ValueProblem,
     check_corporate_number,
@@ -54,6 +66,7 @@ from .values import (
     fiscal_year_code,
     fiscal_year_label,
     format_date,
+    id_key,
     match_choice,
     match_multi_choice,
     normalize_text,
@@ -992,11 +1005,33 @@ def _plan(run: _Run, findings: list[Finding], now: datetime) -> list[Change]:
                 continue
             label = Severity.LABELS.get(f.severity, f.severity)
             notes.setdefault((f.row, header_key(f.column)), []).append(f"【{label}】{f.message}")
-        marks = {k: "\n".join(v) for k, v in notes.items()}
-        old = {(r, header_key(c)): note for (r, c), note in check.table.marks.items()}
+        key_column, key_of = _row_keys(check.table)
+        marks = {(key_of(r), c): "\n".join(v) for (r, c), v in notes.items()}
+        old = {(key_of(r), header_key(c)): note for (r, c), note in check.table.marks.items()}
         if marks != old:
-            changes.append(MarkCells(check.ref, marks))
+            changes.append(MarkCells(check.ref, key_column, marks))
     return changes
+
+
+def _row_keys(table: Table) -> tuple[str | None, Callable[[int], str]]:
+    """How marks name the rows of a tab: by its key column (so a mark follows its row when people
+    sort or insert), and ``#row`` for a row whose key is blank or repeated."""
+    schema = SHEETS.get(table.ref.sheet)
+    key = schema.key if schema is not None else DEPARTMENT_SHEET.key
+    if not key or not table.has(key):
+        return None, str
+    counts: dict[str, int] = {}
+    by_number: dict[int, str] = {}
+    for row in table.rows:
+        k = id_key(row.get(header_key(key)))
+        by_number[row.number] = k
+        counts[k] = counts.get(k, 0) + 1
+
+    def key_of(number: int) -> str:
+        k = by_number.get(number, "")
+        return k if k and counts.get(k) == 1 else f"#{number}"
+
+    return key, key_of
 
 
 # ---------------------------------------------------------------- the public function
@@ -1014,6 +1049,13 @@ def validate(
     differs from what is there, so a scheduled run over unchanged sheets writes nothing. A book
     open in Excel is left alone and named in ``Report.skipped``. Cell values are never changed.
     """
+    if write_back:  # held for the whole check, so what it marks is what it read
+        with store.lock(ttl_seconds=config.sync.lock_ttl, wait_seconds=WRITE_LOCK_WAIT):
+            return _validate(config, store, write_back=True, today=today)
+    return _validate(config, store, write_back=False, today=today)
+
+
+def _validate(config: Config, store: Store, *, write_back: bool, today: date | None) -> Report:
     run = _Run(config, store, today or date.today())
     tables = run.read()
     run.findings_table = tables.get(SheetRef(FINDINGS))

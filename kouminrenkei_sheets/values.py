@@ -739,6 +739,27 @@ def referral_id(proposal: str, n: int) -> str:
     return f"{_compact(proposal).upper()}-{n:02d}"
 
 
+@lru_cache(maxsize=131072)
+def _id_key_text(text: str) -> str:
+    try:
+        proposal, n = parse_referral_id(text)
+    except ValueProblem:
+        pass
+    else:
+        return f"{proposal}-{n:02d}"
+    return _compact(text).upper()
+
+
+def id_key(value: object) -> str:
+    """How a row's key is matched, everywhere: IDs whatever width, case or dash a person typed
+    ("ｒ７－０００１－１" is R7-0001-01; "r7-0001" is R7-0001); other keys by their compact NFKC form."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return _id_key_text(value)
+    return _compact(value).upper()
+
+
 def parse_referral_id(value: object) -> tuple[str, int]:
     """(提案ID, 枝番) of a referral ID: "R7-0001-01" → ("R7-0001", 1); the 提案ID in its compact form."""
     text = _compact(value).upper()

@@ -34,6 +34,7 @@ from kouminrenkei_sheets.schema import (
     department_sheet_named,
 )
 from kouminrenkei_sheets.store.base import (
+    WRITE_LOCK,
     AppendRows,
     DeleteRows,
     EnsureSheet,
@@ -534,11 +535,14 @@ def test_store_reads_and_writes_are_rate_limited_separately(factory: GSheetsStor
 
 # ---------------------------------------------------------------- the lock
 def test_lock_excludes_a_second_holder(store: GSheetsStore) -> None:
-    with store.lock("sync", ttl_seconds=60), pytest.raises(BusyError, match="別の sync が実行中です") as e:
-        with store.lock("sync", ttl_seconds=60):
+    with (
+        store._hold_lock(WRITE_LOCK, ttl_seconds=60, wait_seconds=0),
+        pytest.raises(BusyError, match="書き込んでいます") as e,
+    ):
+        with store._hold_lock(WRITE_LOCK, ttl_seconds=60, wait_seconds=0):
             pass
     assert e.value.exit_code == 3
-    with store.lock("sync", ttl_seconds=60):  # released
+    with store._hold_lock(WRITE_LOCK, ttl_seconds=60, wait_seconds=0):  # released
         pass
     lock = store.fake.sheet(register_key(store), LOCK_TAB)  # type: ignore[attr-defined]
     assert lock.hidden and LOCK_TAB not in store.sheet_names()
@@ -553,7 +557,7 @@ def test_an_expired_lock_is_taken_over(store: GSheetsStore) -> None:
         as_person=False,
     )
     store.forget()
-    with store.lock("sync", ttl_seconds=60):
+    with store._hold_lock(WRITE_LOCK, ttl_seconds=60, wait_seconds=0):
         pass
 
 
@@ -561,8 +565,8 @@ def test_waiting_for_the_lock_gives_up_at_the_deadline(factory: GSheetsStoreFact
     a = factory()
     a.create_book(None, REGISTER_SHEETS)
     b = factory.another(a)
-    with a.lock("sync", ttl_seconds=600), pytest.raises(BusyError):
-        b.lock("sync", ttl_seconds=600, wait_seconds=10).__enter__()
+    with a._hold_lock(WRITE_LOCK, ttl_seconds=600, wait_seconds=0), pytest.raises(BusyError):
+        b._hold_lock(WRITE_LOCK, ttl_seconds=600, wait_seconds=10).__enter__()
     assert sum(b.clock.sleeps) >= 10  # it polled on its (fake) clock until the deadline
 
 
@@ -580,7 +584,7 @@ def test_two_processes_at_once_one_gets_the_lock(factory: GSheetsStoreFactory) -
     def run(i: int) -> None:
         barrier.wait()
         try:
-            with stores[i].lock("sync", ttl_seconds=60):
+            with stores[i]._hold_lock(WRITE_LOCK, ttl_seconds=60, wait_seconds=0):
                 inside.append(i)
                 release.wait(5)
         except BusyError:
@@ -675,7 +679,7 @@ def _scenario(s: GSheetsStore, books: list[str]) -> None:
     snapshot = SheetRef("_sync")
     history = SheetRef("変更履歴")
     for n in range(4):
-        with s.lock("sync", ttl_seconds=600):
+        with s._hold_lock(WRITE_LOCK, ttl_seconds=600, wait_seconds=0):
             s.read([P, R, *refs])
             first = 8 * n + 1
             new = tuple(
@@ -731,7 +735,7 @@ def test_twenty_percent_failures_same_end_state(tmp_path: Path, seed: int) -> No
             fake.clear_faults()
             states.append(_state(fake))
             assert not fake.errors
-            with s.lock("sync", ttl_seconds=60):  # every round released its claim
+            with s._hold_lock(WRITE_LOCK, ttl_seconds=60, wait_seconds=0):  # every round released its claim
                 pass
     assert states[0] == states[1]
 
@@ -809,12 +813,12 @@ def test_sync_call_budget_over_30_department_spreadsheets(factory: GSheetsStoreF
 
 def test_the_lock_log_is_trimmed_by_the_holder(store: GSheetsStore) -> None:
     for _ in range(30):
-        with store.lock("sync", ttl_seconds=60):
+        with store._hold_lock(WRITE_LOCK, ttl_seconds=60, wait_seconds=0):
             pass
     rows = store.fake.values(register_key(store), LOCK_TAB)  # type: ignore[attr-defined]
     assert len(rows) < 2 + 2 * 30 and rows[0][0] == "名前"  # dead claims above a holder were deleted
-    with store.lock("sync", ttl_seconds=60), pytest.raises(BusyError):
-        with store.lock("sync", ttl_seconds=60):
+    with store._hold_lock(WRITE_LOCK, ttl_seconds=60, wait_seconds=0), pytest.raises(BusyError):
+        with store._hold_lock(WRITE_LOCK, ttl_seconds=60, wait_seconds=0):
             pass
 
 

@@ -20,7 +20,7 @@ from kouminrenkei_sheets.config import Config, config_from_dict
 from kouminrenkei_sheets.errors import BusyError, ConfigError, ServiceError
 from kouminrenkei_sheets.notify import HIDDEN_SUBJECT, Notice, build_message, notify, notify_settings
 from kouminrenkei_sheets.schema import DEPARTMENTS, NOTIFY_STATE, PROPOSALS, REFERRALS, REGISTER_SHEETS
-from kouminrenkei_sheets.store.base import AppendRows, SheetRef
+from kouminrenkei_sheets.store.base import WRITE_LOCK, AppendRows, SheetRef
 from kouminrenkei_sheets.store.memory import MemoryStore
 
 NOW = datetime(2025, 6, 2, 9, 0)  # a Monday
@@ -256,7 +256,7 @@ def test_nothing_is_sent_while_the_register_is_open() -> None:
 
 def test_a_second_notify_at_the_same_time_is_busy() -> None:
     store = make_store()
-    with store.lock("notify", ttl_seconds=60), pytest.raises(BusyError):
+    with store._hold_lock(WRITE_LOCK, ttl_seconds=60, wait_seconds=0), pytest.raises(BusyError):
         notify(make_config(1), store, now=NOW)
 
 

@@ -24,7 +24,7 @@ from kouminrenkei_sheets.schema import (
     HistoryKind,
     Status,
 )
-from kouminrenkei_sheets.store.base import AppendRows, CellValue, SheetRef, Store
+from kouminrenkei_sheets.store.base import WRITE_LOCK, AppendRows, CellValue, SheetRef, Store
 from kouminrenkei_sheets.store.memory import MemoryStore
 from kouminrenkei_sheets.store.xlsx import XlsxStore
 from kouminrenkei_sheets.values import to_wareki
@@ -174,8 +174,8 @@ def test_refer_waits_for_a_running_sync_then_gives_up(
     desk: tuple[Config, Store], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config, store = desk
-    monkeypatch.setattr(refer_module, "LOCK_WAIT_SECONDS", 0.0)
-    with store.lock("sync", ttl_seconds=60), pytest.raises(BusyError):
+    monkeypatch.setattr(refer_module, "WRITE_LOCK_WAIT", 0.0)
+    with store._hold_lock(WRITE_LOCK, ttl_seconds=60, wait_seconds=0), pytest.raises(BusyError):
         refer(config, store, "R7-0001", ["観光戦略課"], today=TODAY)
 
 

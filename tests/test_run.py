@@ -18,7 +18,7 @@ from kouminrenkei_sheets.errors import ConfigError
 from kouminrenkei_sheets.run import EXIT_BUSY, EXIT_CONFIG, EXIT_DATA, EXIT_SERVICE, first_priority, run
 from kouminrenkei_sheets.schema import DEPARTMENTS, PROPOSALS, REFERRALS, REGISTER_SHEETS
 from kouminrenkei_sheets.setup import init_desk
-from kouminrenkei_sheets.store.base import AppendRows, SheetRef
+from kouminrenkei_sheets.store.base import WRITE_LOCK, AppendRows, SheetRef
 from kouminrenkei_sheets.store.memory import MemoryStore
 
 NOW = datetime(2025, 6, 2, 9, 0)
@@ -92,8 +92,8 @@ def test_a_clean_run_is_quiet_and_logged(tmp_path: Path) -> None:
     assert not result.needs_attention
     assert [(s.name, s.skipped) for s in result.steps] == [
         ("intake", True),
-        ("validate", False),
         ("sync", False),
+        ("validate", False),
         ("notify", True),
     ]
     log = (tmp_path / "logs" / "kouminrenkei.log").read_text(encoding="utf-8")
@@ -145,10 +145,11 @@ def test_a_missing_source_is_exit_2_but_the_rest_still_runs(tmp_path: Path) -> N
 
 def test_busy_sync_is_exit_3(tmp_path: Path) -> None:
     store = make_store()
-    with store.lock("sync", ttl_seconds=60):
+    with store._hold_lock(WRITE_LOCK, ttl_seconds=60, wait_seconds=0):
         result = run(make_config(tmp_path), store, now=NOW)
     assert result.exit_code == EXIT_BUSY
-    assert result.step("sync").errors
+    assert "書き込んでいます" in result.step("lock").errors[0]
+    assert [s.name for s in result.steps] == ["lock"]  # no step ran without the lock
 
 
 def test_a_dead_mail_server_is_exit_4(tmp_path: Path) -> None:

@@ -41,17 +41,20 @@ from kouminrenkei_sheets.schema import (
     Status,
 )
 from kouminrenkei_sheets.store.base import (
+    WRITE_LOCK,
     AppendRows,
     ApplyResult,
     CellValue,
     Change,
-    DeleteRows,
+    DeleteRow,
     ReplaceRows,
+    RowKey,
     SetCell,
     SheetRef,
     Store,
     Table,
     group_by_book,
+    header_key,
 )
 from kouminrenkei_sheets.store.memory import MemoryStore
 from kouminrenkei_sheets.store.xlsx import XlsxStore, write_owner_file
@@ -211,28 +214,25 @@ class Desk:
 
     # -- editing, as a person would
     def set_dept(self, name: str, key: str, column: str, value: CellValue) -> None:
-        self.store.apply([SetCell(self.ref(name), self.dept_row_number(name, key), column, value)])
+        self.store.apply([SetCell(self.ref(name), RowKey("照会ID", key), column, value)])
 
     def delete_dept_row(self, name: str, key: str) -> None:
-        self.store.apply([DeleteRows(self.ref(name), (self.dept_row_number(name, key),))])
+        self.store.apply([DeleteRow(self.ref(name), RowKey("照会ID", key))])
 
     def add_dept_row(self, name: str, values: dict[str, CellValue]) -> None:
         self.store.apply([AppendRows(self.ref(name), (values,))])
 
     def set_referral(self, key: str, column: str, value: CellValue) -> None:
-        [row] = [r for r in self.table(SheetRef(REFERRALS)).rows if r.get("照会ID") == key]
-        self.store.apply([SetCell(SheetRef(REFERRALS), row.number, column, value)])
+        self.store.apply([SetCell(SheetRef(REFERRALS), RowKey("照会ID", key), column, value)])
 
     def delete_referral(self, key: str) -> None:
-        [row] = [r for r in self.table(SheetRef(REFERRALS)).rows if r.get("照会ID") == key]
-        self.store.apply([DeleteRows(SheetRef(REFERRALS), (row.number,))])
+        self.store.apply([DeleteRow(SheetRef(REFERRALS), RowKey("照会ID", key))])
 
     def add_referral(self, **values: CellValue) -> None:
         self.store.apply([AppendRows(SheetRef(REFERRALS), (values,))])
 
     def set_proposal(self, pid: str, column: str, value: CellValue) -> None:
-        [row] = [r for r in self.table(SheetRef(PROPOSALS)).rows if r.get("提案ID") == pid]
-        self.store.apply([SetCell(SheetRef(PROPOSALS), row.number, column, value)])
+        self.store.apply([SetCell(SheetRef(PROPOSALS), RowKey("提案ID", pid), column, value)])
 
     def sync(self, **kwargs: Any) -> SyncResult:
         kwargs.setdefault("now", NOW)
@@ -565,20 +565,38 @@ def test_hand_added_referral_is_synced_like_one_from_refer(synced: Desk) -> None
     assert result.pushed == 1
 
 
-def test_missing_answer_column_is_added_back_without_losing_answers(desk: Desk) -> None:
+@pytest.mark.parametrize("how", ["deleted", "renamed", "duplicated", "title_row"])
+def test_a_department_sheet_whose_headers_changed_is_left_alone_and_reported(desk: Desk, how: str) -> None:
     desk.set_referral("R7-0002-01", "回答理由・コメント", "台帳の記録")
     desk.sync()
-    # the department deletes the whole 回答理由・コメント column: rebuild its sheet without it
     ref = desk.ref(KANKO)
     table = desk.table(ref)
-    keep = [h for h in table.headers if h != "回答理由・コメント"]
-    grid: list[list[CellValue]] = [keep, *[[r.values.get(h) for h in keep] for r in table.rows]]
+    rows = [[r.values.get(header_key(h)) for h in table.headers] for r in table.rows]
+    headers = list(table.headers)
+    i = headers.index("回答理由・コメント")
+    if how == "deleted":  # the department deletes the whole column
+        headers.pop(i)
+        rows = [r[:i] + r[i + 1 :] for r in rows]
+    elif how == "renamed":
+        headers[i] = "理由"
+    elif how == "duplicated":
+        headers[headers.index("回答日")] = "回答理由・コメント"
+    grid: list[list[CellValue]] = [headers, *rows]
+    if how == "title_row":  # a title typed above the header
+        grid = [["観光戦略課あて照会一覧"], *grid]
     rebuild(desk, ref, grid)
+    desk.set_referral("R7-0002-01", "回答期限", date(2025, 7, 1))  # a push that must wait
+    before = desk.table(ref)
     result = desk.sync()
-    assert desk.referral("R7-0002-01")["回答理由・コメント"] == "台帳の記録"  # not pulled as blank
-    assert desk.dept_rows(KANKO)["R7-0002-01"]["回答理由・コメント"] == "台帳の記録"
-    assert result.pulled == 0
-    assert desk.sync().changes == []
+    assert result.exit_code == 1
+    problems = [p for p in result.problems if ref.sheet in p]
+    assert problems and all("同期しません" in p for p in problems)
+    assert any("回答理由・コメント" in p or "照会ID" in p for p in problems)
+    after = desk.table(ref)
+    assert after.headers == before.headers  # no column added back
+    assert [r.values for r in after.rows] == [r.values for r in before.rows]  # nothing pushed
+    assert desk.referral("R7-0002-01")["回答理由・コメント"] == "台帳の記録"  # nothing pulled as blank
+    assert not any(c.department == KANKO for c in result.changes)
 
 
 def test_a_sheet_without_its_id_column_is_reported_and_not_written(synced: Desk) -> None:
@@ -667,6 +685,7 @@ class SpyStore(Store):
             one = self.inner.apply(chs, skip_busy=skip_busy)
             result.written.extend(one.written)
             result.skipped.update(one.skipped)
+            result.conflicts.extend(one.conflicts)
         return result
 
     def book_exists(self, book: str | None) -> bool:
@@ -685,8 +704,8 @@ class SpyStore(Store):
     def display_name(self, book: str | None) -> str:
         return self.inner.display_name(book)
 
-    def lock(self, name: str, *, ttl_seconds: float, wait_seconds: float = 0) -> Any:
-        return self.inner.lock(name, ttl_seconds=ttl_seconds, wait_seconds=wait_seconds)
+    def _hold_lock(self, name: str, *, ttl_seconds: float, wait_seconds: float = 0) -> Any:
+        return self.inner._hold_lock(name, ttl_seconds=ttl_seconds, wait_seconds=wait_seconds)
 
 
 class Crash(Exception):
@@ -735,7 +754,7 @@ def test_a_register_open_in_excel_means_nothing_is_written(synced: Desk) -> None
 
 
 def test_one_sync_at_a_time(synced: Desk) -> None:
-    with synced.store.lock("sync", ttl_seconds=60), pytest.raises(BusyError):
+    with synced.store._hold_lock(WRITE_LOCK, ttl_seconds=60, wait_seconds=0), pytest.raises(BusyError):
         synced.sync()
 
 
@@ -745,7 +764,7 @@ def test_wait_lets_a_second_sync_run_after_the_first(synced: Desk) -> None:
     release = threading.Event()
 
     def hold() -> None:
-        with synced.store.lock("sync", ttl_seconds=60):
+        with synced.store._hold_lock(WRITE_LOCK, ttl_seconds=60, wait_seconds=0):
             holding.set()
             release.wait(10)
 
@@ -876,10 +895,10 @@ def test_cli_text_shows_conflicts_busy_books_and_candidates(cli_desk: tuple[Path
 
 def test_cli_busy_exits_3(cli_desk: tuple[Path, Desk]) -> None:
     config_path, d = cli_desk
-    with d.store.lock("sync", ttl_seconds=60):
+    with d.store._hold_lock(WRITE_LOCK, ttl_seconds=60, wait_seconds=0):
         out = CliRunner().invoke(cli_module.cli, ["--config", str(config_path), "sync"])
     assert out.exit_code == 3
-    assert "実行中" in out.output
+    assert "書き込んでいます" in out.output
 
 
 # ---------------------------------------------------------------- the stateful property test
@@ -1153,7 +1172,7 @@ def test_two_syncs_started_together_one_works_the_other_is_busy(tmp_path: Path) 
     [(ok, out, _), (busy, _, err)] = outcomes
     assert (ok, busy) == (0, 3), outcomes
     assert json.loads(out)["pulled"] == 3
-    assert err.startswith("エラー: 別の sync が実行中です")
+    assert err.startswith("エラー: 別の処理") and "書き込んでいます" in err
     for key, answer in answers.items():
         assert desk.referral(key)["回答"] == answer
     pulls = [(h["キー"], h["新値"]) for h in desk.history() if h["種別"] == HistoryKind.PULL]

@@ -8,19 +8,29 @@ spreadsheet (its id: a path relative to the config folder, or a spreadsheet key)
 from __future__ import annotations
 
 import contextlib
+import threading
 import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Union
+from typing import Protocol, Union
 
 from ..schema import Sheet
+from ..values import id_key, is_blank
 
 CellValue = Union[str, int, float, bool, date, datetime, None]  # noqa: UP007 - used at runtime
 
+WRITE_LOCK = "write"  # the one lock every job that writes a book holds (sync, refer, validate …)
+WRITE_LOCK_WAIT = 30.0  # seconds a job waits for another job's write to finish before exiting 3
 TOOL_AUTHOR = "kouminrenkei"  # author of the notes the tool puts on cells
 MARK_FILL = "FFFFC7CE"  # light red fill of a cell with a finding
+
+
+def busy_message(holder: str = "") -> str:
+    """What a job says when another job holds the write lock (exit code 3)."""
+    who = f"（{holder}）" if holder else ""
+    return f"別の処理{who}が台帳に書き込んでいます。終わってから再実行するか、--wait を付けて終わるのを待ってください。"
 
 
 def header_key(text: object) -> str:
@@ -89,33 +99,81 @@ class Table:
         return None
 
     def by_key(self, column: str) -> dict[str, Row]:
-        """Rows indexed by the text of one column (first row wins; blanks skipped)."""
+        """Rows indexed by :func:`values.id_key` of one column (first row wins; blanks skipped)."""
         out: dict[str, Row] = {}
+        name = header_key(column)
         for row in self.rows:
-            v = row.get(column)
-            if v is None or str(v).strip() == "":
-                continue
-            out.setdefault(unicodedata.normalize("NFKC", str(v)).strip(), row)
+            k = id_key(row.get(name))
+            if k:
+                out.setdefault(k, row)
         return out
 
     def records(self) -> list[dict[str, CellValue]]:
         return [dict(r.values) for r in self.rows]
 
 
+def table_from_grid(ref: SheetRef, grid: list[list[CellValue]], hidden: bool = False) -> Table:
+    """Turn a grid (first row = header) into a Table; shared by the backends."""
+    headers = ["" if h is None else str(h) for h in (grid[0] if grid else [])]
+    keys = [header_key(h) for h in headers]
+    rows: list[Row] = []
+    for i, cells in enumerate(grid[1:], start=2):
+        if all(is_blank(c) for c in cells):
+            continue
+        values: dict[str, CellValue] = {}
+        for k, v in zip(keys, cells, strict=False):
+            if k and k not in values:
+                values[k] = v
+        for k in keys:
+            if k:
+                values.setdefault(k, None)
+        rows.append(Row(i, values))
+    return Table(ref, headers, rows, hidden=hidden)
+
+
 # ---------------------------------------------------------------- the changes a plan is made of
+# People edit while jobs run: they sort, insert and delete rows and columns, and type into cells.
+# So a change never names a row by its position in an earlier read: it names the row by its key
+# (照会ID, 提案ID …) and the column by its header, and carries the value it expects to replace.
+# A backend resolves both against what the sheet holds when it writes (:func:`place`); a cell
+# that changed meanwhile is not overwritten but reported back as a :class:`WriteConflict`.
+
+
+class _Unchecked:
+    """The expected value of a write that replaces whatever the cell holds (tool-owned tabs)."""
+
+    def __repr__(self) -> str:
+        return "ANY"
+
+
+ANY = _Unchecked()
+
+
+@dataclass(frozen=True)
+class RowKey:
+    """A row, named by the value of its key column (matched with :func:`values.id_key`)."""
+
+    column: str
+    key: str
+
+    def __str__(self) -> str:
+        return self.key
+
+
 @dataclass(frozen=True)
 class SetCell:
-    """Write one cell of an existing row, found by header."""
+    """Write one cell of the row ``at``, in the column with this header, if it still holds ``expected``."""
 
     ref: SheetRef
-    row: int
+    at: RowKey
     column: str
     value: CellValue
+    expected: CellValue | _Unchecked = ANY
 
 
 @dataclass(frozen=True)
 class AppendRows:
-    """Add rows at the end of a table; columns by header, absent ones left blank."""
+    """Add rows below the last row the sheet holds when it is written; columns by header."""
 
     ref: SheetRef
     rows: tuple[Mapping[str, CellValue], ...]
@@ -123,26 +181,29 @@ class AppendRows:
 
 @dataclass(frozen=True)
 class ReplaceRows:
-    """Rewrite every data row of a table (e.g. 検証結果, the sync snapshot)."""
+    """Rewrite every data row of a tab the tool owns (検証結果, the sync state)."""
 
     ref: SheetRef
     rows: tuple[Mapping[str, CellValue], ...]
 
 
 @dataclass(frozen=True)
-class DeleteRows:
-    """Remove whole rows by spreadsheet row number (applied after SetCell, before AppendRows)."""
+class DeleteRow:
+    """Take out the row ``at`` if its cells still hold ``expected`` (by header; others unchecked)."""
 
     ref: SheetRef
-    rows: tuple[int, ...]
+    at: RowKey
+    expected: Mapping[str, CellValue] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class MarkCells:
-    """Set the tool's marks (fill and note) on a tab to exactly these cells; older marks are cleared."""
+    """Set the tool's marks (fill and note) on a tab to exactly these cells, named by row key and
+    header; the tool's older marks are cleared, a person's notes and fills are never touched."""
 
     ref: SheetRef
-    marks: Mapping[tuple[int, str], str]  # (row, column) -> note text
+    key_column: str | None  # None: a tab without a key column (rows named by number)
+    marks: Mapping[tuple[str, str], str]  # (row key or "#row number", column) -> note text
 
 
 @dataclass(frozen=True)
@@ -154,10 +215,10 @@ class EnsureSheet:
     hidden: bool = False
 
 
-Change = Union[SetCell, AppendRows, ReplaceRows, DeleteRows, MarkCells, EnsureSheet]  # noqa: UP007
+Change = Union[SetCell, AppendRows, ReplaceRows, DeleteRow, MarkCells, EnsureSheet]  # noqa: UP007
 
 # The order in which a backend applies the changes of one book.
-APPLY_ORDER: tuple[type, ...] = (EnsureSheet, SetCell, DeleteRows, AppendRows, ReplaceRows, MarkCells)
+APPLY_ORDER: tuple[type, ...] = (EnsureSheet, SetCell, DeleteRow, AppendRows, ReplaceRows, MarkCells)
 
 
 def group_by_book(changes: Iterable[Change]) -> dict[str | None, list[Change]]:
@@ -169,12 +230,291 @@ def group_by_book(changes: Iterable[Change]) -> dict[str | None, list[Change]]:
     return out
 
 
+def group_by_sheet(changes: Iterable[Change]) -> dict[str, list[Change]]:
+    out: dict[str, list[Change]] = {}
+    for ch in changes:
+        out.setdefault(ch.ref.sheet, []).append(ch)
+    return out
+
+
+@dataclass(frozen=True)
+class WriteConflict:
+    """A planned write the sheet no longer allowed: the cell or row changed since the job read it."""
+
+    ref: SheetRef
+    key: str  # the row's key ('' for an append)
+    column: str  # '' for a whole row
+    wanted: CellValue  # what the job meant to write
+    found: CellValue  # what the sheet holds now
+    reason: str  # in Japanese, for people
+
+    def describe(self) -> str:
+        where = f"{self.ref.sheet} {self.key}" + (f" の「{self.column}」" if self.column else "")
+        return f"{where}: {self.reason}"
+
+
 @dataclass
 class ApplyResult:
     """What :meth:`Store.apply` did."""
 
     written: list[str] = field(default_factory=list)  # books written (display names)
     skipped: dict[str, str] = field(default_factory=dict)  # book -> why not written (e.g. open in Excel)
+    conflicts: list[WriteConflict] = field(default_factory=list)  # writes left undone, cell by cell
+
+
+def cell_equal(a: object, b: object) -> bool:
+    """Whether a cell still holds what a job read: blanks, numbers and dates compared by value
+    (the readers give 5 or 5.0, a date or midnight of that date), text exactly."""
+    if is_blank(a) or is_blank(b):
+        return is_blank(a) and is_blank(b)
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b or (a == b and type(a) is type(b))
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return float(a) == float(b)
+    if isinstance(a, date) and isinstance(b, date):
+        da = a if isinstance(a, datetime) else datetime(a.year, a.month, a.day)
+        db = b if isinstance(b, datetime) else datetime(b.year, b.month, b.day)
+        return da.replace(tzinfo=None) == db.replace(tzinfo=None)
+    if isinstance(a, str) and isinstance(b, str):
+        return a == b or a.strip() == b.strip()
+    return a == b
+
+
+# ---------------------------------------------------------------- resolving a plan at write time
+class SheetView(Protocol):
+    """What :func:`place` needs of a tab as it is now (a grid, an openpyxl sheet …)."""
+
+    def header_row(self) -> Sequence[CellValue]: ...
+
+    def last_row(self) -> int: ...  # the last row holding anything (1 when only the header)
+
+    def column_values(self, column: int) -> Sequence[CellValue]: ...  # rows 2..last_row of a column
+
+    def value(self, row: int, column: int) -> CellValue: ...
+
+
+@dataclass
+class Placement:
+    """A tab's changes resolved to positions in the sheet as it is now (1-based rows and columns)."""
+
+    sets: dict[tuple[int, int], CellValue] = field(default_factory=dict)
+    deletes: list[int] = field(default_factory=list)  # row numbers, ascending
+    append_at: int = 0  # the row number of the first appended row
+    appends: list[dict[int, CellValue]] = field(default_factory=list)  # column number -> value
+    replace: list[dict[int, CellValue]] | None = None  # every data row anew (ReplaceRows)
+    conflicts: list[WriteConflict] = field(default_factory=list)
+    headers: dict[str, int] = field(default_factory=dict)  # header key -> column number
+
+    @property
+    def empty(self) -> bool:
+        return not (self.sets or self.deletes or self.appends or self.replace is not None)
+
+
+def header_positions(header_row: Sequence[CellValue]) -> dict[str, int]:
+    """Header key -> 1-based column number; a repeated header resolves to its leftmost column."""
+    out: dict[str, int] = {}
+    for i, h in enumerate(header_row, start=1):
+        k = header_key(h)
+        if k and k not in out:
+            out[k] = i
+    return out
+
+
+def place(ref: SheetRef, view: SheetView, changes: Sequence[Change]) -> Placement:
+    """Resolve one tab's SetCell / DeleteRow / AppendRows / ReplaceRows against the sheet now.
+
+    A key that no longer names exactly one row, a header no longer there, or a cell that no longer
+    holds the expected value → a WriteConflict and nothing written for that cell (or row).
+    Columns are never created here: only EnsureSheet adds schema columns.
+    """
+    out = Placement(headers=header_positions(view.header_row()))
+    headers = out.headers
+    last = view.last_row()
+    rows_by_key: dict[str, dict[str, list[int]]] = {}
+
+    def rows_of(at: RowKey) -> list[int]:
+        kc = header_key(at.column)
+        index = rows_by_key.get(kc)
+        if index is None:
+            index = rows_by_key[kc] = {}
+            col = headers.get(kc)
+            if col is not None:
+                for r, v in enumerate(view.column_values(col), start=2):
+                    k = id_key(v)
+                    if k:
+                        index.setdefault(k, []).append(r)
+        return index.get(id_key(at.key), [])
+
+    def holds(r: int, expected: Mapping[str, CellValue]) -> bool:
+        return all(
+            cell_equal(view.value(r, headers[header_key(n)]), v)
+            for n, v in expected.items()
+            if header_key(n) in headers
+        )
+
+    def find(ch: SetCell | DeleteRow, wanted: CellValue) -> int | None:
+        column = ch.column if isinstance(ch, SetCell) else ""
+        if header_key(ch.at.column) not in headers:
+            out.conflicts.append(
+                WriteConflict(ch.ref, ch.at.key, column, wanted, None, f"見出し「{ch.at.column}」の列がありません")
+            )
+            return None
+        found = rows_of(ch.at)
+        if len(found) > 1 and isinstance(ch, DeleteRow) and ch.expected:
+            # a repeated key: the row meant is the one that still holds what the job read
+            matching = [r for r in found if holds(r, ch.expected)]
+            found = matching if len(matching) == 1 else found
+        if len(found) != 1:
+            why = (
+                "その行が見つかりません（削除されたか、キーが書き換えられました）"
+                if not found
+                else (f"同じ{ch.at.column}の行が{len(found)}行あります")
+            )
+            out.conflicts.append(WriteConflict(ch.ref, ch.at.key, column, wanted, None, why))
+            return None
+        return found[0]
+
+    deleting: set[int] = set()
+    for ch in changes:
+        if isinstance(ch, SetCell):
+            col = headers.get(header_key(ch.column))
+            if col is None:
+                why = f"見出し「{ch.column}」の列がありません"
+                out.conflicts.append(WriteConflict(ch.ref, ch.at.key, ch.column, ch.value, None, why))
+                continue
+            r = find(ch, ch.value)
+            if r is None:
+                continue
+            now = view.value(r, col)
+            if not isinstance(ch.expected, _Unchecked) and not cell_equal(now, ch.expected):
+                out.conflicts.append(
+                    WriteConflict(ch.ref, ch.at.key, ch.column, ch.value, now, "読み込んだ後に書き換えられていました")
+                )
+                continue
+            out.sets[(r, col)] = ch.value
+        elif isinstance(ch, DeleteRow):
+            r = find(ch, None)
+            if r is None:
+                continue
+            changed = [name for name, value in ch.expected.items() if not holds(r, {name: value})]
+            if changed:
+                out.conflicts.append(
+                    WriteConflict(
+                        ch.ref,
+                        ch.at.key,
+                        "",
+                        None,
+                        None,
+                        f"読み込んだ後に「{'」「'.join(changed)}」が書き換えられたため、行を削除しませんでした",
+                    )
+                )
+                continue
+            deleting.add(r)
+        elif isinstance(ch, AppendRows | ReplaceRows):
+            rows: list[dict[int, CellValue]] = []
+            missing: set[str] = set()
+            for values in ch.rows:
+                row: dict[int, CellValue] = {}
+                for name, v in values.items():
+                    col = headers.get(header_key(name))
+                    if col is None:
+                        if not is_blank(v):
+                            missing.add(name)
+                        continue
+                    row[col] = v
+                rows.append(row)
+            if missing:
+                names = "」「".join(sorted(missing))
+                out.conflicts.append(
+                    WriteConflict(ch.ref, "", "", None, None, f"見出し「{names}」の列がないため行を追加しませんでした")
+                )
+                continue
+            if isinstance(ch, ReplaceRows):
+                out.replace = rows
+                out.appends = []
+            else:
+                out.appends.extend(rows)
+    out.deletes = sorted(deleting)
+    for r in out.deletes:
+        for rc in [rc for rc in out.sets if rc[0] == r]:
+            del out.sets[rc]
+    out.append_at = last + 1 - len([r for r in out.deletes if r <= last])
+    return out
+
+
+def place_marks(view: SheetView, ch: MarkCells) -> dict[tuple[int, int], str]:
+    """The cells a MarkCells names, as (row, column number) in the sheet now; unknown keys left out."""
+    headers = header_positions(view.header_row())
+    rows: dict[str, list[int]] = {}
+    if ch.key_column is not None:
+        col = headers.get(header_key(ch.key_column))
+        for r, v in enumerate(view.column_values(col) if col else [], start=2):
+            k = id_key(v)
+            if k:
+                rows.setdefault(k, []).append(r)
+    out: dict[tuple[int, int], str] = {}
+    for (key, column), note in ch.marks.items():
+        c = headers.get(header_key(column))
+        if c is None:
+            continue
+        number = key[1:] if key.startswith("#") else key if ch.key_column is None else ""
+        found = [int(number)] if number.isdigit() else rows.get(id_key(key), [])
+        for r in found:  # a repeated key is marked on each of its rows
+            out[(r, c)] = note
+    return out
+
+
+@dataclass
+class GridView:
+    """A :class:`SheetView` over a grid of rows (row 1 = header), as memory and Sheets hold tabs."""
+
+    grid: list[list[CellValue]]
+
+    def header_row(self) -> Sequence[CellValue]:
+        return self.grid[0] if self.grid else []
+
+    def last_row(self) -> int:
+        last = len(self.grid)
+        while last > 1 and all(is_blank(c) for c in self.grid[last - 1]):
+            last -= 1
+        return max(last, 1)
+
+    def column_values(self, column: int) -> Sequence[CellValue]:
+        return [row[column - 1] if column - 1 < len(row) else None for row in self.grid[1 : self.last_row()]]
+
+    def value(self, row: int, column: int) -> CellValue:
+        if row - 1 >= len(self.grid):
+            return None
+        cells = self.grid[row - 1]
+        return cells[column - 1] if column - 1 < len(cells) else None
+
+
+def apply_placement(grid: list[list[CellValue]], p: Placement) -> None:
+    """Carry out a placement on a grid in place (memory, and Sheets' picture of what it writes)."""
+
+    def put(r: int, c: int, v: CellValue) -> None:
+        while len(grid) < r:
+            grid.append([])
+        row = grid[r - 1]
+        while len(row) < c:
+            row.append(None)
+        row[c - 1] = v
+
+    for (r, c), v in p.sets.items():
+        put(r, c, v)
+    for r in reversed(p.deletes):
+        if 2 <= r <= len(grid):
+            del grid[r - 1]
+    if p.replace is not None:
+        del grid[1:]
+        rows, start = p.replace, 2
+    else:
+        del grid[GridView(grid).last_row() :]
+        rows, start = p.appends, len(grid) + 1
+    for i, values in enumerate(rows):
+        grid.append([])
+        for c, v in values.items():
+            put(start + i, c, v)
 
 
 class Store(ABC):
@@ -220,15 +560,29 @@ class Store(ABC):
         return "台帳" if book is None else book
 
     @abstractmethod
-    def lock(
-        self, name: str, *, ttl_seconds: float, wait_seconds: float = 0
+    def _hold_lock(
+        self, name: str, *, ttl_seconds: float, wait_seconds: float
     ) -> contextlib.AbstractContextManager[None]:
         """Hold a named lock stored with the register; BusyError if another holder's lock is alive."""
 
+    @contextlib.contextmanager
+    def lock(self, name: str = WRITE_LOCK, *, ttl_seconds: float, wait_seconds: float = 0) -> Iterator[None]:
+        """Hold a named lock; taken again inside itself (``run`` → ``sync``) it is simply kept."""
+        held: dict[tuple[int, str], int] = self.__dict__.setdefault("_held_locks", {})
+        me = (threading.get_ident(), name)  # per thread: another thread is another holder
+        if held.get(me):
+            held[me] += 1
+            try:
+                yield
+            finally:
+                held[me] -= 1
+            return
+        with self._hold_lock(name, ttl_seconds=ttl_seconds, wait_seconds=wait_seconds):
+            held[me] = 1
+            try:
+                yield
+            finally:
+                held.pop(me, None)
+
     def read_one(self, ref: SheetRef) -> Table | None:
         return self.read([ref])[ref]
-
-
-@contextlib.contextmanager
-def nullcontext() -> Iterator[None]:
-    yield

@@ -67,18 +67,25 @@ from .base import (
     ApplyResult,
     CellValue,
     Change,
-    DeleteRows,
+    DeleteRow,
     EnsureSheet,
+    GridView,
     MarkCells,
     ReplaceRows,
     SetCell,
     SheetRef,
     Store,
     Table,
+    WriteConflict,
+    apply_placement,
+    busy_message,
     group_by_book,
     header_key,
+    header_positions,
+    place,
+    place_marks,
+    table_from_grid,
 )
-from .memory import apply_to_grid, table_from_grid
 
 SCOPES = ("https://www.googleapis.com/auth/spreadsheets", "https://www.googleapis.com/auth/drive")
 ENDPOINT_ENV = "KOUMINRENKEI_GSHEETS_ENDPOINT"  # tests only: like gsheets.endpoint, for a config made by init
@@ -89,7 +96,7 @@ LOCK_TAB = "_lock"
 MARKS_TAB = "_marks"
 INTERNAL_TABS = (LOCK_TAB, MARKS_TAB)
 LOCK_HEADERS = ("名前", "トークン", "保持者", "期限", "状態", "記録日時")
-MARKS_HEADERS = ("シート", "行", "列", "メモ")
+MARKS_HEADERS = ("シート", "キー列", "キー", "列", "メモ")  # a mark names its row by key, not number
 DATE_PATTERN = "yyyy/m/d"
 DATETIME_PATTERN = "yyyy/m/d h:mm:ss"
 NEW_TAB_ROWS = 1000
@@ -892,14 +899,44 @@ class GSheetsStore(Store):
             grid.append([decode(v, k) for v, k in zip(row, kinds, strict=False)])
         return grid
 
-    def _marks_by_tab(self, b: _Book) -> dict[str, dict[tuple[int, str], str]]:
+    def _mark_records(self, b: _Book) -> dict[str, MarkCells]:
+        """The tool's notes as the ``_marks`` tab records them: per tab, (row key, column) -> note."""
         tab = b.tabs.get(MARKS_TAB)
+        out: dict[str, tuple[str | None, dict[tuple[str, str], str]]] = {}
+        if tab is None or not tab.grid:
+            return {}
+        at = header_positions(tab.grid[0])
+        old_layout = header_key("キー") not in at  # (記録 by row number, before marks had keys)
+        for row in tab.grid[1:]:
+
+            def cell(name: str, row: list[CellValue] = row) -> CellValue:
+                i = at.get(header_key(name))
+                return row[i - 1] if i is not None and i - 1 < len(row) else None
+
+            sheet, column, note = cell("シート"), cell("列"), cell("メモ")
+            if old_layout:
+                number = cell("行")
+                key_column, key = None, str(int(number)) if isinstance(number, int | float) else ""
+            else:
+                kc = cell("キー列")
+                key_column = None if kc in (None, "") else str(kc)
+                key = "" if cell("キー") is None else str(cell("キー"))
+            if not sheet or not column or not key:
+                continue
+            entry = out.setdefault(str(sheet), (key_column, {}))
+            entry[1][(key, str(column))] = "" if note is None else str(note)
+        return {sheet: MarkCells(SheetRef(sheet, b.book), kc, marks) for sheet, (kc, marks) in out.items()}
+
+    def _marks_by_tab(self, b: _Book) -> dict[str, dict[tuple[int, str], str]]:
+        """Where the tool's notes are now: (row number, column header) per tab, from the cached grids."""
         out: dict[str, dict[tuple[int, str], str]] = {}
-        for row in tab.grid[1:] if tab else []:
-            cells = [*row, None, None, None, None][:4]
-            sheet, number, column, note = cells
-            if sheet and isinstance(number, int | float) and column:
-                out.setdefault(str(sheet), {})[(int(number), header_key(column))] = "" if note is None else str(note)
+        for sheet, record in self._mark_records(b).items():
+            tab = b.tabs.get(sheet)
+            if tab is None or not tab.grid:
+                continue
+            header = tab.grid[0]
+            at = place_marks(GridView(tab.grid), record)
+            out[sheet] = {(r, header_key(header[c - 1])): note for (r, c), note in at.items()}
         return out
 
     def _parallel(self, fn: Callable[[Any], T], items: Sequence[Any]) -> list[T]:
@@ -916,15 +953,25 @@ class GSheetsStore(Store):
     # -- writing
     def apply(self, changes: Sequence[Change], *, skip_busy: bool = False) -> ApplyResult:
         """One values:batchUpdate per changed spreadsheet (plus a spreadsheets:batchUpdate when the
-        structure, formats or marks change); spreadsheets where nothing changes are not written."""
+        structure, formats or marks change); spreadsheets where nothing changes are not written.
+
+        People edit while jobs run, and Google Sheets has no conditional write: so each written
+        spreadsheet's tabs are read afresh first (one values:batchGet) and every change is resolved
+        by row key and header against that read; a cell changed since the job read it is reported
+        in ``ApplyResult.conflicts`` and left as the person wrote it."""
         grouped = group_by_book(changes)
         books = list(grouped)
-        written = self._parallel(lambda book: self._apply_book(book, grouped[book]), books)
+        done = self._parallel(lambda book: self._apply_book(book, grouped[book]), books)
         result = ApplyResult()
-        result.written = [self.display_name(book) for book, w in zip(books, written, strict=True) if w]
+        for book, (wrote, conflicts) in zip(books, done, strict=True):
+            if wrote:
+                result.written.append(self.display_name(book))
+            result.conflicts.extend(conflicts)
         return result
 
-    def _apply_book(self, book: str | None, changes: list[Change], *, drop_tabs: Sequence[str] = ()) -> bool:
+    def _apply_book(
+        self, book: str | None, changes: list[Change], *, drop_tabs: Sequence[str] = ()
+    ) -> tuple[bool, list[WriteConflict]]:
         b = self._book(book)
         with b.lock:
             by_tab: dict[str, list[Change]] = {}
@@ -935,16 +982,23 @@ class GSheetsStore(Store):
                     for column in ch.sheet.columns:
                         if column.is_date:
                             self._date_columns.setdefault(header_key(column.name), column.type)
-            structural = any(isinstance(c, EnsureSheet | DeleteRows | MarkCells) for c in changes)
+            structural = any(isinstance(c, EnsureSheet | DeleteRow | MarkCells) for c in changes)
             if structural and b.meta is None:
                 self._load_meta(b)
+            # what the tabs hold now, not what this run read earlier
+            fresh = [t for t, chs in by_tab.items() if any(not isinstance(c, EnsureSheet) for c in chs)]
+            marks_needed = any(isinstance(c, MarkCells | DeleteRow) for c in changes)
+            if marks_needed and (b.meta is None or MARKS_TAB in b.meta):
+                fresh.append(MARKS_TAB)
+            for t in fresh:
+                b.tabs.pop(t, None)
             need = [t for t in by_tab if t not in b.tabs]
-            marks_needed = any(isinstance(c, MarkCells | DeleteRows) for c in changes)
-            if marks_needed and MARKS_TAB not in b.tabs and b.meta is not None and MARKS_TAB in b.meta:
+            if marks_needed and MARKS_TAB not in need:
                 need.append(MARKS_TAB)
             if need:
                 self._fetch(b, need)
-            plans = [self._plan_tab(b, title, chs) for title, chs in by_tab.items()]
+            conflicts: list[WriteConflict] = []
+            plans = [self._plan_tab(b, title, chs, conflicts) for title, chs in by_tab.items()]
             marks_plan = self._plan_marks(b, plans) if marks_needed else None
             requests = self._structure_requests(b, plans, marks_plan)
             if requests and drop_tabs:  # the empty default tab of a new book goes in the same write
@@ -953,7 +1007,7 @@ class GSheetsStore(Store):
             if marks_plan is not None:
                 data += self._value_ranges(marks_plan)
             if not requests and not data:
-                return False
+                return False, conflicts
             try:
                 if requests:
                     self._batch_update(b, requests, plans, marks_plan, drop_tabs)
@@ -970,9 +1024,9 @@ class GSheetsStore(Store):
             for p in [*plans, *([marks_plan] if marks_plan else [])]:
                 b.tabs[p.title] = _Tab(_trimmed(p.grid), p.rows, p.cols)
             self._changed(b)
-            return True
+            return True, conflicts
 
-    def _plan_tab(self, b: _Book, title: str, changes: list[Change]) -> _TabPlan:
+    def _plan_tab(self, b: _Book, title: str, changes: list[Change], conflicts: list[WriteConflict]) -> _TabPlan:
         ensures = [c for c in changes if isinstance(c, EnsureSheet)]
         tab = b.tabs.get(title)
         if tab is None:
@@ -1003,19 +1057,15 @@ class GSheetsStore(Store):
                         header.append(column.name)
                         have.add(header_key(column.name))
         work = plan.grid
-        before = len(work[0])
-        for ch in changes:
-            if isinstance(ch, DeleteRows):
-                for r in sorted(set(ch.rows), reverse=True):
-                    if 2 <= r <= len(work):
-                        del work[r - 1]
-                        if r - 1 < len(plan.base):
-                            del plan.base[r - 1]
-                        plan.deletes.append(r - 1)
-            elif isinstance(ch, SetCell | AppendRows | ReplaceRows):
-                apply_to_grid(work, [ch])
-        for i in range(before, len(work[0])):  # headers a change introduced
-            plan.new_columns.append((i, None))
+        edits = [c for c in changes if isinstance(c, SetCell | DeleteRow | AppendRows | ReplaceRows)]
+        if edits:
+            placed = place(SheetRef(title, b.book), GridView(work), edits)
+            conflicts.extend(placed.conflicts)
+            for r in reversed(placed.deletes):  # bottom first: each index holds while deleting
+                if r - 1 < len(plan.base):
+                    del plan.base[r - 1]
+                plan.deletes.append(r - 1)
+            apply_placement(work, placed)
         plan.rows -= len(plan.deletes)
         if plan.new is not None:
             if len(work) > plan.rows:
@@ -1024,36 +1074,49 @@ class GSheetsStore(Store):
         return plan
 
     def _plan_marks(self, b: _Book, plans: list[_TabPlan]) -> _TabPlan | None:
-        """The tool's notes: which cells change, and the ``_marks`` tab rewritten to match."""
-        old = self._marks_by_tab(b)
+        """The tool's notes: which cells change, and the ``_marks`` tab rewritten to match.
+
+        Marks are recorded by row key and header, so they follow rows that people sort or move;
+        a note or fill a person put on a cell is never cleared or replaced (see :meth:`_notes`)."""
+        records = self._mark_records(b)
         tab = b.tabs.get(MARKS_TAB)
         changed = False
         for p in plans:
-            headers = [header_key(h) for h in p.grid[0]] if p.grid else []
-            before = old.get(p.title, {})
-            moved = {}
-            for (row, column), note in before.items():
-                new_row = p.map_row(row)
-                if new_row is not None:
-                    moved[(new_row, column)] = note
-            wanted = moved
+            if not p.grid:
+                continue
+            before = records.get(p.title)
+            wanted = before
             for ch in p.changes:
                 if isinstance(ch, MarkCells):
-                    wanted = {(r, header_key(c)): note for (r, c), note in ch.marks.items() if header_key(c) in headers}
-            if wanted != before:
+                    wanted = ch
+            if wanted is None:
+                continue
+            # where the recorded marks are now, before and after this plan's row deletes
+            old_at = place_marks(GridView(p.grid), before) if before is not None else {}
+            new_at = place_marks(GridView(p.grid), wanted)
+            if wanted is not before and (before is None or dict(wanted.marks) != dict(before.marks)
+                                         or wanted.key_column != before.key_column):  # fmt: skip
                 changed = True
-                old[p.title] = wanted
-            by_number = {(r, headers.index(c) + 1): note for (r, c), note in wanted.items() if c in headers}
-            old_numbers = {(r, headers.index(c) + 1): note for (r, c), note in moved.items() if c in headers}
-            if by_number != old_numbers:
-                p.marks = by_number
-                p.old_marks = old_numbers
+                records[p.title] = wanted
+            if new_at != old_at:
+                p.marks = new_at
+                p.old_marks = old_at
+        touched = [p for p in plans if p.marks is not None]
+        if touched:
+            notes = self._notes(b, touched)
+            for p in touched:
+                assert p.marks is not None
+                here = notes.get(p.title, {})
+                ours = {**p.old_marks}
+                # a cell whose note is no longer the tool's (a person wrote one) is theirs
+                p.old_marks = {rc: n for rc, n in ours.items() if here.get(rc, n) == n}
+                p.marks = {rc: n for rc, n in p.marks.items() if here.get(rc) in (None, "", n) or rc in p.old_marks}
         if not changed:
             return None
         rows: Grid = [list(MARKS_HEADERS)]
-        for sheet, marks in old.items():
-            for (row, column), note in sorted(marks.items()):
-                rows.append([sheet, row, column, note])
+        for sheet, record in records.items():
+            for (key, column), note in sorted(record.marks.items()):
+                rows.append([sheet, record.key_column or "", key, column, note])
         if tab is None:
             return _TabPlan(
                 MARKS_TAB,
@@ -1065,6 +1128,35 @@ class GSheetsStore(Store):
                 hidden=True,
             )
         return _TabPlan(MARKS_TAB, [list(r) for r in tab.grid], rows, tab.rows, tab.cols)
+
+    def _notes(self, b: _Book, plans: list[_TabPlan]) -> dict[str, dict[tuple[int, int], str]]:
+        """The notes the cells a mark write touches hold now (one spreadsheets.get of just those cells)."""
+        ranges: list[str] = []
+        cells: list[tuple[str, int, int]] = []
+        for p in plans:
+            if p.new is not None:
+                continue
+            gone = sorted(d + 1 for d in p.deletes)  # rows this plan deletes, as numbered before it
+            for r, c in {*(p.marks or {}), *p.old_marks}:
+                now = r
+                for d in gone:
+                    if d <= now:
+                        now += 1
+                ranges.append(absolute_range_name(p.title, rowcol_to_a1(now, c)))
+                cells.append((p.title, r, c))
+        if not ranges:
+            return {}
+        self._count(self.reads, b.book)
+        params: dict[str, Any] = {"ranges": ranges, "fields": "sheets(data(rowData(values(note))))"}
+        data = self._api(b.book, b.key, "読み込み", lambda: self.http.fetch_sheet_metadata(b.key, params=params))
+        out: dict[str, dict[tuple[int, int], str]] = {}
+        grids = [g for s in data.get("sheets", []) for g in s.get("data", [])]
+        for (title, r, c), grid in zip(cells, grids, strict=False):
+            rows = grid.get("rowData", [])
+            values = rows[0].get("values", []) if rows else []
+            note = values[0].get("note", "") if values else ""
+            out.setdefault(title, {})[(r, c)] = note
+        return out
 
     # -- the spreadsheets:batchUpdate part
     def _structure_requests(self, b: _Book, plans: list[_TabPlan], marks: _TabPlan | None) -> list[dict[str, Any]]:
@@ -1437,7 +1529,7 @@ class GSheetsStore(Store):
 
     # -- the lock: an append-only claim log in the register's hidden _lock tab
     @contextlib.contextmanager
-    def lock(self, name: str, *, ttl_seconds: float, wait_seconds: float = 0) -> Iterator[None]:
+    def _hold_lock(self, name: str, *, ttl_seconds: float, wait_seconds: float = 0) -> Iterator[None]:
         """Claims are appended (the API orders appends), then the log is read back: the first live
         claim holds the lock. A claim dies when released or expired; the holder trims dead claims."""
         holder = f"{self.config.actor}@{socket.gethostname()} (pid {os.getpid()})"
@@ -1452,10 +1544,8 @@ class GSheetsStore(Store):
                 break
             self._lock_append(b, [name, token, holder, "", "release", self._stamp()])
             if self._clock() >= deadline:
-                who = f"{first[1]}、期限 {_local(first[2])}" if first else "別のプロセス"
-                raise BusyError(
-                    f"別の {name} が実行中です（{who}）。終わってから再実行するか、--wait を付けてください。"
-                )
+                who = f"{first[1]}、期限 {_local(first[2])}" if first else ""
+                raise BusyError(busy_message(who))
             self._sleep(min(2.0, max(0.1, deadline - self._clock())))
         if my_row is not None and dead_above == my_row - 2 and dead_above >= LOCK_COMPACT_AT:
             self._lock_compact(b, my_row)

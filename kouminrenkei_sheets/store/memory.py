@@ -9,27 +9,30 @@ from __future__ import annotations
 import contextlib
 import copy
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import BusyError, StoreError
 from ..schema import Sheet
+from ..values import display
 from .base import (
-    AppendRows,
     ApplyResult,
     CellValue,
     Change,
-    DeleteRows,
     EnsureSheet,
+    GridView,
     MarkCells,
-    ReplaceRows,
-    Row,
-    SetCell,
     SheetRef,
     Store,
     Table,
+    apply_placement,
+    busy_message,
     group_by_book,
     header_key,
+    header_positions,
+    place,
+    place_marks,
+    table_from_grid,
 )
 
 
@@ -38,69 +41,6 @@ class MemorySheet:
     grid: list[list[CellValue]]  # grid[0] is the header row
     hidden: bool = False
     marks: dict[tuple[int, str], str] = field(default_factory=dict)
-
-
-def _blank(v: CellValue) -> bool:
-    return v is None or (isinstance(v, str) and v.strip() == "")
-
-
-def table_from_grid(ref: SheetRef, grid: list[list[CellValue]], hidden: bool = False) -> Table:
-    """Turn a grid (first row = header) into a Table; shared by the backends."""
-    headers = ["" if h is None else str(h) for h in (grid[0] if grid else [])]
-    keys = [header_key(h) for h in headers]
-    rows: list[Row] = []
-    for i, cells in enumerate(grid[1:], start=2):
-        if all(_blank(c) for c in cells):
-            continue
-        values: dict[str, CellValue] = {}
-        for k, v in zip(keys, cells, strict=False):
-            if k and k not in values:
-                values[k] = v
-        for k in keys:
-            if k:
-                values.setdefault(k, None)
-        rows.append(Row(i, values))
-    return Table(ref, headers, rows, hidden=hidden)
-
-
-def apply_to_grid(grid: list[list[CellValue]], changes: Sequence[Change], sheet: Sheet | None = None) -> None:
-    """Apply one tab's changes to a grid in place (used by memory; mirrors what xlsx does)."""
-
-    def col(name: str) -> int:
-        key = header_key(name)
-        for i, h in enumerate(grid[0]):
-            if header_key(h) == key:
-                return i
-        grid[0].append(name)
-        return len(grid[0]) - 1
-
-    def put(r: int, c: int, v: CellValue) -> None:
-        while len(grid) < r:
-            grid.append([])
-        row = grid[r - 1]
-        while len(row) <= c:
-            row.append(None)
-        row[c] = v
-
-    for ch in changes:
-        if isinstance(ch, SetCell):
-            put(ch.row, col(ch.column), ch.value)
-        elif isinstance(ch, DeleteRows):
-            for r in sorted(set(ch.rows), reverse=True):
-                if 2 <= r <= len(grid):
-                    del grid[r - 1]
-        elif isinstance(ch, AppendRows | ReplaceRows):
-            if isinstance(ch, ReplaceRows):
-                del grid[1:]
-            last = len(grid)
-            while last > 1 and all(_blank(c) for c in grid[last - 1]):
-                last -= 1
-            del grid[last:]
-            for values in ch.rows:
-                r = len(grid) + 1
-                grid.append([])
-                for name, v in values.items():
-                    put(r, col(name), v)
 
 
 class MemoryStore(Store):
@@ -114,6 +54,8 @@ class MemoryStore(Store):
         self.reads: dict[str | None, int] = {}
         self.open_by: dict[str | None, str] = {}  # simulate Excel's owner file
         self._locks: dict[str, tuple[float, str]] = {}
+        # tests: what a person does just before the store's next write (one call each, in order)
+        self.before_next_apply: list[Callable[[MemoryStore], None]] = []
 
     # -- reading
     def _book(self, book: str | None) -> dict[str, MemorySheet]:
@@ -160,6 +102,8 @@ class MemoryStore(Store):
         self.books.setdefault(ref.book, {})[ref.sheet] = MemorySheet(copy.deepcopy(grid), hidden)
 
     def apply(self, changes: Sequence[Change], *, skip_busy: bool = False) -> ApplyResult:
+        if self.before_next_apply and changes:
+            self.before_next_apply.pop(0)(self)
         result = ApplyResult()
         grouped = group_by_book(changes)
         for book in grouped:
@@ -192,16 +136,64 @@ class MemoryStore(Store):
                 if name not in tabs:
                     raise StoreError(f"「{self.display_name(book)}」にシート「{name}」がありません。")
                 ms = tabs[name]
-                apply_to_grid(ms.grid, [c for c in sheet_changes if not isinstance(c, EnsureSheet | MarkCells)])
+                edits = [c for c in sheet_changes if not isinstance(c, EnsureSheet | MarkCells)]
+                if edits:
+                    placed = place(SheetRef(name, book), GridView(ms.grid), edits)
+                    result.conflicts.extend(placed.conflicts)
+                    self._move_marks(ms, placed.deletes)
+                    apply_placement(ms.grid, placed)
                 for ch in sheet_changes:
                     if isinstance(ch, MarkCells):
-                        ms.marks = {(r, header_key(c)): note for (r, c), note in ch.marks.items()}
+                        at = place_marks(GridView(ms.grid), ch)
+                        headers = ms.grid[0]
+                        ms.marks = {(r, header_key(headers[c - 1])): note for (r, c), note in at.items()}
             self.writes[book] = self.writes.get(book, 0) + 1
             result.written.append(self.display_name(book))
         return result
 
+    @staticmethod
+    def _move_marks(ms: MemorySheet, deletes: Sequence[int]) -> None:
+        """Notes move with their rows, as in a spreadsheet, when rows above them are taken out."""
+        if not deletes:
+            return
+        moved: dict[tuple[int, str], str] = {}
+        for (r, c), note in ms.marks.items():
+            if r in deletes:
+                continue
+            moved[(r - sum(1 for d in deletes if d < r), c)] = note
+        ms.marks = moved
+
+    # -- what a person does between two requests of a job (tests)
+    def person_inserts_row(self, ref: SheetRef, at: int, values: Sequence[CellValue] = ()) -> None:
+        grid = self.books[ref.book][ref.sheet].grid
+        grid.insert(at - 1, list(values))
+        ms = self.books[ref.book][ref.sheet]
+        ms.marks = {((r + 1 if r >= at else r), c): n for (r, c), n in ms.marks.items()}
+
+    def person_sorts(self, ref: SheetRef, column: str, *, descending: bool = False) -> None:
+        ms = self.books[ref.book][ref.sheet]
+        c = header_positions(ms.grid[0])[header_key(column)] - 1
+        body = ms.grid[1:]
+        order = sorted(
+            range(len(body)),
+            key=lambda i: display(body[i][c]) if c < len(body[i]) and body[i][c] is not None else "",
+            reverse=descending,
+        )
+        new_of = {old + 2: new + 2 for new, old in enumerate(order)}
+        ms.grid[1:] = [body[i] for i in order]
+        ms.marks = {(new_of.get(r, r), col): n for (r, col), n in ms.marks.items()}
+
+    def person_types(self, ref: SheetRef, row: int, column: str, value: CellValue) -> None:
+        grid = self.books[ref.book][ref.sheet].grid
+        c = header_positions(grid[0])[header_key(column)]
+        while len(grid) < row:
+            grid.append([])
+        while len(grid[row - 1]) < c:
+            grid[row - 1].append(None)
+        grid[row - 1][c - 1] = value
+
     @contextlib.contextmanager
-    def lock(self, name: str, *, ttl_seconds: float, wait_seconds: float = 0) -> Iterator[None]:
+    def _hold_lock(self, name: str, *, ttl_seconds: float, wait_seconds: float = 0) -> Iterator[None]:
         deadline = time.monotonic() + wait_seconds
         token = f"{id(self)}-{time.monotonic_ns()}"
         while True:
@@ -210,7 +202,7 @@ class MemoryStore(Store):
                 self._locks[name] = (time.time() + ttl_seconds, token)
                 break
             if time.monotonic() >= deadline:
-                raise BusyError(f"別の処理（{name}）が実行中です。終わってから再実行してください。")
+                raise BusyError(busy_message())
             time.sleep(0.05)
         try:
             yield

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import StoreError, UsageError
-from .base import CellValue, SheetRef, Table
-from .memory import table_from_grid
+from .base import CellValue, SheetRef, Table, table_from_grid
 
 if TYPE_CHECKING:
     from ..config import Config

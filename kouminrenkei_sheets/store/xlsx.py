@@ -38,22 +38,24 @@ from ..schema import CHOICE_LISTS, CHOICES, Column, Owner, Sheet, ValueType, is_
 from .base import (
     MARK_FILL,
     TOOL_AUTHOR,
-    AppendRows,
     ApplyResult,
     CellValue,
     Change,
-    DeleteRows,
     EnsureSheet,
     MarkCells,
-    ReplaceRows,
-    SetCell,
+    Placement,
     SheetRef,
     Store,
     Table,
+    WriteConflict,
+    busy_message,
     group_by_book,
+    group_by_sheet,
     header_key,
+    place,
+    place_marks,
+    table_from_grid,
 )
-from .memory import table_from_grid
 
 DATE_FORMAT = "yyyy/m/d"
 DATETIME_FORMAT = "yyyy/m/d h:mm"
@@ -61,6 +63,7 @@ HEADER_FILL = PatternFill("solid", fgColor="FFDDEBF7")
 DESK_HEADER_FILL = PatternFill("solid", fgColor="FFE7E6E6")
 MARK = PatternFill("solid", fgColor=MARK_FILL)
 NO_FILL = PatternFill(fill_type=None)
+STATE_DIR = ".kouminrenkei"  # the tool's own files beside the register (locks)
 CHOICE_ROWS = 300  # how far down the 選択肢 lists may grow and still feed the dropdowns
 _NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
 _REL_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
@@ -230,14 +233,29 @@ def build_workbook(sheets: Sequence[Sheet]) -> Workbook:
     return wb
 
 
-def atomic_save(wb: Workbook, path: Path) -> None:
-    """Save next to the target and rename over it, so a crash never leaves half a file."""
+def _stat(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def atomic_save(wb: Workbook, path: Path, *, unchanged_since: tuple[int, int] | None = None) -> bool:
+    """Save next to the target and rename over it, so a crash never leaves half a file.
+
+    With ``unchanged_since`` (the file's mtime and size when it was loaded) the file is replaced
+    only if nobody saved it meanwhile; False means it was left alone.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".~kr-", suffix=".xlsx", dir=path.parent)
     os.close(fd)
     try:
         wb.save(tmp)
+        if unchanged_since is not None and _stat(path) != unchanged_since:
+            return False
         os.replace(tmp, path)
+        return True
     except PermissionError:
         raise StoreError(f"{path} に書き込めません（他のプログラムが使用中か、権限がありません）。") from None
     except OSError as e:
@@ -400,62 +418,92 @@ class XlsxStore(Store):
             if busy[book] is not None:
                 result.skipped[self.display_name(book)] = f"{busy[book]} さんが開いています"
                 continue
-            self._apply_book(book, chs)
-            result.written.append(self.display_name(book))
+            conflicts, wrote = self._apply_book(book, chs)
+            result.conflicts.extend(conflicts)
+            if wrote:
+                result.written.append(self.display_name(book))
         return result
 
-    def _apply_book(self, book: str | None, changes: list[Change]) -> None:
+    def _apply_book(self, book: str | None, changes: list[Change]) -> tuple[list[WriteConflict], bool]:
+        """Load the book as it is now, resolve every change by key and header against it, save.
+
+        Someone may save the file between our load and our save (a colleague's Excel, a job on
+        another machine that does not share the lock folder): then the work is done again on what
+        they saved, so their save is never replaced by ours.
+        """
         path = self.path(book)
-        if not path.is_file():
-            raise self._missing(book)
+        for _attempt in range(5):
+            if not path.is_file():
+                raise self._missing(book)
+            before = _stat(path)
+            wb = self._load_for_write(path)
+            conflicts, changed = self._edit_workbook(wb, book, changes)
+            if not changed:
+                return conflicts, False
+            if atomic_save(wb, path, unchanged_since=before):
+                self.saves += 1
+                return conflicts, True
+        raise StoreError(f"{path} は書き込む間に何度も別の人に保存されました。後で再実行してください。")
+
+    def _load_for_write(self, path: Path) -> Workbook:
         try:
-            wb = load_workbook(path)
+            return load_workbook(path)
         except PermissionError:
             raise StoreError(f"{path} を開けません（他のプログラムが使用中か、権限がありません）。") from None
         except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError):
             raise StoreError(f"{path} は Excel ブック（.xlsx）として読めません。") from None
-        for ch in changes:
-            if isinstance(ch, EnsureSheet):
-                self._ensure_sheet(wb, ch)
-                continue
-            if ch.ref.sheet not in wb.sheetnames:
-                raise StoreError(f"{self.display_name(book)} にシート「{ch.ref.sheet}」がありません。")
-            ws = wb[ch.ref.sheet]
-            if isinstance(ch, SetCell):
-                set_cell_value(ws.cell(row=ch.row, column=_column(ws, ch.column)), ch.value)
-            elif isinstance(ch, DeleteRows):
-                for r in sorted(set(ch.rows), reverse=True):
-                    if r >= 2:
-                        ws.delete_rows(r)
-            elif isinstance(ch, ReplaceRows):
-                last = _last_row(ws)
-                if last >= 2:
-                    ws.delete_rows(2, last - 1)
-                _append(ws, ch.rows)
-            elif isinstance(ch, AppendRows):
-                _append(ws, ch.rows)
-            elif isinstance(ch, MarkCells):
-                _mark(ws, ch.marks)
-        atomic_save(wb, path)
-        self.saves += 1
 
-    def _ensure_sheet(self, wb: Workbook, ch: EnsureSheet) -> None:
+    def _edit_workbook(self, wb: Workbook, book: str | None, changes: list[Change]) -> tuple[list[WriteConflict], bool]:
+        conflicts: list[WriteConflict] = []
+        changed = False
+        for name, sheet_changes in group_by_sheet(changes).items():
+            for ch in sheet_changes:
+                if isinstance(ch, EnsureSheet):
+                    changed |= self._ensure_sheet(wb, ch)
+            if name not in wb.sheetnames:
+                raise StoreError(f"{self.display_name(book)} にシート「{name}」がありません。")
+            ws = wb[name]
+            edits = [c for c in sheet_changes if not isinstance(c, EnsureSheet | MarkCells)]
+            if edits:
+                placed = place(SheetRef(name, book), _WorksheetView(ws), edits)
+                conflicts.extend(placed.conflicts)
+                if not placed.empty:
+                    _carry_out(ws, placed)
+                    changed = True
+            for ch in sheet_changes:
+                if isinstance(ch, MarkCells):
+                    changed |= _mark(ws, place_marks(_WorksheetView(ws), ch))
+        return conflicts, changed
+
+    def _ensure_sheet(self, wb: Workbook, ch: EnsureSheet) -> bool:
         if ch.ref.sheet in wb.sheetnames:
             ws = wb[ch.ref.sheet]
             have = {header_key(c.value) for c in ws[1] if c.value is not None}
+            added = False
             for column in ch.sheet.columns:
                 if header_key(column.name) not in have:
                     _column(ws, column.name)
-            return
+                    added = True
+            return added
         ws = wb.create_sheet(ch.ref.sheet)
         format_sheet(ws, ch.sheet, choice_refs=choice_refs_for(wb.sheetnames), protect=is_department_sheet(ch.sheet))
         if ch.hidden:
             ws.sheet_state = "hidden"
+        return True
+
+    def state_dir(self) -> Path:
+        """Where the tool keeps its own files beside the register (the lock): one folder staff can ignore."""
+        return self.register.parent / STATE_DIR
 
     @contextlib.contextmanager
-    def lock(self, name: str, *, ttl_seconds: float, wait_seconds: float = 0) -> Iterator[None]:
-        """A lock file beside the register (``register.xlsx.sync.lock``) holding its holder and expiry."""
-        lock_path = self.register.with_name(f"{self.register.name}.{name}.lock")
+    def _hold_lock(self, name: str, *, ttl_seconds: float, wait_seconds: float = 0) -> Iterator[None]:
+        """A lock file in ``.kouminrenkei/`` beside the register holding its holder and expiry."""
+        folder = self.state_dir()
+        try:
+            folder.mkdir(exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"{folder} を作れません: {e.strerror or e}") from None
+        lock_path = folder / f"{self.register.name}.{name}.lock"
         guard = FileLock(str(lock_path) + ".guard", timeout=10)
         me = {"host": socket.gethostname(), "pid": os.getpid(), "token": f"{time.time_ns()}"}
         deadline = time.monotonic() + wait_seconds
@@ -469,10 +517,8 @@ class XlsxStore(Store):
             except Timeout:
                 holder = {"host": "?", "pid": "?"}
             if time.monotonic() >= deadline:
-                who = f"{holder.get('host')} のプロセス {holder.get('pid')}" if holder else "別のプロセス"
-                raise BusyError(
-                    f"別の {name} が実行中です（{who}）。終わってから再実行するか、--wait を付けてください。"
-                )
+                who = f"{holder.get('host')} のプロセス {holder.get('pid')}" if holder else ""
+                raise BusyError(busy_message(who))
             time.sleep(0.2)
         try:
             yield
@@ -493,8 +539,9 @@ def _read_lock(path: Path) -> dict[str, Any] | None:
 
 
 def _write_lock(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data), encoding="utf-8")
+    fd, tmp = tempfile.mkstemp(prefix=".~kr-", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(json.dumps(data))
     os.replace(tmp, path)
 
 
@@ -539,42 +586,77 @@ def _last_row(ws: Worksheet) -> int:
     return 1
 
 
-def _append(ws: Worksheet, rows: Sequence[Any]) -> None:
-    headers = _headers(ws)
-    r = _last_row(ws)
-    for values in rows:
-        r += 1
-        for name, value in values.items():
-            col = headers.get(header_key(name))
-            if col is None:
-                col = _column(ws, name)
-                headers[header_key(name)] = col
+class _WorksheetView:
+    """A loaded openpyxl sheet as :func:`place` sees it."""
+
+    def __init__(self, ws: Worksheet) -> None:
+        self.ws = ws
+        self._last: int | None = None
+
+    def header_row(self) -> list[CellValue]:
+        if self.ws.max_row < 1:
+            return []
+        return [v for v in next(self.ws.iter_rows(min_row=1, max_row=1, values_only=True))]
+
+    def last_row(self) -> int:
+        if self._last is None:
+            self._last = _last_row(self.ws)
+        return self._last
+
+    def column_values(self, column: int) -> list[CellValue]:
+        last = self.last_row()
+        if last < 2:
+            return []
+        rows = self.ws.iter_rows(min_row=2, max_row=last, min_col=column, max_col=column, values_only=True)
+        return [r[0] for r in rows]
+
+    def value(self, row: int, column: int) -> CellValue:
+        cell = self.ws._cells.get((row, column))  # (reading must not create cells)
+        return None if cell is None else cell.value
+
+
+def _carry_out(ws: Worksheet, placed: Placement) -> None:
+    for (r, c), value in placed.sets.items():
+        set_cell_value(ws.cell(row=r, column=c), value)
+    for r in reversed(placed.deletes):
+        ws.delete_rows(r)
+    if placed.replace is not None:
+        last = _last_row(ws)
+        if last >= 2:
+            ws.delete_rows(2, last - 1)
+        rows, start = placed.replace, 2
+    else:
+        rows, start = placed.appends, _last_row(ws) + 1
+    for i, values in enumerate(rows):
+        for c, value in values.items():
             if value is not None:
-                set_cell_value(ws.cell(row=r, column=col), value)
+                set_cell_value(ws.cell(row=start + i, column=c), value)
 
 
-def _mark(ws: Worksheet, marks: Any) -> None:
-    headers = _headers(ws)
-    wanted: dict[tuple[int, int], str] = {}
-    for (row, column), note in marks.items():
-        col = headers.get(header_key(column))
-        if col is not None:
-            wanted[(row, col)] = note
-    # clear the tool's earlier marks where the cell is now right
+def _mark(ws: Worksheet, wanted: dict[tuple[int, int], str]) -> bool:
+    """The tool's marks exactly on ``wanted``; a note someone else wrote, and its fill, stay."""
+    changed = False
     for row in ws.iter_rows():
         for cell in row:
             comment = cell.comment
             if comment is not None and comment.author == TOOL_AUTHOR and (cell.row, cell.column) not in wanted:
                 cell.comment = None
+                changed = True
                 if cell.fill is not None and cell.fill.fgColor is not None and cell.fill.fgColor.rgb == MARK_FILL:
                     cell.fill = NO_FILL
     for (row, col), note in wanted.items():
         cell = ws.cell(row=row, column=col)
-        if cell.comment is None or cell.comment.author != TOOL_AUTHOR or cell.comment.text != note:
+        if cell.comment is not None and cell.comment.author != TOOL_AUTHOR:
+            continue  # a person's own note on that cell: theirs, not ours to replace
+        if cell.comment is None or cell.comment.text != note:
             c = Comment(note, TOOL_AUTHOR)
             c.width, c.height = 320, 120
             cell.comment = c
-        cell.fill = MARK
+            changed = True
+        if cell.fill is None or cell.fill.fill_type is None:  # a fill the person chose stays
+            cell.fill = MARK
+            changed = True
+    return changed
 
 
 TEMPLATE_NAMES = ("register.xlsx", "department.xlsx")
