@@ -884,7 +884,17 @@ class FakeGoogle:
         """A spreadsheet made by a person; ``tabs`` maps titles to grids typed as a person would."""
         key = self._new_id()
         now = self._now_iso()
-        f = FakeFile(key, title, SHEETS_MIME, owner, list(parents), created=now, modified=now, locale=self.locale)
+        f = FakeFile(
+            key,
+            title,
+            SHEETS_MIME,
+            owner,
+            list(parents),
+            created=now,
+            modified=now,
+            locale=self.locale,
+            time_zone=self.time_zone,
+        )
         f.permissions = [self._perm(e, role) for e in shared_with]
         if not tabs:
             f.sheets = [FakeSheet(0, self._default_sheet_title(), 0)]
@@ -1747,8 +1757,7 @@ class FakeGoogle:
 
     def _clear(self, f: FakeFile, spec: str) -> str:
         sheet, r0, c0, r1, c1 = self._resolve(f, spec)
-        used = [(r, c) for r in range(r0, min(r1, len(sheet.rows))) for c in range(c0, min(c1, len(sheet.rows[r])))]
-        self._check_cells(f, sheet, (rc for rc in used if sheet.get(*rc) is not None), self._caller)
+        self._check_rect(f, sheet, r0, c0, r1, c1, self._caller)
         for r in range(r0, min(r1, len(sheet.rows))):
             for c in range(c0, min(c1, len(sheet.rows[r]))):
                 sheet.rows[r][c] = None
@@ -2208,7 +2217,15 @@ class FakeGoogle:
         fid = self._new_id()
         now = self._now_iso()
         f = FakeFile(
-            fid, body.get("name", "無題"), mime, ctx.user, parents, created=now, modified=now, locale=self.locale
+            fid,
+            body.get("name", "無題"),
+            mime,
+            ctx.user,
+            parents,
+            created=now,
+            modified=now,
+            locale=self.locale,
+            time_zone=self.time_zone,
         )
         if mime == SHEETS_MIME:
             f.sheets = [FakeSheet(0, self._default_sheet_title(), 0)]
