@@ -468,3 +468,178 @@ def test_requests_are_counted_per_endpoint_and_spreadsheet(fake: FakeGoogle, gc:
     )
     assert fake.count("sheets", key=other) == 1 and fake.count() == 5
     assert json.dumps(fake.counts(include_token=True)).count("oauth.token") == 1
+
+
+# ---------------------------------------------------------------- developer metadata
+def anchor_rows(gc: gspread.Client, fake: FakeGoogle, key: str) -> int:
+    """Row anchors on 照会: metadata 照会ID=<id> on each referral's row, as a store might make them."""
+    sid = fake.sheet(key, "照会").sheet_id
+    reqs = [
+        {
+            "createDeveloperMetadata": {
+                "developerMetadata": {
+                    "metadataKey": "照会ID",
+                    "metadataValue": qid,
+                    "location": {
+                        "dimensionRange": {"sheetId": sid, "dimension": "ROWS", "startIndex": r, "endIndex": r + 1}
+                    },
+                    "visibility": "DOCUMENT",
+                }
+            }
+        }
+        for r, qid in ((1, "Q-001"), (2, "Q-002"), (3, "Q-003"))
+    ]
+    reply = batch_update(gc, key, *reqs)
+    md = reply["replies"][0]["createDeveloperMetadata"]["developerMetadata"]
+    assert md["location"] == {
+        "locationType": "ROW",
+        "dimensionRange": {"sheetId": sid, "dimension": "ROWS", "startIndex": 1, "endIndex": 2},
+    }
+    return sid
+
+
+def row_of(gc: gspread.Client, key: str, qid: str) -> int | None:
+    lookup = {"developerMetadataLookup": {"metadataKey": "照会ID", "metadataValue": qid}}
+    found = gc.http_client.request("post", url(key, "/developerMetadata:search"), json={"dataFilters": [lookup]}).json()
+    if not found:
+        return None
+    [hit] = found["matchedDeveloperMetadata"]
+    assert hit["dataFilters"] == [lookup]
+    return int(hit["developerMetadata"]["location"]["dimensionRange"]["startIndex"]) + 1
+
+
+def test_row_metadata_moves_with_its_row(fake: FakeGoogle, gc: gspread.Client, key: str) -> None:
+    anchor_rows(gc, fake, key)
+    fake.insert_rows(key, "照会", 2)
+    assert [row_of(gc, key, q) for q in ("Q-001", "Q-002", "Q-003")] == [3, 4, 5]
+    fake.sort_range(key, "照会", "回答期限")  # Q-002 (5/15), Q-001 (6/30), Q-003 (7/1), the empty row last
+    assert [row_of(gc, key, q) for q in ("Q-001", "Q-002", "Q-003")] == [3, 2, 4]
+    fake.delete_rows(key, "照会", 3)  # Q-001's row: its anchor goes with it
+    assert [row_of(gc, key, q) for q in ("Q-001", "Q-002", "Q-003")] == [None, 2, 3]
+    fake.append_row(key, "照会", ["Q-004"])
+    gc.http_client.values_append(
+        key,
+        "照会!A1",
+        params={"valueInputOption": "RAW", "insertDataOption": "INSERT_ROWS"},
+        body={"values": [["Q-5"]]},
+    )
+    assert row_of(gc, key, "Q-003") == 3
+
+
+def test_values_by_data_filter_follow_the_anchor(fake: FakeGoogle, gc: gspread.Client, key: str) -> None:
+    anchor_rows(gc, fake, key)
+    lookup = {"developerMetadataLookup": {"metadataKey": "照会ID", "metadataValue": "Q-002"}}
+    moment = fake.at(When.first_write(key), lambda: fake.insert_rows(key, "照会", 2, 2))
+    body = {
+        "valueInputOption": "RAW",
+        "data": [{"dataFilter": lookup, "values": [["Q-002", "観光PR", None, "検討中"]]}],
+    }
+    out = gc.http_client.request("post", url(key, "/values:batchUpdateByDataFilter"), json=body).json()
+    assert moment.fired
+    assert out == {
+        "spreadsheetId": key,
+        "totalUpdatedRows": 1,
+        "totalUpdatedColumns": 4,
+        "totalUpdatedCells": 3,
+        "totalUpdatedSheets": 1,
+        "responses": [
+            {
+                "updatedRange": "'照会'!A5:D5",
+                "updatedRows": 1,
+                "updatedColumns": 4,
+                "updatedCells": 3,
+                "dataFilter": lookup,
+            }
+        ],
+    }
+    assert fake.values(key, "照会")[4] == ["Q-002", "観光PR", 45792, "検討中"]  # on its own row, the date kept
+    got = gc.http_client.request(
+        "post",
+        url(key, "/values:batchGetByDataFilter"),
+        json={"dataFilters": [lookup], "valueRenderOption": "UNFORMATTED_VALUE"},
+    ).json()
+    assert got == {
+        "spreadsheetId": key,
+        "valueRanges": [
+            {
+                "valueRange": {
+                    "range": "'照会'!A5:Z5",
+                    "majorDimension": "ROWS",
+                    "values": [["Q-002", "観光PR", 45792, "検討中"]],
+                },
+                "dataFilters": [lookup],
+            }
+        ],
+    }
+    assert fake.counts(key=key)["sheets.values.batchUpdateByDataFilter"] == 1
+
+
+def test_metadata_update_delete_get_and_in_spreadsheets_get(fake: FakeGoogle, gc: gspread.Client, key: str) -> None:
+    sid = anchor_rows(gc, fake, key)
+    batch_update(
+        gc,
+        key,
+        {
+            "createDeveloperMetadata": {
+                "developerMetadata": {
+                    "metadataId": 7,
+                    "metadataKey": "形式",
+                    "metadataValue": "v1",
+                    "location": {"sheetId": sid},
+                    "visibility": "PROJECT",
+                }
+            }
+        },
+    )
+    with pytest.raises(APIError, match="already in use"):
+        batch_update(
+            gc,
+            key,
+            {
+                "createDeveloperMetadata": {
+                    "developerMetadata": {
+                        "metadataId": 7,
+                        "metadataKey": "x",
+                        "location": {"spreadsheet": True},
+                        "visibility": "DOCUMENT",
+                    }
+                }
+            },
+        )
+    by_id = {"developerMetadataLookup": {"metadataId": 7}}
+    reply = batch_update(
+        gc,
+        key,
+        {
+            "updateDeveloperMetadata": {
+                "dataFilters": [by_id],
+                "developerMetadata": {"metadataValue": "v2"},
+                "fields": "metadataValue",
+            }
+        },
+    )
+    assert reply["replies"][0]["updateDeveloperMetadata"]["developerMetadata"][0]["metadataValue"] == "v2"
+    assert gc.http_client.request("get", url(key, "/developerMetadata/7")).json() == {
+        "metadataId": 7,
+        "metadataKey": "形式",
+        "metadataValue": "v2",
+        "location": {"locationType": "SHEET", "sheetId": sid},
+        "visibility": "PROJECT",
+    }
+    sheets = gc.http_client.spreadsheets_get(key, {"fields": "sheets(properties.title,developerMetadata.metadataKey)"})
+    assert sheets["sheets"][0]["developerMetadata"] == [{"metadataKey": "照会ID"}] * 3 + [{"metadataKey": "形式"}]
+    # rows intersecting 照会!A3:D4 (Q-002, Q-003), found through an A1 filter
+    rows = {"dataFilters": [{"a1Range": "照会!A3:D4"}]}
+    found = gc.http_client.request("post", url(key, "/developerMetadata:search"), json=rows).json()
+    assert sorted(m["developerMetadata"].get("metadataValue") for m in found["matchedDeveloperMetadata"]) == [
+        "Q-002",
+        "Q-003",
+        "v2",  # the sheet's own metadata intersects every range of the sheet
+    ]
+    reply = batch_update(
+        gc, key, {"deleteDeveloperMetadata": {"dataFilter": {"developerMetadataLookup": {"metadataKey": "照会ID"}}}}
+    )
+    assert len(reply["replies"][0]["deleteDeveloperMetadata"]["deletedDeveloperMetadata"]) == 3
+    with pytest.raises(APIError) as e:
+        gc.http_client.request("get", url(key, "/developerMetadata/1000001"))
+    assert e.value.response.status_code == 404

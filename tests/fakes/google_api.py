@@ -69,7 +69,6 @@ WRITE_ENDPOINTS = frozenset(
         "sheets.values.clear",
         "sheets.values.batchClear",
         "sheets.values.batchUpdateByDataFilter",
-        "sheets.values.batchClearByDataFilter",
         "sheets.spreadsheets.batchUpdate",
     }
 )
@@ -722,6 +721,18 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(r"^/v4/spreadsheets/([^/:]+)/values:batchGet$"), "sheets.values.batchGet"),
     ("POST", re.compile(r"^/v4/spreadsheets/([^/:]+)/values:batchUpdate$"), "sheets.values.batchUpdate"),
     ("POST", re.compile(r"^/v4/spreadsheets/([^/:]+)/values:batchClear$"), "sheets.values.batchClear"),
+    (
+        "POST",
+        re.compile(r"^/v4/spreadsheets/([^/:]+)/values:batchGetByDataFilter$"),
+        "sheets.values.batchGetByDataFilter",
+    ),
+    (
+        "POST",
+        re.compile(r"^/v4/spreadsheets/([^/:]+)/values:batchUpdateByDataFilter$"),
+        "sheets.values.batchUpdateByDataFilter",
+    ),
+    ("POST", re.compile(r"^/v4/spreadsheets/([^/:]+)/developerMetadata:search$"), "sheets.developerMetadata.search"),
+    ("GET", re.compile(r"^/v4/spreadsheets/([^/:]+)/developerMetadata/(\d+)$"), "sheets.developerMetadata.get"),
     ("POST", re.compile(r"^/v4/spreadsheets/([^/:]+)/values/([^/]+):append$"), "sheets.values.append"),
     ("POST", re.compile(r"^/v4/spreadsheets/([^/:]+)/values/([^/]+):clear$"), "sheets.values.clear"),
     ("GET", re.compile(r"^/v4/spreadsheets/([^/:]+)/values/([^/:]+)$"), "sheets.values.get"),
@@ -2169,6 +2180,188 @@ class FakeGoogle:
     def _req_setBasicFilter(self, f: FakeFile, payload: Mapping[str, Any]) -> None:
         self._grid_sheet(f, payload.get("filter", {}).get("range", {}))
 
+    # -- developer metadata
+    def _all_metadata(self, f: FakeFile) -> Iterator[tuple[FakeSheet | None, dict[str, Any]]]:
+        for md in f.metadata:
+            yield None, md
+        for s in f.sheets:
+            for md in s.metadata:
+                yield s, md
+
+    def _req_createDeveloperMetadata(self, f: FakeFile, payload: Mapping[str, Any]) -> dict[str, Any]:
+        md = copy.deepcopy(dict(payload.get("developerMetadata", {})))
+        if not md.get("metadataKey"):
+            raise ApiError(400, "metadataKey is required.")
+        if md.get("visibility") not in ("DOCUMENT", "PROJECT"):
+            raise ApiError(400, "Developer metadata visibility must be DOCUMENT or PROJECT.")
+        mid = md.get("metadataId")
+        used = {m["metadataId"] for _, m in self._all_metadata(f)}
+        if mid is None:
+            mid = f.next_metadata_id
+            f.next_metadata_id += 1
+        elif not isinstance(mid, int) or mid <= 0 or mid in used:
+            raise ApiError(400, f"Developer metadata ID {mid} is invalid or already in use.")
+        md["metadataId"] = mid
+        sheet, md["location"] = self._metadata_location(f, md.get("location", {}))
+        (f.metadata if sheet is None else sheet.metadata).append(md)
+        return {"createDeveloperMetadata": {"developerMetadata": copy.deepcopy(md)}}
+
+    def _metadata_location(self, f: FakeFile, loc: Mapping[str, Any]) -> tuple[FakeSheet | None, dict[str, Any]]:
+        if loc.get("spreadsheet"):
+            return None, {"locationType": "SPREADSHEET", "spreadsheet": True}
+        if "sheetId" in loc:
+            sheet = f.by_id(loc["sheetId"])
+            if sheet is None:
+                raise ApiError(400, f"No grid with id: {loc['sheetId']}")
+            return sheet, {"locationType": "SHEET", "sheetId": sheet.sheet_id}
+        rng = dict(loc.get("dimensionRange") or {})
+        sheet = f.by_id(rng.get("sheetId", 0))
+        if not rng or sheet is None:
+            raise ApiError(400, "Developer metadata must have a location (spreadsheet, sheetId or dimensionRange).")
+        dim = rng.get("dimension", "ROWS")
+        limit = sheet.row_count if dim == "ROWS" else sheet.col_count
+        start, end = rng.get("startIndex", 0), rng.get("endIndex", limit)
+        if not 0 <= start < end <= limit:
+            raise ApiError(400, f"Invalid dimension range: {start}-{end} (max {limit}).")
+        kind = "ROW" if dim == "ROWS" else "COLUMN"
+        out = {"sheetId": sheet.sheet_id, "dimension": dim, "startIndex": start, "endIndex": end}
+        return sheet, {"locationType": kind, "dimensionRange": out}
+
+    def _req_updateDeveloperMetadata(self, f: FakeFile, payload: Mapping[str, Any]) -> dict[str, Any]:
+        given = payload.get("developerMetadata", {})
+        names = {p[0] for p in mask_paths(payload.get("fields", ""))}
+        if not names:
+            raise ApiError(400, "At least one field must be updated, but 'fields' is empty.")
+        found = self._matching_metadata(f, payload.get("dataFilters", []))
+        for sheet, md in found:
+            for name in names:
+                if name == "location":
+                    new_sheet, md["location"] = self._metadata_location(f, given.get("location", {}))
+                    if new_sheet is not sheet:
+                        (f.metadata if sheet is None else sheet.metadata).remove(md)
+                        (f.metadata if new_sheet is None else new_sheet.metadata).append(md)
+                elif name in ("metadataKey", "metadataValue", "visibility"):
+                    if name in given:
+                        md[name] = given[name]
+                    else:
+                        md.pop(name, None)
+                else:
+                    raise ApiError(400, f"Invalid field mask: {name}")
+        return {"updateDeveloperMetadata": {"developerMetadata": [copy.deepcopy(md) for _, md in found]}}
+
+    def _req_deleteDeveloperMetadata(self, f: FakeFile, payload: Mapping[str, Any]) -> dict[str, Any]:
+        found = self._matching_metadata(f, [payload.get("dataFilter", {})])
+        for sheet, md in found:
+            (f.metadata if sheet is None else sheet.metadata).remove(md)
+        return {"deleteDeveloperMetadata": {"deletedDeveloperMetadata": [md for _, md in found]}}
+
+    def _matching_metadata(
+        self, f: FakeFile, filters: Sequence[Mapping[str, Any]]
+    ) -> list[tuple[FakeSheet | None, dict[str, Any]]]:
+        out = []
+        for sheet, md in self._all_metadata(f):
+            if any(self._filter_selects(f, df, sheet, md) for df in filters):
+                out.append((sheet, md))
+        return out
+
+    def _filter_selects(
+        self, f: FakeFile, df: Mapping[str, Any], sheet: FakeSheet | None, md: Mapping[str, Any]
+    ) -> bool:
+        """Does DataFilter ``df`` select metadata ``md``? A lookup matches its fields; an A1 or grid
+        range selects the metadata on rows, columns or sheets it intersects."""
+        if "developerMetadataLookup" in df:
+            return _lookup_matches(df["developerMetadataLookup"], md)
+        if "a1Range" in df or "gridRange" in df:
+            s, r0, c0, r1, c1 = (
+                self._resolve(f, df["a1Range"]) if "a1Range" in df else self._grid_sheet(f, df["gridRange"])
+            )
+            if sheet is not s:
+                return False
+            rng = md["location"].get("dimensionRange")
+            if rng is None:
+                return True
+            lo, hi = (r0, r1) if rng["dimension"] == "ROWS" else (c0, c1)
+            return rng["startIndex"] < hi and lo < rng["endIndex"]
+        raise ApiError(400, "A data filter needs developerMetadataLookup, a1Range or gridRange.")
+
+    def _filter_ranges(self, f: FakeFile, df: Mapping[str, Any]) -> list[tuple[FakeSheet, int, int, int, int]]:
+        """The grid ranges a DataFilter selects: a metadata row is the whole row, a column the whole column."""
+        if "a1Range" in df:
+            return [self._resolve(f, df["a1Range"])]
+        if "gridRange" in df:
+            return [self._grid_sheet(f, df["gridRange"])]
+        if "developerMetadataLookup" not in df:
+            raise bad_request("A data filter needs developerMetadataLookup, a1Range or gridRange.")
+        out = []
+        for sheet, md in self._all_metadata(f):
+            if not _lookup_matches(df["developerMetadataLookup"], md):
+                continue
+            for s in [sheet] if sheet is not None else f.sheets:
+                rng = md["location"].get("dimensionRange")
+                if rng is None:
+                    out.append((s, 0, 0, s.row_count, s.col_count))
+                elif rng["dimension"] == "ROWS":
+                    out.append((s, rng["startIndex"], 0, rng["endIndex"], s.col_count))
+                else:
+                    out.append((s, 0, rng["startIndex"], s.row_count, rng["endIndex"]))
+        return out
+
+    def _sheets_developerMetadata_search(self, ctx: _Ctx, key: str) -> tuple[int, dict[str, Any]]:
+        f = self._spreadsheet(ctx, key, write=False)
+        filters = (ctx.body or {}).get("dataFilters", [])
+        matched = []
+        for sheet, md in self._all_metadata(f):
+            hits = [df for df in filters if self._filter_selects(f, df, sheet, md)]
+            if hits:
+                matched.append({"developerMetadata": copy.deepcopy(md), "dataFilters": copy.deepcopy(hits)})
+        return 200, ({"matchedDeveloperMetadata": matched} if matched else {})
+
+    def _sheets_developerMetadata_get(self, ctx: _Ctx, key: str, metadata_id: str) -> tuple[int, dict[str, Any]]:
+        f = self._spreadsheet(ctx, key, write=False)
+        for _, md in self._all_metadata(f):
+            if str(md["metadataId"]) == metadata_id:
+                return 200, copy.deepcopy(md)
+        raise not_found()
+
+    def _sheets_values_batchGetByDataFilter(self, ctx: _Ctx, key: str) -> tuple[int, dict[str, Any]]:
+        f = self._spreadsheet(ctx, key, write=False)
+        body = ctx.body or {}
+        options = {k: [body[k]] for k in ("majorDimension", "valueRenderOption", "dateTimeRenderOption") if k in body}
+        as_query = _Ctx(ctx.method, options, None, ctx.user, ctx.scopes)
+        out = []
+        for df in body.get("dataFilters", []):
+            for block in self._filter_ranges(f, df):
+                out.append({"valueRange": self._value_range(*block, as_query), "dataFilters": [copy.deepcopy(df)]})
+        return 200, {"spreadsheetId": key, "valueRanges": out}
+
+    def _sheets_values_batchUpdateByDataFilter(self, ctx: _Ctx, key: str) -> tuple[int, dict[str, Any]]:
+        """Each entry's values go to every range its filter selects, from that range's top-left cell."""
+        f = self._spreadsheet(ctx, key, write=True)
+        body = ctx.body or {}
+        option = body.get("valueInputOption")
+        targets = []
+        for d in body.get("data", []):
+            for sheet, r0, c0, r1, c1 in self._filter_ranges(f, d.get("dataFilter", {})):
+                spec = a1(sheet.title, r0, c0, r1, c1)
+                if r1 - r0 == 1 and c1 - c0 == 1:
+                    spec += ":" + spec.rsplit("!", 1)[1]  # a one-cell range is still a bound
+                targets.append((spec, d))
+        for spec, d in targets:  # check all before writing any
+            self._write(f, spec, d.get("values", []), d.get("majorDimension", "ROWS"), option, dry=True, user=ctx.user)
+        responses = []
+        for spec, d in targets:
+            r = self._write(f, spec, d.get("values", []), d.get("majorDimension", "ROWS"), option, user=ctx.user)
+            responses.append({**{k: v for k, v in r.items() if k != "spreadsheetId"}, "dataFilter": d["dataFilter"]})
+        self._touch(f)
+        return 200, {
+            "spreadsheetId": key,
+            "totalUpdatedRows": sum(r["updatedRows"] for r in responses),
+            "totalUpdatedColumns": max((r["updatedColumns"] for r in responses), default=0),
+            "totalUpdatedCells": sum(r["updatedCells"] for r in responses),
+            "totalUpdatedSheets": len({r["updatedRange"].rsplit("!", 1)[0] for r in responses}),
+            "responses": responses,
+        }
+
     # -- Drive
     def _drive_files_get(self, ctx: _Ctx, file_id: str) -> tuple[int, dict[str, Any]]:
         f = self._drive_file(ctx, file_id)
@@ -2435,6 +2628,32 @@ def _apply_cell_data(sheet: FakeSheet, r: int, c: int, cell: Mapping[str, Any], 
                 sheet.formats.pop((r, c), None)
         else:
             raise ApiError(400, f"Invalid field mask: {'.'.join(path)}")
+
+
+def _lookup_matches(lookup: Mapping[str, Any], md: Mapping[str, Any]) -> bool:
+    """A DeveloperMetadataLookup: every field it names must match (location: exactly, or intersecting)."""
+    for name in ("metadataId", "metadataKey", "metadataValue", "visibility"):
+        if name in lookup and md.get(name) != lookup[name]:
+            return False
+    loc = md["location"]
+    if "locationType" in lookup and loc["locationType"] != lookup["locationType"]:
+        return False
+    want = lookup.get("metadataLocation")
+    if not want:
+        return True
+    exact = lookup.get("locationMatchingStrategy", "EXACT_LOCATION") == "EXACT_LOCATION"
+    if want.get("spreadsheet"):
+        return loc["locationType"] == "SPREADSHEET" or not exact
+    have_sheet = loc.get("sheetId", loc.get("dimensionRange", {}).get("sheetId"))
+    if "sheetId" in want:
+        return have_sheet == want["sheetId"] and (not exact or loc["locationType"] == "SHEET")
+    rng, mine = want.get("dimensionRange") or {}, loc.get("dimensionRange")
+    if mine is None or mine["sheetId"] != rng.get("sheetId", 0) or mine["dimension"] != rng.get("dimension", "ROWS"):
+        return False
+    start, end = rng.get("startIndex", 0), rng.get("endIndex", 1 << 30)
+    if exact:
+        return (mine["startIndex"], mine["endIndex"]) == (start, end)
+    return mine["startIndex"] < end and start < mine["endIndex"]
 
 
 def _check_length(cell: Mapping[str, Any]) -> None:
