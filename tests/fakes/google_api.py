@@ -9,6 +9,42 @@ It counts requests per endpoint, can add latency, and can fail a chosen share of
 500, 503, a dropped connection or a hang (deterministically, from a seed) — before or after the
 call took effect. Only what the project uses is implemented.
 
+**People.** ``fake.at(when, edit) -> Moment`` runs ``edit()`` once, inside the server, just before
+the request ``when`` selects: ``When.first_write(key=None, *, nth=1)`` (values update/batchUpdate/
+append/clear, ``…ByDataFilter`` or ``spreadsheets:batchUpdate``), ``When.request(n, *, key=None)``
+(the n-th API request counted from ``at``), ``When.first(endpoint, *, key=None, nth=1)``.
+``moment.fired`` / ``moment.before`` / ``moment.error`` say what happened. A person's edits (direct,
+not requests; each bumps the Drive version and modifiedTime; ``as_user`` defaults to the owner; a
+protected cell raises :class:`ProtectedCellError`; rows and columns are 1-based, columns also letters)::
+
+    insert_rows(key, title, at, n=1, *, as_user=None, inherit=True)   # new rows become rows at…
+    delete_rows(key, title, at, n=1, *, as_user=None)
+    insert_columns(key, title, at, n=1, *, header=None, as_user=None)
+    delete_columns(key, title, at, n=1, *, as_user=None)
+    sort_range(key, title, by_column, descending=False, start_row=2, end_row=None, *, as_user=None)
+    type_cell(key, title, a1_cell, value, *, as_user=None)            # parsed like USER_ENTERED
+    append_row(key, title, values, *, as_user=None) -> row number     # typed below the last row
+    rename_tab(key, title, new_title, *, as_user=None)
+    rename_header(key, title, old, new, *, as_user=None)
+    add_note(key, title, a1_cell, note, *, as_user=None); fill_cell(key, title, a1_cell, color, *, as_user=None)
+
+Rows and columns carry their values, notes, formats, data validation, developer metadata and
+protected ranges along (sort: single-row metadata; protection stays put, as in Sheets).
+
+**Rules Google enforces.** Protected ranges (add/update/deleteProtectedRange, ``editors.users``,
+``warningOnly``, ``unprotectedRanges``; the owner always edits; no editors named → the requester):
+any write by a non-editor — values, clears, updateCells/repeatCell, deleteDimension — is a 403 with
+:data:`PROTECTED_MESSAGE` and changes nothing; spreadsheets.get reports ``requestingUserCanEdit``
+per caller. 50,000 characters a cell, 10,000,000 cells a spreadsheet, request bodies over
+``fake.max_request_bytes`` (10 MB) refused with Google's 400 messages. ``fail_next("429",
+retry_after=7)`` / ``inject_faults(…, retry_after=…)`` add a ``Retry-After`` header. spreadsheets.create
+honours ``properties.locale`` / ``timeZone`` (defaults: ``FakeGoogle(locale=, time_zone=)``; a service
+account's real defaults are ``locale="en_US", time_zone="Etc/GMT"``). values:append with
+``insertDataOption=INSERT_ROWS`` inserts rows. Developer metadata: createDeveloperMetadata /
+updateDeveloperMetadata / deleteDeveloperMetadata (ROW, COLUMN, SHEET, SPREADSHEET locations),
+``developerMetadata:search``, ``developerMetadata/{id}``, ``values:batchGetByDataFilter`` and
+``values:batchUpdateByDataFilter`` (a ROW anchor selects its whole row; values start in column A).
+
 Pytest fixtures at the bottom: ``fake_google`` and ``gsheets_store_factory``.
 """
 
