@@ -9,6 +9,42 @@ It counts requests per endpoint, can add latency, and can fail a chosen share of
 500, 503, a dropped connection or a hang (deterministically, from a seed) — before or after the
 call took effect. Only what the project uses is implemented.
 
+**People.** ``fake.at(when, edit) -> Moment`` runs ``edit()`` once, inside the server, just before
+the request ``when`` selects: ``When.first_write(key=None, *, nth=1)`` (values update/batchUpdate/
+append/clear, ``…ByDataFilter`` or ``spreadsheets:batchUpdate``), ``When.request(n, *, key=None)``
+(the n-th API request counted from ``at``), ``When.first(endpoint, *, key=None, nth=1)``.
+``moment.fired`` / ``moment.before`` / ``moment.error`` say what happened. A person's edits (direct,
+not requests; each bumps the Drive version and modifiedTime; ``as_user`` defaults to the owner; a
+protected cell raises :class:`ProtectedCellError`; rows and columns are 1-based, columns also letters)::
+
+    insert_rows(key, title, at, n=1, *, as_user=None, inherit=True)   # new rows become rows at…
+    delete_rows(key, title, at, n=1, *, as_user=None)
+    insert_columns(key, title, at, n=1, *, header=None, as_user=None)
+    delete_columns(key, title, at, n=1, *, as_user=None)
+    sort_range(key, title, by_column, descending=False, start_row=2, end_row=None, *, as_user=None)
+    type_cell(key, title, a1_cell, value, *, as_user=None)            # parsed like USER_ENTERED
+    append_row(key, title, values, *, as_user=None) -> row number     # typed below the last row
+    rename_tab(key, title, new_title, *, as_user=None)
+    rename_header(key, title, old, new, *, as_user=None)
+    add_note(key, title, a1_cell, note, *, as_user=None); fill_cell(key, title, a1_cell, color, *, as_user=None)
+
+Rows and columns carry their values, notes, formats, data validation, developer metadata and
+protected ranges along (sort: single-row metadata; protection stays put, as in Sheets).
+
+**Rules Google enforces.** Protected ranges (add/update/deleteProtectedRange, ``editors.users``,
+``warningOnly``, ``unprotectedRanges``; the owner always edits; no editors named → the requester):
+any write by a non-editor — values, clears, updateCells/repeatCell, deleteDimension — is a 403 with
+:data:`PROTECTED_MESSAGE` and changes nothing; spreadsheets.get reports ``requestingUserCanEdit``
+per caller. 50,000 characters a cell, 10,000,000 cells a spreadsheet, request bodies over
+``fake.max_request_bytes`` (10 MB) refused with Google's 400 messages. ``fail_next("429",
+retry_after=7)`` / ``inject_faults(…, retry_after=…)`` add a ``Retry-After`` header. spreadsheets.create
+honours ``properties.locale`` / ``timeZone`` (defaults: ``FakeGoogle(locale=, time_zone=)``; a service
+account's real defaults are ``locale="en_US", time_zone="Etc/GMT"``). values:append with
+``insertDataOption=INSERT_ROWS`` inserts rows. Developer metadata: createDeveloperMetadata /
+updateDeveloperMetadata / deleteDeveloperMetadata (ROW, COLUMN, SHEET, SPREADSHEET locations),
+``developerMetadata:search``, ``developerMetadata/{id}``, ``values:batchGetByDataFilter`` and
+``values:batchUpdateByDataFilter`` (a ROW anchor selects its whole row; values start in column A).
+
 Pytest fixtures at the bottom: ``fake_google`` and ``gsheets_store_factory``.
 """
 
@@ -52,6 +88,26 @@ EPOCH = datetime(1899, 12, 30)
 DEFAULT_ROWS = 1000
 DEFAULT_COLS = 26
 SERVICE_ACCOUNT = "kouminrenkei@desk-project.iam.gserviceaccount.com"
+# Google's documented limits (https://support.google.com/drive/answer/37603, the Sheets API usage limits)
+CELL_CHARACTER_LIMIT = 50_000
+SPREADSHEET_CELL_LIMIT = 10_000_000
+REQUEST_BYTES_LIMIT = 10 * 1024 * 1024  # Google's front end: "Request payload size exceeds the limit: 10485760 bytes."
+PROTECTED_MESSAGE = (
+    "You are trying to edit a protected cell or object. "
+    "Please contact the spreadsheet owner to remove protection if you need to edit."
+)
+# Requests that change a spreadsheet (the moments ``When.first_write`` counts)
+WRITE_ENDPOINTS = frozenset(
+    {
+        "sheets.values.update",
+        "sheets.values.batchUpdate",
+        "sheets.values.append",
+        "sheets.values.clear",
+        "sheets.values.batchClear",
+        "sheets.values.batchUpdateByDataFilter",
+        "sheets.spreadsheets.batchUpdate",
+    }
+)
 
 
 # ---------------------------------------------------------------- errors in Google's shapes
@@ -90,6 +146,26 @@ def not_found() -> ApiError:
 
 def no_permission() -> ApiError:
     return ApiError(403, "The caller does not have permission", "PERMISSION_DENIED")
+
+
+class ProtectedCellError(ApiError):
+    """403 for an edit of a protected cell by someone who is not one of its editors."""
+
+    def __init__(self) -> None:
+        super().__init__(403, PROTECTED_MESSAGE, "PERMISSION_DENIED")
+
+
+def too_long() -> ApiError:
+    return bad_request(
+        f"Your input contains more than the maximum of {CELL_CHARACTER_LIMIT} characters in a single cell."
+    )
+
+
+def too_many_cells() -> ApiError:
+    return bad_request(
+        "This action would increase the number of cells in the workbook above the limit of "
+        f"{SPREADSHEET_CELL_LIMIT} cells."
+    )
 
 
 def drive_not_found(file_id: str) -> ApiError:
@@ -389,6 +465,7 @@ class FakeSheet:
     validations: dict[Key, dict[str, Any]] = field(default_factory=dict)
     protected: list[dict[str, Any]] = field(default_factory=list)
     dimensions: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    metadata: list[dict[str, Any]] = field(default_factory=list)  # developer metadata on this sheet or its rows/columns
 
     def clone(self) -> FakeSheet:
         c = copy.copy(self)
@@ -398,6 +475,7 @@ class FakeSheet:
         c.validations = dict(self.validations)
         c.protected = copy.deepcopy(self.protected)
         c.dimensions = copy.deepcopy(self.dimensions)
+        c.metadata = copy.deepcopy(self.metadata)
         return c
 
     def get(self, r: int, c: int) -> Any:
@@ -460,6 +538,25 @@ class FakeSheet:
         return self.validations.get((int(m.group(2)) - 1, col_index(m.group(1))))
 
 
+def _cell_index(a1_cell: str) -> Key:
+    """ "B3" → (2, 1), 0-based."""
+    m = _CELL.match(a1_cell)
+    if not (m and m.group(1) and m.group(2)):
+        raise ValueError(f"not a cell: {a1_cell!r}")
+    return int(m.group(2)) - 1, col_index(m.group(1))
+
+
+def _column_number(column: str | int) -> int:
+    """ "C" or 3 → 3 (1-based)."""
+    return column if isinstance(column, int) else col_index(column) + 1
+
+
+def _in_grid_range(rng: Mapping[str, Any], r: int, c: int) -> bool:
+    return rng.get("startRowIndex", 0) <= r < rng.get("endRowIndex", 1 << 30) and rng.get(
+        "startColumnIndex", 0
+    ) <= c < rng.get("endColumnIndex", 1 << 30)
+
+
 def _trim(row: list[Any]) -> list[Any]:
     while row and row[-1] is None:
         row.pop()
@@ -495,6 +592,11 @@ class FakeFile:
     locale: str = "ja_JP"
     time_zone: str = "Asia/Tokyo"
     next_protected_id: int = 1000
+    metadata: list[dict[str, Any]] = field(default_factory=list)  # developer metadata on the spreadsheet itself
+    next_metadata_id: int = 1_000_001
+
+    def cell_count(self) -> int:
+        return sum(s.row_count * s.col_count for s in self.sheets)
 
     def sheet(self, title: str) -> FakeSheet:
         for s in self.sheets:
@@ -541,10 +643,61 @@ class Call:
     user: str | None = None
 
 
+@dataclass(frozen=True)
+class When:
+    """Which incoming request a person's edit comes just before (see :meth:`FakeGoogle.at`).
+
+    A request matches when its endpoint is ``endpoint`` or under it (``"sheets.values"`` matches
+    ``sheets.values.batchUpdate``; ``""`` matches every API call, never the token endpoint), it names
+    spreadsheet ``key`` (None: any), and, with ``writes``, it is one of :data:`WRITE_ENDPOINTS`.
+    The edit runs before the ``nth`` matching request counted from when it was registered.
+    """
+
+    endpoint: str = ""
+    key: str | None = None
+    writes: bool = False
+    nth: int = 1
+
+    @classmethod
+    def first_write(cls, key: str | None = None, *, nth: int = 1) -> When:
+        """Before the first (``nth``) request that writes (values or batchUpdate), of spreadsheet ``key``."""
+        return cls(key=key, writes=True, nth=nth)
+
+    @classmethod
+    def request(cls, n: int, *, key: str | None = None) -> When:
+        """Before the ``n``-th API request (of spreadsheet ``key``), counting from registration, 1-based."""
+        return cls(key=key, nth=n)
+
+    @classmethod
+    def first(cls, endpoint: str, *, key: str | None = None, nth: int = 1) -> When:
+        """Before the first (``nth``) request of ``endpoint`` (e.g. ``"sheets.values.append"``)."""
+        return cls(endpoint=endpoint, key=key, nth=nth)
+
+    def matches(self, endpoint: str, key: str | None) -> bool:
+        if self.endpoint and endpoint != self.endpoint and not endpoint.startswith(self.endpoint + "."):
+            return False
+        if self.key is not None and key != self.key:
+            return False
+        return not self.writes or endpoint in WRITE_ENDPOINTS
+
+
+@dataclass
+class Moment:
+    """A person's edit waiting for its request; ``fired`` tells a test it happened (and before what)."""
+
+    when: When
+    edit: Callable[[], Any]
+    seen: int = 0
+    fired: bool = False
+    before: tuple[str, str | None] | None = None  # (endpoint, key) of the request it came before
+    error: BaseException | None = None
+
+
 @dataclass
 class _Fault:
     kind: str  # "429" | "500" | "503" | "drop" | "hang" | "403rate"
     after_apply: bool = False
+    retry_after: float | None = None  # 429: a Retry-After header (seconds)
 
 
 @dataclass
@@ -604,6 +757,18 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(r"^/v4/spreadsheets/([^/:]+)/values:batchGet$"), "sheets.values.batchGet"),
     ("POST", re.compile(r"^/v4/spreadsheets/([^/:]+)/values:batchUpdate$"), "sheets.values.batchUpdate"),
     ("POST", re.compile(r"^/v4/spreadsheets/([^/:]+)/values:batchClear$"), "sheets.values.batchClear"),
+    (
+        "POST",
+        re.compile(r"^/v4/spreadsheets/([^/:]+)/values:batchGetByDataFilter$"),
+        "sheets.values.batchGetByDataFilter",
+    ),
+    (
+        "POST",
+        re.compile(r"^/v4/spreadsheets/([^/:]+)/values:batchUpdateByDataFilter$"),
+        "sheets.values.batchUpdateByDataFilter",
+    ),
+    ("POST", re.compile(r"^/v4/spreadsheets/([^/:]+)/developerMetadata:search$"), "sheets.developerMetadata.search"),
+    ("GET", re.compile(r"^/v4/spreadsheets/([^/:]+)/developerMetadata/(\d+)$"), "sheets.developerMetadata.get"),
     ("POST", re.compile(r"^/v4/spreadsheets/([^/:]+)/values/([^/]+):append$"), "sheets.values.append"),
     ("POST", re.compile(r"^/v4/spreadsheets/([^/:]+)/values/([^/]+):clear$"), "sheets.values.clear"),
     ("GET", re.compile(r"^/v4/spreadsheets/([^/:]+)/values/([^/:]+)$"), "sheets.values.get"),
@@ -621,10 +786,15 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
 class FakeGoogle:
     """Google Sheets + Drive + OAuth on one local port. Seed it directly; the code under test uses HTTP."""
 
-    def __init__(self, *, latency: float = 0.0, locale: str = "ja_JP") -> None:
+    def __init__(self, *, latency: float = 0.0, locale: str = "ja_JP", time_zone: str = "Asia/Tokyo") -> None:
         self.latency = latency
         self.hang_seconds = 1.0
-        self.locale = locale
+        self.locale = locale  # the defaults of a spreadsheet made without properties.locale / timeZone
+        self.time_zone = time_zone
+        self.max_request_bytes = REQUEST_BYTES_LIMIT
+        self.edits: list[str] = []  # what people did (person edits), for a failing test's message
+        self._moments: list[Moment] = []
+        self._caller = ""  # who is making the request being handled (for protected ranges)
         self.service_accounts_have_no_quota = False  # Drive: SAs cannot own files outside shared drives
         self.files: dict[str, FakeFile] = {}
         self.calls: list[Call] = []
@@ -638,6 +808,7 @@ class FakeGoogle:
         self._fault_kinds: tuple[str, ...] = ()
         self._fault_after = 0.0
         self._fault_endpoints: frozenset[str] | None = None
+        self._fault_retry_after: float | None = None
         self._scripted: list[tuple[str, _Fault]] = []  # (endpoint prefix, fault), consumed in order
         self._ids = itertools.count(1)
         self._clock = time.time
@@ -760,7 +931,17 @@ class FakeGoogle:
         """A spreadsheet made by a person; ``tabs`` maps titles to grids typed as a person would."""
         key = self._new_id()
         now = self._now_iso()
-        f = FakeFile(key, title, SHEETS_MIME, owner, list(parents), created=now, modified=now, locale=self.locale)
+        f = FakeFile(
+            key,
+            title,
+            SHEETS_MIME,
+            owner,
+            list(parents),
+            created=now,
+            modified=now,
+            locale=self.locale,
+            time_zone=self.time_zone,
+        )
         f.permissions = [self._perm(e, role) for e in shared_with]
         if not tabs:
             f.sheets = [FakeSheet(0, self._default_sheet_title(), 0)]
@@ -832,6 +1013,248 @@ class FakeGoogle:
             f.reindex()
             self._touch(f)
 
+    # -- people: edits at request boundaries (direct, not counted as requests)
+    def at(self, when: When, edit: Callable[[], Any]) -> Moment:
+        """Run ``edit`` once, inside the server, just before the request ``when`` selects is handled.
+
+        ``edit`` is usually a person's edit: ``fake.at(When.first_write(key), lambda:
+        fake.insert_rows(key, "照会", 2))``. The returned :class:`Moment` says whether it fired.
+        An exception in ``edit`` is kept in ``moment.error`` and in ``fake.errors``.
+        """
+        moment = Moment(when, edit)
+        with self._lock:
+            self._moments.append(moment)
+        return moment
+
+    def _run_moments(self, endpoint: str, key: str | None) -> None:
+        with self._lock:
+            due = []
+            for m in self._moments:
+                if not m.fired and m.when.matches(endpoint, key):
+                    m.seen += 1
+                    if m.seen >= m.when.nth:
+                        m.fired, m.before = True, (endpoint, key)
+                        due.append(m)
+            self._moments = [m for m in self._moments if not m.fired]
+            for m in due:
+                try:
+                    m.edit()
+                except Exception as e:
+                    m.error = e
+                    self.errors.append(f"a person's edit before {endpoint} failed:\n{traceback.format_exc()}")
+
+    @contextlib.contextmanager
+    def _person(
+        self, key: str, title: str, as_user: str | None, what: str
+    ) -> Iterator[tuple[FakeFile, FakeSheet, str]]:
+        """A person's edit of one tab: they must be able to write the file; Drive's version moves on."""
+        with self._lock:
+            f = self.files[key]
+            user = as_user or f.owner
+            if self.role(f, user) < ROLE_RANK["writer"]:
+                raise no_permission()
+            yield f, f.sheet(title), user
+            self._touch(f)
+            self.edits.append(f"{user}: {what} ({f.name} / {title})")
+
+    def insert_rows(
+        self, key: str, title: str, at: int, n: int = 1, *, as_user: str | None = None, inherit: bool = True
+    ) -> None:
+        """A person inserts ``n`` empty rows so that they become rows ``at``… (1-based; "insert above row
+        ``at``"). Rows below move down with their notes, formats, validation, metadata and protection;
+        the new rows take the formats and data validation of the row above (as the Sheets UI does)."""
+        with self._person(key, title, as_user, f"{n} row(s) inserted at {at}") as (f, sheet, _):
+            r = at - 1
+            if not 0 <= r <= sheet.row_count:
+                raise ValueError(f"row {at} is outside the grid ({sheet.row_count} rows)")
+            if f.cell_count() + n * sheet.col_count > SPREADSHEET_CELL_LIMIT:
+                raise too_many_cells()
+            _insert(sheet, 0, r, n)
+            if inherit and r > 0:
+                for store in (sheet.formats, sheet.validations):
+                    for (rr, c), v in list(store.items()):
+                        if rr == r - 1:
+                            for i in range(r, r + n):
+                                store[(i, c)] = copy.deepcopy(v)
+
+    def delete_rows(self, key: str, title: str, at: int, n: int = 1, *, as_user: str | None = None) -> None:
+        """A person deletes rows ``at``…``at + n - 1`` (1-based); what is below moves up."""
+        with self._person(key, title, as_user, f"{n} row(s) deleted at {at}") as (f, sheet, user):
+            r = at - 1
+            if not 0 <= r < r + n <= sheet.row_count:
+                raise ValueError(f"rows {at}-{at + n - 1} are outside the grid ({sheet.row_count} rows)")
+            self._check_rect(f, sheet, r, 0, r + n, sheet.col_count, user)
+            _delete(sheet, 0, r, n)
+
+    def insert_columns(
+        self,
+        key: str,
+        title: str,
+        at: str | int,
+        n: int = 1,
+        *,
+        header: str | Sequence[str] | None = None,
+        as_user: str | None = None,
+    ) -> None:
+        """A person inserts ``n`` columns so that they become column ``at`` (a letter, or 1-based) …,
+        and types ``header`` (one title, or one per new column) into row 1 of them."""
+        c = _column_number(at) - 1
+        with self._person(key, title, as_user, f"{n} column(s) inserted at {col_letters(c)}") as (f, sheet, _):
+            if not 0 <= c <= sheet.col_count:
+                raise ValueError(f"column {at} is outside the grid ({sheet.col_count} columns)")
+            if f.cell_count() + n * sheet.row_count > SPREADSHEET_CELL_LIMIT:
+                raise too_many_cells()
+            _insert(sheet, 1, c, n)
+            titles = [header] if isinstance(header, str) else list(header or [])
+            for i, text in enumerate(titles[:n]):
+                _put_typed(sheet, 0, c + i, text, as_person=True)
+
+    def delete_columns(self, key: str, title: str, at: str | int, n: int = 1, *, as_user: str | None = None) -> None:
+        """A person deletes columns ``at``… (a letter, or 1-based); what is right of them moves left."""
+        c = _column_number(at) - 1
+        with self._person(key, title, as_user, f"{n} column(s) deleted at {col_letters(c)}") as (f, sheet, user):
+            if not 0 <= c < c + n <= sheet.col_count:
+                raise ValueError(f"columns {at}… are outside the grid ({sheet.col_count} columns)")
+            self._check_rect(f, sheet, 0, c, sheet.row_count, c + n, user)
+            _delete(sheet, 1, c, n)
+
+    def sort_range(
+        self,
+        key: str,
+        title: str,
+        by_column: str | int,
+        descending: bool = False,
+        start_row: int = 2,
+        end_row: int | None = None,
+        *,
+        as_user: str | None = None,
+    ) -> list[int]:
+        """A person sorts rows ``start_row``…``end_row`` (1-based, default: to the last row with a value)
+        by one column: a header of row 1, a column letter, or a 1-based number. Whole rows move
+        with their values, notes, formats, data validation and developer metadata; empty cells sort
+        last, ties keep their order. Returns the old row numbers in their new order."""
+        with self._person(key, title, as_user, f"sorted by {by_column}") as (f, sheet, user):
+            c = self._column_of(sheet, by_column)
+            last = len(sheet.values()) if end_row is None else end_row
+            r0, r1 = start_row - 1, max(start_row - 1, last)
+            if r1 > sheet.row_count:
+                raise ValueError(f"row {last} is outside the grid ({sheet.row_count} rows)")
+            if r1 - r0 < 2:
+                return list(range(start_row, r1 + 1))
+            self._check_rect(f, sheet, r0, 0, r1, sheet.col_count, user)
+            filled = [r for r in range(r0, r1) if sheet.get(r, c) is not None]
+            filled.sort(key=lambda r: _sort_key(sheet.get(r, c)), reverse=descending)
+            order = filled + [r for r in range(r0, r1) if sheet.get(r, c) is None]
+            _reorder_rows(sheet, r0, order)
+            return [r + 1 for r in order]
+
+    def type_cell(self, key: str, title: str, a1_cell: str, value: Any, *, as_user: str | None = None) -> None:
+        """What a person types into one cell (parsed like USER_ENTERED: "2025/4/1" a date, "=…" a formula,
+        "'0012" text; "" empties it)."""
+        r, c = _cell_index(a1_cell)
+        with self._person(key, title, as_user, f"typed {value!r} into {a1_cell}") as (f, sheet, user):
+            if r >= sheet.row_count or c >= sheet.col_count:
+                raise ValueError(f"{a1_cell} is outside the grid ({sheet.row_count} × {sheet.col_count})")
+            if isinstance(value, str) and len(value) > CELL_CHARACTER_LIMIT:
+                raise too_long()
+            self._check_rect(f, sheet, r, c, r + 1, c + 1, user)
+            _put_typed(sheet, r, c, value, as_person=True)
+
+    def append_row(self, key: str, title: str, values: Sequence[Any], *, as_user: str | None = None) -> int:
+        """A person types a row below the last row that has a value (adding grid rows if the sheet is
+        full). Returns its 1-based row number."""
+        with self._person(key, title, as_user, f"typed a row {list(values)!r} at the bottom") as (f, sheet, user):
+            r = len(sheet.values())
+            if any(isinstance(v, str) and len(v) > CELL_CHARACTER_LIMIT for v in values):
+                raise too_long()
+            self._check_rect(f, sheet, r, 0, r + 1, max(1, len(values)), user)
+            if r + 1 > sheet.row_count and f.cell_count() + sheet.col_count > SPREADSHEET_CELL_LIMIT:
+                raise too_many_cells()
+            _grow(sheet, r + 1, len(values))
+            for c, v in enumerate(values):
+                if v is not None:
+                    _put_typed(sheet, r, c, v, as_person=True)
+            return r + 1
+
+    def rename_tab(self, key: str, title: str, new_title: str, *, as_user: str | None = None) -> None:
+        """A person renames a tab (sheet ids, protection and metadata stay)."""
+        with self._person(key, title, as_user, f"tab renamed to {new_title}") as (f, sheet, _):
+            if f.find(new_title) is not None:
+                raise ValueError(f"a tab named {new_title!r} already exists")
+            sheet.title = new_title
+
+    def rename_header(self, key: str, title: str, old: str, new: str, *, as_user: str | None = None) -> None:
+        """A person types a new title over the header ``old`` in row 1."""
+        with self._person(key, title, as_user, f"header {old} renamed to {new}") as (f, sheet, user):
+            c = self._column_of(sheet, old, headers_only=True)
+            self._check_rect(f, sheet, 0, c, 1, c + 1, user)
+            _put_typed(sheet, 0, c, new, as_person=True)
+
+    def add_note(self, key: str, title: str, a1_cell: str, note: str, *, as_user: str | None = None) -> None:
+        """A person puts a note on a cell ("" removes it)."""
+        r, c = _cell_index(a1_cell)
+        with self._person(key, title, as_user, f"note on {a1_cell}") as (f, sheet, user):
+            self._check_rect(f, sheet, r, c, r + 1, c + 1, user)
+            if note:
+                sheet.notes[(r, c)] = note
+            else:
+                sheet.notes.pop((r, c), None)
+
+    def fill_cell(
+        self, key: str, title: str, a1_cell: str, color: Mapping[str, float], *, as_user: str | None = None
+    ) -> None:
+        """A person gives a cell a background colour ({"red": 1, "green": 0.9, "blue": 0.6})."""
+        r, c = _cell_index(a1_cell)
+        with self._person(key, title, as_user, f"fill on {a1_cell}") as (f, sheet, user):
+            self._check_rect(f, sheet, r, c, r + 1, c + 1, user)
+            sheet.formats[(r, c)] = {**sheet.formats.get((r, c), {}), "backgroundColor": dict(color)}
+
+    def _column_of(self, sheet: FakeSheet, column: str | int, *, headers_only: bool = False) -> int:
+        if isinstance(column, int):
+            return column - 1
+        header = sheet.rows[0] if sheet.rows else []
+        hits = [i for i, v in enumerate(header) if v == column]
+        if len(hits) == 1:
+            return hits[0]
+        if hits:
+            raise ValueError(f"header {column!r} is in more than one column")
+        if headers_only or not re.fullmatch(r"[A-Za-z]{1,3}", column):
+            raise ValueError(f"no header {column!r} in row 1 of {sheet.title}")
+        return col_index(column)
+
+    # -- protected ranges
+    def can_edit(self, f: FakeFile, pr: Mapping[str, Any], user: str) -> bool:
+        """The owner and the range's ``editors.users`` may edit a protected range (warnings never block)."""
+        if pr.get("warningOnly") or user == f.owner:
+            return True
+        return user in pr.get("editors", {}).get("users", [])
+
+    def _check_rect(self, f: FakeFile, sheet: FakeSheet, r0: int, c0: int, r1: int, c1: int, user: str) -> None:
+        """403 when any cell of [r0, r1) × [c0, c1) is protected against ``user``."""
+        if not user or r0 >= r1 or c0 >= c1:
+            return
+        for pr in sheet.protected:
+            if self.can_edit(f, pr, user):
+                continue
+            rng = pr["range"]
+            lo_r, hi_r = max(r0, rng.get("startRowIndex", 0)), min(r1, rng.get("endRowIndex", 1 << 30))
+            lo_c, hi_c = max(c0, rng.get("startColumnIndex", 0)), min(c1, rng.get("endColumnIndex", 1 << 30))
+            if lo_r >= hi_r or lo_c >= hi_c:
+                continue
+            holes = pr.get("unprotectedRanges", [])
+            if not holes:
+                raise ProtectedCellError()
+            for r in range(lo_r, hi_r):
+                for c in range(lo_c, hi_c):
+                    if not any(_in_grid_range(u, r, c) for u in holes):
+                        raise ProtectedCellError()
+
+    def _check_cells(self, f: FakeFile, sheet: FakeSheet, cells: Iterator[Key], user: str) -> None:
+        if not user or not sheet.protected:
+            return
+        for r, c in cells:
+            self._check_rect(f, sheet, r, c, r + 1, c + 1, user)
+
     # -- faults and metrics
     def inject_faults(
         self,
@@ -841,13 +1264,16 @@ class FakeGoogle:
         seed: int = 0,
         after_apply: float = 0.0,
         endpoints: Sequence[str] | None = None,
+        retry_after: float | None = None,
     ) -> None:
         """Fail ``rate`` of the API calls (never the token endpoint), chosen by a seeded RNG.
 
         ``after_apply`` is the share of those failures (500, 503, drop, hang) that happen after the
-        call took effect — the answer is lost, not the change.
+        call took effect — the answer is lost, not the change. ``retry_after``: 429 answers carry a
+        ``Retry-After`` header of that many seconds.
         """
         with self._lock:
+            self._fault_retry_after = retry_after
             self._fault_rate = rate
             self._fault_kinds = tuple(kinds)
             self._fault_after = after_apply
@@ -859,10 +1285,19 @@ class FakeGoogle:
             self._fault_rate = 0.0
             self._scripted.clear()
 
-    def fail_next(self, kind: str, count: int = 1, *, endpoint: str = "", after_apply: bool = False) -> None:
-        """The next ``count`` calls whose endpoint starts with ``endpoint`` fail with ``kind``."""
+    def fail_next(
+        self,
+        kind: str,
+        count: int = 1,
+        *,
+        endpoint: str = "",
+        after_apply: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        """The next ``count`` calls whose endpoint starts with ``endpoint`` fail with ``kind``
+        (``retry_after``: a 429 carries ``Retry-After: <seconds>``, as Google's front end may send)."""
         with self._lock:
-            self._scripted.extend((endpoint, _Fault(kind, after_apply)) for _ in range(count))
+            self._scripted.extend((endpoint, _Fault(kind, after_apply, retry_after)) for _ in range(count))
 
     def reset_calls(self) -> None:
         with self._lock:
@@ -895,7 +1330,7 @@ class FakeGoogle:
                 return None
             kind = self._rng.choice(self._fault_kinds)
             after = kind in ("500", "503", "drop", "hang") and self._rng.random() < self._fault_after
-            return _Fault(kind, after)
+            return _Fault(kind, after, self._fault_retry_after)
 
     # -- HTTP plumbing
     def _handle(self, h: _Handler, method: str) -> None:
@@ -928,8 +1363,14 @@ class FakeGoogle:
             )
             return
         key = groups[0] if groups else None
+        self._run_moments(endpoint, key)
         if self.latency:
             time.sleep(self.latency)
+        if len(raw) > self.max_request_bytes:
+            big = bad_request(f"Request payload size exceeds the limit: {self.max_request_bytes} bytes.")
+            self._record(Call(endpoint, method, key, big.code))
+            _send(h, big.code, big.body())
+            return
         auth = self._authenticate(h.headers.get("Authorization", ""))
         if isinstance(auth, ApiError):
             self._record(Call(endpoint, method, key, auth.code))
@@ -947,6 +1388,7 @@ class FakeGoogle:
         ctx = _Ctx(method, query, body, user, scopes)
         try:
             with self._lock:
+                self._caller = user
                 status, answer = getattr(self, "_" + endpoint.replace(".", "_"))(ctx, *groups)
         except ApiError as e:
             status, answer = e.code, e.body()
@@ -1010,7 +1452,10 @@ class FakeGoogle:
         if call.endpoint.startswith("drive") and fault.kind == "429":
             body = ApiError(429, "Rate Limit Exceeded", reason="rateLimitExceeded").body()
         self._record(Call(call.endpoint, call.method, call.key, status, call.fault, call.user))
-        _send(h, status, body)
+        headers = {}
+        if fault.kind == "429" and fault.retry_after is not None:
+            headers["Retry-After"] = f"{fault.retry_after:g}"
+        _send(h, status, body, headers)
 
     def _record(self, call: Call) -> None:
         with self._lock:
@@ -1191,7 +1636,15 @@ class FakeGoogle:
         return 200, {"spreadsheetId": key, "valueRanges": [self._value_range(*b, ctx) for b in blocks]}
 
     def _write(
-        self, f: FakeFile, spec: str, values: Any, major: str, option: str | None, *, dry: bool = False
+        self,
+        f: FakeFile,
+        spec: str,
+        values: Any,
+        major: str,
+        option: str | None,
+        *,
+        dry: bool = False,
+        user: str = "",
     ) -> dict[str, Any]:
         if option not in ("RAW", "USER_ENTERED"):
             raise bad_request("'valueInputOption' is required but not specified")
@@ -1217,6 +1670,11 @@ class FakeGoogle:
                 f"Range ({a1(sheet.title, r0, c0, r0 + max(height, 1), c0 + max(width, 1))}) exceeds grid limits. "
                 f"Max rows: {sheet.row_count}, max columns: {sheet.col_count}"
             )
+        if any(isinstance(v, str) and len(v) > CELL_CHARACTER_LIMIT for row in rows for v in row):
+            raise too_long()
+        self._check_cells(
+            f, sheet, ((r0 + i, c0 + j) for i, row in enumerate(rows) for j, v in enumerate(row) if v is not None), user
+        )
         cells_written = 0
         if dry:
             return {}
@@ -1240,7 +1698,12 @@ class FakeGoogle:
         f = self._spreadsheet(ctx, key, write=True)
         body = ctx.body or {}
         out = self._write(
-            f, spec, body.get("values", []), body.get("majorDimension", "ROWS"), ctx.q("valueInputOption")
+            f,
+            spec,
+            body.get("values", []),
+            body.get("majorDimension", "ROWS"),
+            ctx.q("valueInputOption"),
+            user=ctx.user,
         )
         self._touch(f)
         return 200, out
@@ -1252,7 +1715,15 @@ class FakeGoogle:
         data = body.get("data", [])
         # Check every range before writing any: a rejected batch changes nothing.
         for d in data:
-            self._write(f, d.get("range", ""), d.get("values", []), d.get("majorDimension", "ROWS"), option, dry=True)
+            self._write(
+                f,
+                d.get("range", ""),
+                d.get("values", []),
+                d.get("majorDimension", "ROWS"),
+                option,
+                dry=True,
+                user=ctx.user,
+            )
         responses = [
             self._write(f, d.get("range", ""), d.get("values", []), d.get("majorDimension", "ROWS"), option)
             for d in data
@@ -1295,10 +1766,19 @@ class FakeGoogle:
         else:
             at = r0
         need = len(rows)
-        if ctx.q("insertDataOption") == "INSERT_ROWS":
-            _insert(sheet, 0, at, need)
-        _grow(sheet, at + need, c0 + max((len(r) for r in rows), default=0))
-        out = self._write(f, a1(sheet.title, at, c0, at + 1, c0 + 1), rows, "ROWS", ctx.q("valueInputOption"))
+        saved = sheet.clone()
+        try:
+            if ctx.q("insertDataOption") == "INSERT_ROWS":
+                _insert(sheet, 0, at, need)
+            _grow(sheet, at + need, c0 + max((len(r) for r in rows), default=0))
+            if f.cell_count() > SPREADSHEET_CELL_LIMIT:
+                raise too_many_cells()
+            out = self._write(
+                f, a1(sheet.title, at, c0, at + 1, c0 + 1), rows, "ROWS", ctx.q("valueInputOption"), user=ctx.user
+            )
+        except ApiError:
+            f.sheets[f.sheets.index(sheet)] = saved  # nothing applied
+            raise
         self._touch(f)
         answer: dict[str, Any] = {"spreadsheetId": key, "updates": out}
         if table_range:
@@ -1313,12 +1793,18 @@ class FakeGoogle:
 
     def _sheets_values_batchClear(self, ctx: _Ctx, key: str) -> tuple[int, dict[str, Any]]:
         f = self._spreadsheet(ctx, key, write=True)
-        cleared = [self._clear(f, spec) for spec in (ctx.body or {}).get("ranges", [])]
+        saved = [s.clone() for s in f.sheets]  # all or nothing
+        try:
+            cleared = [self._clear(f, spec) for spec in (ctx.body or {}).get("ranges", [])]
+        except ApiError:
+            f.sheets = saved
+            raise
         self._touch(f)
         return 200, {"spreadsheetId": key, "clearedRanges": cleared}
 
     def _clear(self, f: FakeFile, spec: str) -> str:
         sheet, r0, c0, r1, c1 = self._resolve(f, spec)
+        self._check_rect(f, sheet, r0, c0, r1, c1, self._caller)
         for r in range(r0, min(r1, len(sheet.rows))):
             for c in range(c0, min(c1, len(sheet.rows[r]))):
                 sheet.rows[r][c] = None
@@ -1339,7 +1825,9 @@ class FakeGoogle:
                 continue
             sj: dict[str, Any] = {"properties": s.properties()}
             if s.protected:
-                sj["protectedRanges"] = copy.deepcopy(s.protected)
+                sj["protectedRanges"] = [self._protected_json(f, pr, ctx.user) for pr in s.protected]
+            if s.metadata:
+                sj["developerMetadata"] = copy.deepcopy(s.metadata)
             if with_grid:
                 blocks = wanted.get(s.sheet_id) or [(0, 0, s.row_count, s.col_count)]
                 sj["data"] = [_grid_data(s, *b) for b in blocks]
@@ -1360,7 +1848,17 @@ class FakeGoogle:
             "sheets": sheets,
             "spreadsheetUrl": f"https://docs.google.com/spreadsheets/d/{f.id}/edit",
         }
+        if f.metadata:
+            out["developerMetadata"] = copy.deepcopy(f.metadata)
         return apply_mask(out, parse_mask(fields)) if fields else out
+
+    def _protected_json(self, f: FakeFile, pr: Mapping[str, Any], user: str) -> dict[str, Any]:
+        """As the caller sees it: ``requestingUserCanEdit``, and ``editors`` only for an editor."""
+        out = copy.deepcopy(dict(pr))
+        out["requestingUserCanEdit"] = self.can_edit(f, pr, user)
+        if not out["requestingUserCanEdit"]:
+            out.pop("editors", None)
+        return out
 
     def _sheets_spreadsheets_get(self, ctx: _Ctx, key: str) -> tuple[int, dict[str, Any]]:
         f = self._spreadsheet(ctx, key, write=False)
@@ -1374,14 +1872,25 @@ class FakeGoogle:
         body = ctx.body or {}
         key = self._new_id()
         now = self._now_iso()
-        title = body.get("properties", {}).get("title", "無題のスプレッドシート")
-        f = FakeFile(key, title, SHEETS_MIME, ctx.user, created=now, modified=now, locale=self.locale)
+        props = body.get("properties", {})
+        title = props.get("title", "無題のスプレッドシート")
+        f = FakeFile(
+            key,
+            title,
+            SHEETS_MIME,
+            ctx.user,
+            created=now,
+            modified=now,
+            locale=props.get("locale", self.locale),
+            time_zone=props.get("timeZone", self.time_zone),
+        )
         for i, sj in enumerate(body.get("sheets", [])):
-            props = sj.get("properties", {})
-            f.sheets.append(_sheet_from_props(props, default_id=i, index=i))
+            f.sheets.append(_sheet_from_props(sj.get("properties", {}), default_id=i, index=i))
         if not f.sheets:
-            f.sheets = [FakeSheet(0, self._default_sheet_title(), 0)]
+            f.sheets = [FakeSheet(0, "シート1" if f.locale.startswith("ja") else "Sheet1", 0)]
         f.reindex()
+        if f.cell_count() > SPREADSHEET_CELL_LIMIT:
+            raise too_many_cells()
         self.files[key] = f
         return 200, self._spreadsheet_json(f, _Ctx("GET", {}, None, ctx.user, ctx.scopes))
 
@@ -1390,6 +1899,7 @@ class FakeGoogle:
         requests = (ctx.body or {}).get("requests", [])
         # Atomic, like Google: work on copies, keep them only if every request succeeds.
         saved_sheets, saved_name, saved_next = [s.clone() for s in f.sheets], f.name, f.next_protected_id
+        saved_props = (f.locale, f.time_zone, copy.deepcopy(f.metadata), f.next_metadata_id)
         replies = []
         try:
             for i, req in enumerate(requests):
@@ -1403,10 +1913,15 @@ class FakeGoogle:
                     )
                 try:
                     replies.append(handler(f, payload) or {})
+                    if f.cell_count() > SPREADSHEET_CELL_LIMIT:
+                        raise too_many_cells()
+                except ProtectedCellError:
+                    raise
                 except ApiError as e:
                     raise bad_request(f"Invalid requests[{i}].{kind}: {e.message}") from None
         except ApiError:
             f.sheets, f.name, f.next_protected_id = saved_sheets, saved_name, saved_next
+            f.locale, f.time_zone, f.metadata, f.next_metadata_id = saved_props
             raise
         self._touch(f)
         return 200, {"spreadsheetId": key, "replies": replies}
@@ -1459,8 +1974,20 @@ class FakeGoogle:
         f.reindex()
 
     def _req_updateSpreadsheetProperties(self, f: FakeFile, payload: Mapping[str, Any]) -> None:
-        if "title" in payload.get("properties", {}):
-            f.name = payload["properties"]["title"]
+        props = payload.get("properties", {})
+        fields = payload.get("fields")
+        names = {".".join(p) for p in mask_paths(fields)} if fields else set(props)
+        if "*" in names:
+            names = set(props)
+        for name in names:
+            if name == "title":
+                f.name = props.get("title", f.name)
+            elif name == "locale":
+                f.locale = props.get("locale", f.locale)
+            elif name == "timeZone":
+                f.time_zone = props.get("timeZone", f.time_zone)
+            elif name not in ("autoRecalc", "defaultFormat", "iterativeCalculationSettings", "spreadsheetTheme"):
+                raise ApiError(400, f"Invalid field mask: {name}")
 
     def _req_updateSheetProperties(self, f: FakeFile, payload: Mapping[str, Any]) -> None:
         props = payload.get("properties", {})
@@ -1527,23 +2054,59 @@ class FakeGoogle:
         f.next_protected_id += 1
         if pr.get("warningOnly") and pr.get("editors"):
             raise ApiError(400, "Editors are not supported with warningOnly protection.")
-        pr.setdefault("requestingUserCanEdit", True)
+        if not pr.get("warningOnly") and "editors" not in pr and self._caller:
+            pr["editors"] = {"users": [self._caller]}  # Google: the requesting user, when none are named
+        for u in pr.get("unprotectedRanges", []):
+            u.setdefault("sheetId", sheet.sheet_id)
+        pr.pop("requestingUserCanEdit", None)  # computed for each caller (spreadsheets.get)
         sheet.protected.append(pr)
-        return {"addProtectedRange": {"protectedRange": pr}}
+        return {"addProtectedRange": {"protectedRange": self._protected_json(f, pr, self._caller)}}
 
-    def _req_deleteProtectedRange(self, f: FakeFile, payload: Mapping[str, Any]) -> None:
-        pid = payload.get("protectedRangeId")
+    def _find_protected(self, f: FakeFile, pid: Any) -> tuple[FakeSheet, dict[str, Any]]:
         for s in f.sheets:
             for pr in s.protected:
                 if pr.get("protectedRangeId") == pid:
-                    s.protected.remove(pr)
-                    return
+                    if self._caller and not self.can_edit(f, pr, self._caller):
+                        raise ProtectedCellError()
+                    return s, pr
         raise ApiError(400, f"No protected range with id: {pid}")
+
+    def _req_updateProtectedRange(self, f: FakeFile, payload: Mapping[str, Any]) -> None:
+        given = payload.get("protectedRange", {})
+        sheet, pr = self._find_protected(f, given.get("protectedRangeId"))
+        fields = payload.get("fields", "")
+        if not fields:
+            raise ApiError(400, "At least one field must be updated, but 'fields' is empty.")
+        names = {p[0] for p in mask_paths(fields)}
+        if "*" in names:
+            names = {"range", "description", "warningOnly", "editors", "unprotectedRanges", "requestingUserCanEdit"}
+        for name in names:
+            if name not in ("range", "description", "warningOnly", "editors", "unprotectedRanges"):
+                if name == "requestingUserCanEdit":
+                    continue
+                raise ApiError(400, f"Invalid field mask: {name}")
+            if name in given:
+                pr[name] = copy.deepcopy(given[name])
+            else:
+                pr.pop(name, None)
+        if pr.get("warningOnly") and pr.get("editors"):
+            raise ApiError(400, "Editors are not supported with warningOnly protection.")
+        target, *_ = self._grid_sheet(f, pr.get("range", {}))
+        pr["range"].setdefault("sheetId", target.sheet_id)
+        if target is not sheet:
+            sheet.protected.remove(pr)
+            target.protected.append(pr)
+
+    def _req_deleteProtectedRange(self, f: FakeFile, payload: Mapping[str, Any]) -> None:
+        sheet, pr = self._find_protected(f, payload.get("protectedRangeId"))
+        sheet.protected.remove(pr)
 
     def _req_repeatCell(self, f: FakeFile, payload: Mapping[str, Any]) -> None:
         sheet, r0, c0, r1, c1 = self._grid_sheet(f, payload.get("range", {}))
         paths = mask_paths(payload.get("fields", ""))
         cell = payload.get("cell", {})
+        _check_length(cell)
+        self._check_rect(f, sheet, r0, c0, r1, c1, self._caller)
         for r in range(r0, r1):
             for c in range(c0, c1):
                 _apply_cell_data(sheet, r, c, cell, paths)
@@ -1567,6 +2130,15 @@ class FakeGoogle:
                 f"Range ({a1(sheet.title, r0, c0, need_r, max(need_c, c0 + 1))}) exceeds grid "
                 f"limits. Max rows: {sheet.row_count}, max columns: {sheet.col_count}",
             )
+        for row in rows:
+            for cell in row.get("values", []):
+                _check_length(cell)
+        self._check_cells(
+            f,
+            sheet,
+            ((r0 + i, c0 + j) for i, row in enumerate(rows) for j, _ in enumerate(row.get("values", []))),
+            self._caller,
+        )
         for i, row in enumerate(rows):
             for j, cell in enumerate(row.get("values", [])):
                 _apply_cell_data(sheet, r0 + i, c0 + j, cell, paths)
@@ -1620,17 +2192,11 @@ class FakeGoogle:
             )
         if end - start >= limit:
             raise ApiError(400, "You can't delete all the rows on the sheet.")
-        n = end - start
         if axis == 0:
-            del sheet.rows[start:end]
-            sheet.row_count -= n
+            self._check_rect(f, sheet, start, 0, end, sheet.col_count, self._caller)
         else:
-            for row in sheet.rows:
-                del row[start:end]
-            sheet.col_count -= n
-        sheet.notes = _shift(sheet.notes, axis, start, -n)
-        sheet.formats = _shift(sheet.formats, axis, start, -n)
-        sheet.validations = _shift(sheet.validations, axis, start, -n)
+            self._check_rect(f, sheet, 0, start, sheet.row_count, end, self._caller)
+        _delete(sheet, axis, start, end - start)
 
     def _req_appendDimension(self, f: FakeFile, payload: Mapping[str, Any]) -> None:
         sheet = f.by_id(payload.get("sheetId", 0))
@@ -1649,6 +2215,188 @@ class FakeGoogle:
 
     def _req_setBasicFilter(self, f: FakeFile, payload: Mapping[str, Any]) -> None:
         self._grid_sheet(f, payload.get("filter", {}).get("range", {}))
+
+    # -- developer metadata
+    def _all_metadata(self, f: FakeFile) -> Iterator[tuple[FakeSheet | None, dict[str, Any]]]:
+        for md in f.metadata:
+            yield None, md
+        for s in f.sheets:
+            for md in s.metadata:
+                yield s, md
+
+    def _req_createDeveloperMetadata(self, f: FakeFile, payload: Mapping[str, Any]) -> dict[str, Any]:
+        md = copy.deepcopy(dict(payload.get("developerMetadata", {})))
+        if not md.get("metadataKey"):
+            raise ApiError(400, "metadataKey is required.")
+        if md.get("visibility") not in ("DOCUMENT", "PROJECT"):
+            raise ApiError(400, "Developer metadata visibility must be DOCUMENT or PROJECT.")
+        mid = md.get("metadataId")
+        used = {m["metadataId"] for _, m in self._all_metadata(f)}
+        if mid is None:
+            mid = f.next_metadata_id
+            f.next_metadata_id += 1
+        elif not isinstance(mid, int) or mid <= 0 or mid in used:
+            raise ApiError(400, f"Developer metadata ID {mid} is invalid or already in use.")
+        md["metadataId"] = mid
+        sheet, md["location"] = self._metadata_location(f, md.get("location", {}))
+        (f.metadata if sheet is None else sheet.metadata).append(md)
+        return {"createDeveloperMetadata": {"developerMetadata": copy.deepcopy(md)}}
+
+    def _metadata_location(self, f: FakeFile, loc: Mapping[str, Any]) -> tuple[FakeSheet | None, dict[str, Any]]:
+        if loc.get("spreadsheet"):
+            return None, {"locationType": "SPREADSHEET", "spreadsheet": True}
+        if "sheetId" in loc:
+            sheet = f.by_id(loc["sheetId"])
+            if sheet is None:
+                raise ApiError(400, f"No grid with id: {loc['sheetId']}")
+            return sheet, {"locationType": "SHEET", "sheetId": sheet.sheet_id}
+        rng = dict(loc.get("dimensionRange") or {})
+        sheet = f.by_id(rng.get("sheetId", 0))
+        if not rng or sheet is None:
+            raise ApiError(400, "Developer metadata must have a location (spreadsheet, sheetId or dimensionRange).")
+        dim = rng.get("dimension", "ROWS")
+        limit = sheet.row_count if dim == "ROWS" else sheet.col_count
+        start, end = rng.get("startIndex", 0), rng.get("endIndex", limit)
+        if not 0 <= start < end <= limit:
+            raise ApiError(400, f"Invalid dimension range: {start}-{end} (max {limit}).")
+        kind = "ROW" if dim == "ROWS" else "COLUMN"
+        out = {"sheetId": sheet.sheet_id, "dimension": dim, "startIndex": start, "endIndex": end}
+        return sheet, {"locationType": kind, "dimensionRange": out}
+
+    def _req_updateDeveloperMetadata(self, f: FakeFile, payload: Mapping[str, Any]) -> dict[str, Any]:
+        given = payload.get("developerMetadata", {})
+        names = {p[0] for p in mask_paths(payload.get("fields", ""))}
+        if not names:
+            raise ApiError(400, "At least one field must be updated, but 'fields' is empty.")
+        found = self._matching_metadata(f, payload.get("dataFilters", []))
+        for sheet, md in found:
+            for name in names:
+                if name == "location":
+                    new_sheet, md["location"] = self._metadata_location(f, given.get("location", {}))
+                    if new_sheet is not sheet:
+                        (f.metadata if sheet is None else sheet.metadata).remove(md)
+                        (f.metadata if new_sheet is None else new_sheet.metadata).append(md)
+                elif name in ("metadataKey", "metadataValue", "visibility"):
+                    if name in given:
+                        md[name] = given[name]
+                    else:
+                        md.pop(name, None)
+                else:
+                    raise ApiError(400, f"Invalid field mask: {name}")
+        return {"updateDeveloperMetadata": {"developerMetadata": [copy.deepcopy(md) for _, md in found]}}
+
+    def _req_deleteDeveloperMetadata(self, f: FakeFile, payload: Mapping[str, Any]) -> dict[str, Any]:
+        found = self._matching_metadata(f, [payload.get("dataFilter", {})])
+        for sheet, md in found:
+            (f.metadata if sheet is None else sheet.metadata).remove(md)
+        return {"deleteDeveloperMetadata": {"deletedDeveloperMetadata": [md for _, md in found]}}
+
+    def _matching_metadata(
+        self, f: FakeFile, filters: Sequence[Mapping[str, Any]]
+    ) -> list[tuple[FakeSheet | None, dict[str, Any]]]:
+        out = []
+        for sheet, md in self._all_metadata(f):
+            if any(self._filter_selects(f, df, sheet, md) for df in filters):
+                out.append((sheet, md))
+        return out
+
+    def _filter_selects(
+        self, f: FakeFile, df: Mapping[str, Any], sheet: FakeSheet | None, md: Mapping[str, Any]
+    ) -> bool:
+        """Does DataFilter ``df`` select metadata ``md``? A lookup matches its fields; an A1 or grid
+        range selects the metadata on rows, columns or sheets it intersects."""
+        if "developerMetadataLookup" in df:
+            return _lookup_matches(df["developerMetadataLookup"], md)
+        if "a1Range" in df or "gridRange" in df:
+            s, r0, c0, r1, c1 = (
+                self._resolve(f, df["a1Range"]) if "a1Range" in df else self._grid_sheet(f, df["gridRange"])
+            )
+            if sheet is not s:
+                return False
+            rng = md["location"].get("dimensionRange")
+            if rng is None:
+                return True
+            lo, hi = (r0, r1) if rng["dimension"] == "ROWS" else (c0, c1)
+            return rng["startIndex"] < hi and lo < rng["endIndex"]
+        raise ApiError(400, "A data filter needs developerMetadataLookup, a1Range or gridRange.")
+
+    def _filter_ranges(self, f: FakeFile, df: Mapping[str, Any]) -> list[tuple[FakeSheet, int, int, int, int]]:
+        """The grid ranges a DataFilter selects: a metadata row is the whole row, a column the whole column."""
+        if "a1Range" in df:
+            return [self._resolve(f, df["a1Range"])]
+        if "gridRange" in df:
+            return [self._grid_sheet(f, df["gridRange"])]
+        if "developerMetadataLookup" not in df:
+            raise bad_request("A data filter needs developerMetadataLookup, a1Range or gridRange.")
+        out = []
+        for sheet, md in self._all_metadata(f):
+            if not _lookup_matches(df["developerMetadataLookup"], md):
+                continue
+            for s in [sheet] if sheet is not None else f.sheets:
+                rng = md["location"].get("dimensionRange")
+                if rng is None:
+                    out.append((s, 0, 0, s.row_count, s.col_count))
+                elif rng["dimension"] == "ROWS":
+                    out.append((s, rng["startIndex"], 0, rng["endIndex"], s.col_count))
+                else:
+                    out.append((s, 0, rng["startIndex"], s.row_count, rng["endIndex"]))
+        return out
+
+    def _sheets_developerMetadata_search(self, ctx: _Ctx, key: str) -> tuple[int, dict[str, Any]]:
+        f = self._spreadsheet(ctx, key, write=False)
+        filters = (ctx.body or {}).get("dataFilters", [])
+        matched = []
+        for sheet, md in self._all_metadata(f):
+            hits = [df for df in filters if self._filter_selects(f, df, sheet, md)]
+            if hits:
+                matched.append({"developerMetadata": copy.deepcopy(md), "dataFilters": copy.deepcopy(hits)})
+        return 200, ({"matchedDeveloperMetadata": matched} if matched else {})
+
+    def _sheets_developerMetadata_get(self, ctx: _Ctx, key: str, metadata_id: str) -> tuple[int, dict[str, Any]]:
+        f = self._spreadsheet(ctx, key, write=False)
+        for _, md in self._all_metadata(f):
+            if str(md["metadataId"]) == metadata_id:
+                return 200, copy.deepcopy(md)
+        raise not_found()
+
+    def _sheets_values_batchGetByDataFilter(self, ctx: _Ctx, key: str) -> tuple[int, dict[str, Any]]:
+        f = self._spreadsheet(ctx, key, write=False)
+        body = ctx.body or {}
+        options = {k: [body[k]] for k in ("majorDimension", "valueRenderOption", "dateTimeRenderOption") if k in body}
+        as_query = _Ctx(ctx.method, options, None, ctx.user, ctx.scopes)
+        out = []
+        for df in body.get("dataFilters", []):
+            for block in self._filter_ranges(f, df):
+                out.append({"valueRange": self._value_range(*block, as_query), "dataFilters": [copy.deepcopy(df)]})
+        return 200, {"spreadsheetId": key, "valueRanges": out}
+
+    def _sheets_values_batchUpdateByDataFilter(self, ctx: _Ctx, key: str) -> tuple[int, dict[str, Any]]:
+        """Each entry's values go to every range its filter selects, from that range's top-left cell."""
+        f = self._spreadsheet(ctx, key, write=True)
+        body = ctx.body or {}
+        option = body.get("valueInputOption")
+        targets = []
+        for d in body.get("data", []):
+            for sheet, r0, c0, r1, c1 in self._filter_ranges(f, d.get("dataFilter", {})):
+                spec = a1(sheet.title, r0, c0, r1, c1)
+                if r1 - r0 == 1 and c1 - c0 == 1:
+                    spec += ":" + spec.rsplit("!", 1)[1]  # a one-cell range is still a bound
+                targets.append((spec, d))
+        for spec, d in targets:  # check all before writing any
+            self._write(f, spec, d.get("values", []), d.get("majorDimension", "ROWS"), option, dry=True, user=ctx.user)
+        responses = []
+        for spec, d in targets:
+            r = self._write(f, spec, d.get("values", []), d.get("majorDimension", "ROWS"), option, user=ctx.user)
+            responses.append({**{k: v for k, v in r.items() if k != "spreadsheetId"}, "dataFilter": d["dataFilter"]})
+        self._touch(f)
+        return 200, {
+            "spreadsheetId": key,
+            "totalUpdatedRows": sum(r["updatedRows"] for r in responses),
+            "totalUpdatedColumns": max((r["updatedColumns"] for r in responses), default=0),
+            "totalUpdatedCells": sum(r["updatedCells"] for r in responses),
+            "totalUpdatedSheets": len({r["updatedRange"].rsplit("!", 1)[0] for r in responses}),
+            "responses": responses,
+        }
 
     # -- Drive
     def _drive_files_get(self, ctx: _Ctx, file_id: str) -> tuple[int, dict[str, Any]]:
@@ -1698,7 +2446,15 @@ class FakeGoogle:
         fid = self._new_id()
         now = self._now_iso()
         f = FakeFile(
-            fid, body.get("name", "無題"), mime, ctx.user, parents, created=now, modified=now, locale=self.locale
+            fid,
+            body.get("name", "無題"),
+            mime,
+            ctx.user,
+            parents,
+            created=now,
+            modified=now,
+            locale=self.locale,
+            time_zone=self.time_zone,
         )
         if mime == SHEETS_MIME:
             f.sheets = [FakeSheet(0, self._default_sheet_title(), 0)]
@@ -1777,10 +2533,14 @@ class FakeGoogle:
 
 
 # ---------------------------------------------------------------- helpers used by the handlers
-def _send(h: BaseHTTPRequestHandler, status: int, body: Mapping[str, Any] | None) -> None:
+def _send(
+    h: BaseHTTPRequestHandler, status: int, body: Mapping[str, Any] | None, headers: Mapping[str, str] | None = None
+) -> None:
     data = b"" if body is None else json.dumps(body, ensure_ascii=False, indent=2).encode("utf-8")
     try:
         h.send_response(status)
+        for name, value in (headers or {}).items():
+            h.send_header(name, value)
         if body is not None:
             h.send_header("Content-Type", "application/json; charset=UTF-8")
         h.send_header("Content-Length", str(len(data)))
@@ -1906,6 +2666,39 @@ def _apply_cell_data(sheet: FakeSheet, r: int, c: int, cell: Mapping[str, Any], 
             raise ApiError(400, f"Invalid field mask: {'.'.join(path)}")
 
 
+def _lookup_matches(lookup: Mapping[str, Any], md: Mapping[str, Any]) -> bool:
+    """A DeveloperMetadataLookup: every field it names must match (location: exactly, or intersecting)."""
+    for name in ("metadataId", "metadataKey", "metadataValue", "visibility"):
+        if name in lookup and md.get(name) != lookup[name]:
+            return False
+    loc = md["location"]
+    if "locationType" in lookup and loc["locationType"] != lookup["locationType"]:
+        return False
+    want = lookup.get("metadataLocation")
+    if not want:
+        return True
+    exact = lookup.get("locationMatchingStrategy", "EXACT_LOCATION") == "EXACT_LOCATION"
+    if want.get("spreadsheet"):
+        return loc["locationType"] == "SPREADSHEET" or not exact
+    have_sheet = loc.get("sheetId", loc.get("dimensionRange", {}).get("sheetId"))
+    if "sheetId" in want:
+        return have_sheet == want["sheetId"] and (not exact or loc["locationType"] == "SHEET")
+    rng, mine = want.get("dimensionRange") or {}, loc.get("dimensionRange")
+    if mine is None or mine["sheetId"] != rng.get("sheetId", 0) or mine["dimension"] != rng.get("dimension", "ROWS"):
+        return False
+    start, end = rng.get("startIndex", 0), rng.get("endIndex", 1 << 30)
+    if exact:
+        return (mine["startIndex"], mine["endIndex"]) == (start, end)
+    return mine["startIndex"] < end and start < mine["endIndex"]
+
+
+def _check_length(cell: Mapping[str, Any]) -> None:
+    uev = cell.get("userEnteredValue") or {}
+    text = uev.get("stringValue") or uev.get("formulaValue") or ""
+    if len(text) > CELL_CHARACTER_LIMIT:
+        raise too_long()
+
+
 def _put_typed(sheet: FakeSheet, r: int, c: int, value: Any, *, as_person: bool) -> None:
     if isinstance(value, str) and value == "":
         sheet.put(r, c, None)
@@ -1940,6 +2733,7 @@ def _grow(sheet: FakeSheet, rows: int, cols: int) -> None:
 
 
 def _insert(sheet: FakeSheet, axis: int, at: int, n: int) -> None:
+    """Rows (axis 0) or columns (1) inserted at 0-based ``at``: everything at or after it moves on by ``n``."""
     if axis == 0:
         if at < len(sheet.rows):
             sheet.rows[at:at] = [[] for _ in range(n)]
@@ -1949,9 +2743,111 @@ def _insert(sheet: FakeSheet, axis: int, at: int, n: int) -> None:
             if at < len(row):
                 row[at:at] = [None] * n
         sheet.col_count += n
+    _shift_everything(sheet, axis, at, n)
+
+
+def _delete(sheet: FakeSheet, axis: int, at: int, n: int) -> None:
+    """Rows or columns [at, at + n) deleted: their cells, notes, formats, metadata go; the rest moves up/left."""
+    if axis == 0:
+        del sheet.rows[at : at + n]
+        sheet.row_count -= n
+    else:
+        for row in sheet.rows:
+            del row[at : at + n]
+        sheet.col_count -= n
+    _shift_everything(sheet, axis, at, -n)
+
+
+def _shift_everything(sheet: FakeSheet, axis: int, at: int, n: int) -> None:
     sheet.notes = _shift(sheet.notes, axis, at, n)
     sheet.formats = _shift(sheet.formats, axis, at, n)
     sheet.validations = _shift(sheet.validations, axis, at, n)
+    dim = "ROWS" if axis == 0 else "COLUMNS"
+    moved: dict[tuple[str, int], dict[str, Any]] = {}
+    for (d, i), props in sheet.dimensions.items():
+        if d != dim:
+            moved[(d, i)] = props
+        elif n < 0 and at <= i < at - n:
+            continue
+        else:
+            moved[(d, i + n if i >= at else i)] = props
+    sheet.dimensions = moved
+    kept = []
+    for pr in sheet.protected:
+        if _shift_grid_range(pr["range"], axis, at, n):
+            pr["unprotectedRanges"] = [u for u in pr.get("unprotectedRanges", []) if _shift_grid_range(u, axis, at, n)]
+            if not pr["unprotectedRanges"]:
+                del pr["unprotectedRanges"]
+            kept.append(pr)
+    sheet.protected = kept
+    kept = []
+    for md in sheet.metadata:
+        rng = md["location"].get("dimensionRange")
+        if rng is not None and rng.get("dimension") == dim:
+            span = _shift_span(rng.get("startIndex", 0), rng.get("endIndex", 0), at, n)
+            if span is None:
+                continue  # every row or column it was on is gone, and so is the metadata
+            rng["startIndex"], rng["endIndex"] = span
+        kept.append(md)
+    sheet.metadata = kept
+
+
+def _shift_span(start: int, end: int, at: int, n: int) -> tuple[int, int] | None:
+    """A half-open span after an insert (n > 0) or delete (n < 0) at ``at``; None when nothing is left."""
+    if n >= 0:
+        return (start + n if start >= at else start), (end + n if end > at else end)
+    gone = -n
+    start = start if start < at else max(at, start - gone)
+    end = end if end <= at else max(at, end - gone)
+    return (start, end) if start < end else None
+
+
+def _shift_grid_range(rng: dict[str, Any], axis: int, at: int, n: int) -> bool:
+    """Move a GridRange in place (unbounded sides stay unbounded); False when it was deleted whole."""
+    lo, hi = ("startRowIndex", "endRowIndex") if axis == 0 else ("startColumnIndex", "endColumnIndex")
+    start = rng.get(lo, 0)
+    end = rng.get(hi, 1 << 30)
+    span = _shift_span(start, end, at, n)
+    if span is None:
+        return False
+    if lo in rng:
+        rng[lo] = span[0]
+    if hi in rng:
+        rng[hi] = span[1]
+    return True
+
+
+def _reorder_rows(sheet: FakeSheet, r0: int, order: Sequence[int]) -> None:
+    """Rows r0… take the contents of rows ``order`` (old 0-based indices): values, notes, formats,
+    data validation and single-row developer metadata move with them (row heights stay, as in Sheets)."""
+    new_of = {old: r0 + i for i, old in enumerate(order)}
+    r1 = r0 + len(order)
+    while len(sheet.rows) < r1:
+        sheet.rows.append([])
+    old_rows = sheet.rows[r0:r1]
+    sheet.rows[r0:r1] = [old_rows[old - r0] for old in order]
+
+    def move(d: dict[Key, Any]) -> dict[Key, Any]:
+        return {((new_of.get(r, r)), c): v for (r, c), v in d.items()}
+
+    sheet.notes = move(sheet.notes)
+    sheet.formats = move(sheet.formats)
+    sheet.validations = move(sheet.validations)
+    for md in sheet.metadata:
+        rng = md["location"].get("dimensionRange")
+        if rng and rng.get("dimension") == "ROWS" and rng.get("endIndex", 0) - rng.get("startIndex", 0) == 1:
+            start = rng["startIndex"]
+            if start in new_of:
+                rng["startIndex"], rng["endIndex"] = new_of[start], new_of[start] + 1
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    """Sheets' order: numbers, then text (case-insensitive), then TRUE/FALSE; empty cells always last."""
+    if isinstance(value, bool):
+        return (2, value)
+    if isinstance(value, int | float):
+        return (0, value)
+    return (1, str(value).casefold())
 
 
 def _sheet_from_props(props: Mapping[str, Any], *, default_id: int, index: int) -> FakeSheet:
