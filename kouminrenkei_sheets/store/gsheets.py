@@ -988,12 +988,13 @@ class GSheetsStore(Store):
             # what the tabs hold now, not what this run read earlier
             fresh = [t for t, chs in by_tab.items() if any(not isinstance(c, EnsureSheet) for c in chs)]
             marks_needed = any(isinstance(c, MarkCells | DeleteRow) for c in changes)
-            if marks_needed and (b.meta is None or MARKS_TAB in b.meta):
+            marks_known = b.meta is not None and MARKS_TAB in b.meta
+            if marks_needed and marks_known:
                 fresh.append(MARKS_TAB)
             for t in fresh:
                 b.tabs.pop(t, None)
-            need = [t for t in by_tab if t not in b.tabs]
-            if marks_needed and MARKS_TAB not in need:
+            need = [t for t in by_tab if t not in b.tabs and (b.meta is None or t in b.meta)]
+            if marks_needed and marks_known and MARKS_TAB not in need:
                 need.append(MARKS_TAB)
             if need:
                 self._fetch(b, need)
