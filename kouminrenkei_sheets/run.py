@@ -133,8 +133,19 @@ class RunResult:
 
 
 # ---------------------------------------------------------------- the sequence
-def run(config: Config, store: Store, *, now: datetime | None = None) -> RunResult:
-    """intake (each configured source) → validate → sync → notify; never stops half way."""
+def run(
+    config: Config,
+    store: Store,
+    *,
+    now: datetime | None = None,
+    wait: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> RunResult:
+    """intake (each configured source) → validate → sync → notify; never stops half way.
+
+    ``wait`` makes sync wait for another sync's lock instead of ending busy; ``progress`` is told
+    the name of each step as it starts. run never records the status report's 「前回の報告」 marker.
+    """
     settings = run_settings(config)
     now = now or datetime.now().replace(microsecond=0)
     result = RunResult(now, log_path=config.resolve(settings.log))
@@ -142,10 +153,16 @@ def run(config: Config, store: Store, *, now: datetime | None = None) -> RunResu
     logger, handler = _open_log(result.log_path, settings, config)
     try:
         logger.info("開始（設定 %s）", config.path or "（なし）")
-        result.steps.append(_step("intake", logger, lambda: _intake(config, store, settings, now)))
-        result.steps.append(_step("validate", logger, lambda: _validate(config, store, now)))
-        result.steps.append(_step("sync", logger, lambda: _sync(config, store, now)))
-        result.steps.append(_step("notify", logger, lambda: _notify(config, store, settings, now)))
+        steps: list[tuple[str, Callable[[], StepResult]]] = [
+            ("intake", lambda: _intake(config, store, settings, now)),
+            ("validate", lambda: _validate(config, store, now)),
+            ("sync", lambda: _sync(config, store, now, wait=wait)),
+            ("notify", lambda: _notify(config, store, settings, now)),
+        ]
+        for name, body in steps:
+            if progress is not None:
+                progress(name)
+            result.steps.append(_step(name, logger, body))
         level = logging.INFO if result.exit_code == EXIT_OK else logging.WARNING
         logger.log(level, "終了（終了コード %d）", result.exit_code)
     finally:
@@ -263,10 +280,10 @@ def _validate(config: Config, store: Store, now: datetime) -> StepResult:
     return step
 
 
-def _sync(config: Config, store: Store, now: datetime) -> StepResult:
+def _sync(config: Config, store: Store, now: datetime, *, wait: bool = False) -> StepResult:
     from .sync import sync
 
-    result = sync(config, store, now=now)
+    result = sync(config, store, now=now, wait=wait)
     step = StepResult(
         "sync",
         f"同期 反映 {result.pushed}・取込 {result.pulled}・差し戻し {result.reverted}・復元 {result.restored}"

@@ -1006,6 +1006,7 @@ def validate(
     *,
     write_back: bool = True,
     today: date | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> Report:
     """Check the register and every department sheet; return the findings.
 
@@ -1013,7 +1014,9 @@ def validate(
     note), marks of an earlier run cleared where the cell is now right — but only when something
     differs from what is there, so a scheduled run over unchanged sheets writes nothing. A book
     open in Excel is left alone and named in ``Report.skipped``. Cell values are never changed.
+    ``progress(what, done, total)`` is told each sheet as it is checked (the command line's bar).
     """
+    step = progress or (lambda what, done, total: None)
     run = _Run(config, store, today or date.today())
     tables = run.read()
     run.findings_table = tables.get(SheetRef(FINDINGS))
@@ -1029,9 +1032,11 @@ def validate(
         target = row.values.get(R_TARGET)
         if not _blank(target):
             targets.add(run.norm(target))
+    step("台帳", 0, len(run.departments) + 1)
     books, unreadable = run.read_books(run.departments.values())
-    for department in run.departments.values():
+    for done, department in enumerate(run.departments.values(), start=1):
         ref = department.ref
+        step(department.name, done, len(run.departments) + 1)
         if ref.book is None:
             label = ref.sheet
             table = tables.get(ref)
@@ -1059,6 +1064,7 @@ def validate(
         order = {c.name: i for i, c in enumerate(check.schema.columns)}
         findings.extend(sorted(check.findings, key=lambda f: (f.row or 0, order.get(f.column or "", -1))))
     report = Report(findings)
+    step("検証結果の書き込み" if write_back else "完了", len(run.departments) + 1, len(run.departments) + 1)
     if write_back:
         plan = _plan(run, findings, datetime.now().replace(microsecond=0))
         if plan:
