@@ -244,7 +244,7 @@ class FiscalYearParam(click.ParamType):
 FISCAL_YEAR = FiscalYearParam()
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("kouminrenkei", cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
