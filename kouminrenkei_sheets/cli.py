@@ -70,14 +70,32 @@ def _japanese_metavar(param: click.Parameter) -> None:
         param.metavar = "文字列"
 
 
+def _write_help_text(command: click.Command, formatter: click.HelpFormatter) -> None:
+    """The docstring's lines as written: click re-wraps paragraphs by joining lines with a space,
+    which puts stray spaces into Japanese sentences (「作れない提案があると 終了コードは」)."""
+    import inspect
+
+    text = inspect.cleandoc(command.help or "").partition("\f")[0]
+    lines = [line for line in text.splitlines() if line.strip() != "\b"]
+    if not lines:
+        return
+    formatter.write_paragraph()
+    with formatter.indentation():
+        for line in lines:
+            formatter.write(f"{' ' * formatter.current_indent}{line}\n" if line.strip() else "\n")
+
+
 class Command(click.Command):
-    """A command whose usage line and metavars are Japanese."""
+    """A command whose usage line, help text and metavars read as Japanese."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("options_metavar", "[オプション]")
         super().__init__(*args, **kwargs)
         for param in self.params:
             _japanese_metavar(param)
+
+    def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        _write_help_text(self, formatter)
 
 
 class Group(click.Group):
@@ -91,6 +109,9 @@ class Group(click.Group):
         super().__init__(*args, **kwargs)
         for param in self.params:
             _japanese_metavar(param)
+
+    def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        _write_help_text(self, formatter)
 
 
 class ToolError(click.ClickException):
@@ -160,9 +181,16 @@ quiet_option = click.option("--quiet", "-q", is_flag=True, help="進み具合（
 
 def limit_options(func: F) -> F:
     func = click.option("--all", "show_all", is_flag=True, help="一覧を省略せずにすべて表示する")(func)
+
+    def at_least_one(ctx: click.Context, param: click.Parameter, value: int) -> int:
+        if value < 1:
+            raise click.BadParameter(f"{value} 件は表示できません。1 以上の件数を指定してください。")
+        return value
+
     return click.option(
         "--limit",
-        type=click.IntRange(min=1),
+        type=int,
+        callback=at_least_one,
         default=DEFAULT_LIMIT,
         show_default=True,
         metavar="件数",

@@ -840,7 +840,12 @@ def default_report_path(config: Config, rep: Report, fmt: str) -> Path:
     return config.resolve(config.report.out) / f"report-{rep.as_of:%Y%m%d}.{suffix}"
 
 
+HISTORY_TABLE_MIN_WIDTH = 120  # narrower terminals get one block per change: 8 columns would cut words
+
+
 def render_history_text(entries: Sequence[HistoryEntry], proposal: str, *, width: int = 110) -> str:
+    if width < HISTORY_TABLE_MIN_WIDTH:
+        return _render_history_blocks(entries, proposal)
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, color_system=None, force_terminal=False, highlight=False)
     t = ReportTable(
@@ -851,6 +856,20 @@ def render_history_text(entries: Sequence[HistoryEntry], proposal: str, *, width
     )
     _print_table(console, t)
     return _strip_lines(buffer.getvalue())
+
+
+def _render_history_blocks(entries: Sequence[HistoryEntry], proposal: str) -> str:
+    """The history for a narrow terminal: the when, what and where of each change on its first line,
+    the values on the next, the sheet and who on the third; nothing is cut in the middle of a word."""
+    lines = [f"{proposal} の変更履歴（古い順）"]
+    for e in entries:
+        lines.append("")
+        lines.append(f"{_cell(e.when)}  ［{e.kind or '種別なし'}］  {e.key}  {e.column}")
+        lines.append(f"    「{_cell(e.old)}」→「{_cell(e.new)}」")
+        lines.append(f"    {e.sheet}　実行者 {e.actor or '（不明）'}")
+    lines.append("")
+    lines.append(f"{len(entries)} 件" if entries else "記録された変更はありません。")
+    return _strip_lines("\n".join(lines))
 
 
 def render_history_json(entries: Sequence[HistoryEntry]) -> str:
