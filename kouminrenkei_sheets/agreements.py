@@ -101,8 +101,18 @@ _PROPOSALS = SheetRef(PROPOSALS)
 _CHOICES = SheetRef(CHOICES)
 _HISTORY = SheetRef(HISTORY)
 
-# 件名 endings that only say "a proposal / agreement about …", dropped to get a 事業連携協定's theme.
-_THEME_SUFFIX = re.compile(r"(?:に関する|についての|の)?(?:事業連携協定|連携協定|協定|提案|連携|事業)$")
+# 件名 endings that only say "a proposal / agreement / partnership about …", dropped to get a
+# 事業連携協定's theme: 「健康ポイント事業での連携」 prints 「健康ポイント事業に関する事業連携協定書」,
+# not 「…でに関する…」.
+# A bare 事業 stays (健康ポイント事業); only 「…に関する事業」-like endings lose it.
+_THEME_PARTICLE = (
+    r"(?:に関する|に関わる|に係る|に係わる|についての|における|に於ける|に向けた|を通じた|による|に基づく"
+    r"|での|との|のための|の)"
+)
+_THEME_NOUN = (
+    r"(?:事業連携協定書?|包括連携協定書?|連携協定書?|協定書?|提案書?|連携事業|連携|協力|協働|取組み?|取り組み)"
+)
+_THEME_SUFFIX = re.compile(rf"(?:{_THEME_PARTICLE}?{_THEME_NOUN}|{_THEME_PARTICLE}事業|について)$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _LINE_BREAKS = re.compile(r"\s*[\r\n]+\s*")
 
@@ -368,9 +378,9 @@ def _text(value: CellValue) -> str:
 
 def _theme(subject: str, fields: Sequence[str]) -> str:
     """What a 事業連携協定 is about: the 件名 without 「…に関する提案」-like endings, else the field."""
-    theme = subject
-    for _ in range(3):
-        theme = _THEME_SUFFIX.sub("", theme).strip()
+    theme = subject.strip()
+    for _ in range(4):
+        theme = _THEME_SUFFIX.sub("", theme).strip(" 　・、")
     return theme or (fields[0] if fields else "")
 
 

@@ -1,7 +1,8 @@
 """The one configuration file, ``kouminrenkei.toml``: where the sheets live and who the desk is.
 
-Found by ``--config``, then ``$KOUMINRENKEI_CONFIG``, then ``./kouminrenkei.toml``. Relative paths
-in it resolve against the file's folder. A wrong setting is one ConfigError naming the key and file.
+Found by ``--config``, then ``$KOUMINRENKEI_CONFIG``, then ``kouminrenkei.toml`` in the current folder or
+the nearest one above it. Relative paths in it resolve against the file's folder. A wrong setting is
+one ConfigError naming the key and file.
 """
 
 from __future__ import annotations
@@ -117,14 +118,21 @@ _SECTIONS: dict[str, type] = {
 }
 
 
-def find_config(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """Where the configuration is: --config, then $KOUMINRENKEI_CONFIG, then ./kouminrenkei.toml."""
+def find_config(explicit: str | os.PathLike[str] | None = None, *, start: Path | None = None) -> Path:
+    """Where the configuration is: --config, then $KOUMINRENKEI_CONFIG, then kouminrenkei.toml in the
+    current folder or the nearest folder above it (so a command works from the desk's subfolders too).
+    Not found anywhere: ./kouminrenkei.toml, for the error message."""
     if explicit:
         return Path(explicit)
     env = os.environ.get(ENV_VAR)
     if env:
         return Path(env)
-    return Path.cwd() / CONFIG_NAME
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    return here / CONFIG_NAME
 
 
 def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:

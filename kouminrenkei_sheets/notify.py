@@ -21,6 +21,7 @@ from typing import Any
 from .config import Config
 from .departments import Department, departments_from_table
 from .errors import ConfigError, ServiceError, StoreError
+from .messages import os_error_text
 from .schema import (
     DEPARTMENTS,
     NOTIFY_SHEET,
@@ -125,10 +126,15 @@ def is_configured(config: Config) -> bool:
     return bool(config.section("notify"))
 
 
-def notify_settings(config: Config) -> NotifySettings:
-    """Read and check ``[notify]``; a wrong entry is one ConfigError naming the key and the file."""
+def notify_settings(config: Config, *, need_server: bool = True) -> NotifySettings:
+    """Read and check ``[notify]``; a wrong entry is one ConfigError naming the key and the file.
+
+    Without ``need_server`` (a dry run) the SMTP server and sender may be missing: nothing is sent.
+    """
     where = str(config.path) if config.path else "設定"
     raw = config.section("notify")
+    if not raw and not need_server:
+        return NotifySettings()
     if not raw:
         raise ConfigError(
             f"{where} に [notify] がありません。SMTP サーバー（host, port, security）と送信元（from）を書いてください。"
@@ -148,12 +154,12 @@ def notify_settings(config: Config) -> NotifySettings:
     if security not in SECURITIES:
         raise ConfigError(f"{where} の notify.security = {security!r} は starttls・ssl・none のどれかにしてください。")
     host = str(raw.get("host", "")).strip()
-    if not host:
+    if not host and need_server:
         raise ConfigError(f"{where} の notify.host（SMTP サーバー）が空です。")
     port = int(raw.get("port", SECURITIES[security]))
     if not 1 <= port <= 65535:
         raise ConfigError(f"{where} の notify.port = {port} はポート番号（1〜65535）にしてください。")
-    sender = _address(raw.get("from", ""), "notify.from", where, required=True)
+    sender = _address(raw.get("from", ""), "notify.from", where, required=need_server)
     desk = _address(raw.get("desk", ""), "notify.desk", where, required=False)
     weekday = _weekday(raw.get("summary_weekday", "月"), where)
     numbers = {k: int(raw.get(k, d)) for k, d in (("due_days", 7), ("remind_every_days", 7), ("timeout", 30))}
@@ -298,7 +304,7 @@ class NotifyResult:
 # ---------------------------------------------------------------- the job
 def notify(config: Config, store: Store, *, dry_run: bool = False, now: datetime | None = None) -> NotifyResult:
     """Send the notices that are due now; ``dry_run`` shows them without sending or writing."""
-    settings = notify_settings(config)
+    settings = notify_settings(config, need_server=not dry_run)
     now = now or datetime.now()
     result = NotifyResult(dry_run=dry_run)
     if dry_run:
@@ -675,6 +681,8 @@ def _reason(e: BaseException) -> str:
     if isinstance(e, smtplib.SMTPResponseException):
         msg = e.smtp_error.decode(errors="replace") if isinstance(e.smtp_error, bytes) else str(e.smtp_error)
         return f"{e.smtp_code} {msg}"
+    if isinstance(e, OSError):
+        return os_error_text(e)
     return str(e) or type(e).__name__
 
 

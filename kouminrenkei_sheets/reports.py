@@ -49,6 +49,7 @@ from .schema import (
     REFERRALS,
     SHEETS,
     Answer,
+    HistoryKind,
     Method,
     Status,
 )
@@ -65,6 +66,8 @@ from .values import (
     normalize_text,
     parse_date,
     parse_proposal_id,
+    parse_referral_id,
+    referral_id,
     to_wareki,
 )
 from .values import proposal_id as make_proposal_id
@@ -438,7 +441,7 @@ def _history_entries(table: Table | None) -> list[HistoryEntry]:
             column=column,
             old=mask(column, row.get(H_OLD)),
             new=mask(column, row.get(H_NEW)),
-            kind=_text(row.get(H_KIND)),
+            kind=HistoryKind.label(_text(row.get(H_KIND))),
         )
         last = when or last
         keyed.append((last or datetime.min, row.number, entry))
@@ -690,11 +693,26 @@ def _median(label: str, values: Sequence[int]) -> Median:
 
 # ---------------------------------------------------------------- history of one proposal
 def history(config: Config, store: Store, proposal_id: str) -> list[HistoryEntry]:
-    """Every 変更履歴 row of a proposal and its referrals (キー = 提案ID or one of its 照会ID), oldest first."""
+    """Every 変更履歴 row of a proposal and its referrals (キー = 提案ID or one of its 照会ID), oldest first.
+
+    Given a 照会ID (R7-0001-01), only that referral's rows.
+    """
     refs = [SheetRef(PROPOSALS), SheetRef(REFERRALS), SheetRef(HISTORY)]
     tables = store.read(refs)
     proposals = tables[SheetRef(PROPOSALS)]
     known = set(proposals.by_key(P_ID)) if proposals is not None else set()
+    try:
+        parent, branch_number = parse_referral_id(proposal_id)
+    except ValueProblem:
+        pass
+    else:
+        rid = referral_id(parent, branch_number)
+        referral_rows = tables[SheetRef(REFERRALS)]
+        known_referrals = {_text(r.get(R_ID)).upper() for r in (referral_rows.rows if referral_rows else [])}
+        only = [e for e in _history_entries(tables[SheetRef(HISTORY)]) if e.key.upper() == rid]
+        if not only and rid not in known_referrals:
+            raise UsageError(f"照会ID「{rid}」は台帳の「{REFERRALS}」シートにも変更履歴にもありません。")
+        return only
     try:
         pid = make_proposal_id(*parse_proposal_id(proposal_id))
     except ValueProblem as e:
@@ -822,7 +840,12 @@ def default_report_path(config: Config, rep: Report, fmt: str) -> Path:
     return config.resolve(config.report.out) / f"report-{rep.as_of:%Y%m%d}.{suffix}"
 
 
+HISTORY_TABLE_MIN_WIDTH = 120  # narrower terminals get one block per change: 8 columns would cut words
+
+
 def render_history_text(entries: Sequence[HistoryEntry], proposal: str, *, width: int = 110) -> str:
+    if width < HISTORY_TABLE_MIN_WIDTH:
+        return _render_history_blocks(entries, proposal)
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, color_system=None, force_terminal=False, highlight=False)
     t = ReportTable(
@@ -833,6 +856,20 @@ def render_history_text(entries: Sequence[HistoryEntry], proposal: str, *, width
     )
     _print_table(console, t)
     return _strip_lines(buffer.getvalue())
+
+
+def _render_history_blocks(entries: Sequence[HistoryEntry], proposal: str) -> str:
+    """The history for a narrow terminal: the when, what and where of each change on its first line,
+    the values on the next, the sheet and who on the third; nothing is cut in the middle of a word."""
+    lines = [f"{proposal} の変更履歴（古い順）"]
+    for e in entries:
+        lines.append("")
+        lines.append(f"{_cell(e.when)}  ［{e.kind or '種別なし'}］  {e.key}  {e.column}")
+        lines.append(f"    「{_cell(e.old)}」→「{_cell(e.new)}」")
+        lines.append(f"    {e.sheet}　実行者 {e.actor or '（不明）'}")
+    lines.append("")
+    lines.append(f"{len(entries)} 件" if entries else "記録された変更はありません。")
+    return _strip_lines("\n".join(lines))
 
 
 def render_history_json(entries: Sequence[HistoryEntry]) -> str:

@@ -133,12 +133,21 @@ class RunResult:
 
 
 # ---------------------------------------------------------------- the sequence
-def run(config: Config, store: Store, *, now: datetime | None = None, wait: bool = False) -> RunResult:
+def run(
+    config: Config,
+    store: Store,
+    *,
+    now: datetime | None = None,
+    wait: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> RunResult:
     """intake (each configured source) → sync → validate → notify; never stops half way.
 
     The whole run holds the write lock (each step takes it again, which is kept), so no other job
     writes between its steps; every step reads the sheets afresh. validate comes after sync, so
-    検証結果 and the marks describe the sheets as the run leaves them.
+    検証結果 and the marks describe the sheets as the run leaves them. ``wait`` waits a while for
+    another job's lock instead of ending busy; ``progress`` is told the name of each step as it
+    starts. run never records the status report's 「前回の報告」 marker.
     """
     settings = run_settings(config)
     now = now or datetime.now().replace(microsecond=0)
@@ -154,11 +163,17 @@ def run(config: Config, store: Store, *, now: datetime | None = None, wait: bool
             result.steps.append(StepResult("lock", f"次回に持ち越し: {e}", exit_code=e.exit_code, errors=[str(e)]))
             logger.warning("%s", e)
             return result
+        steps: list[tuple[str, Callable[[], StepResult]]] = [
+            ("intake", lambda: _intake(config, store, settings, now)),
+            ("sync", lambda: _sync(config, store, now, wait=wait)),
+            ("validate", lambda: _validate(config, store, now)),
+            ("notify", lambda: _notify(config, store, settings, now)),
+        ]
         try:
-            result.steps.append(_step("intake", logger, lambda: _intake(config, store, settings, now)))
-            result.steps.append(_step("sync", logger, lambda: _sync(config, store, now)))
-            result.steps.append(_step("validate", logger, lambda: _validate(config, store, now)))
-            result.steps.append(_step("notify", logger, lambda: _notify(config, store, settings, now)))
+            for name, body in steps:
+                if progress is not None:
+                    progress(name)
+                result.steps.append(_step(name, logger, body))
         finally:
             lock.__exit__(None, None, None)
         level = logging.INFO if result.exit_code == EXIT_OK else logging.WARNING
@@ -278,10 +293,10 @@ def _validate(config: Config, store: Store, now: datetime) -> StepResult:
     return step
 
 
-def _sync(config: Config, store: Store, now: datetime) -> StepResult:
+def _sync(config: Config, store: Store, now: datetime, *, wait: bool = False) -> StepResult:
     from .sync import sync
 
-    result = sync(config, store, now=now)
+    result = sync(config, store, now=now, wait=wait)
     step = StepResult(
         "sync",
         f"同期 反映 {result.pushed}・取込 {result.pulled}・差し戻し {result.reverted}・復元 {result.restored}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import ClassVar
 
 
 class ValueType(Enum):
@@ -153,19 +154,35 @@ class Publication:
 
 
 class HistoryKind:
-    """種別 of a 変更履歴 row."""
+    """種別 of a 変更履歴 row, as staff read it in the sheet (registers before 2026 hold the English ids)."""
 
-    PUSH = "push"
-    PULL = "pull"
-    REVERT = "revert"
-    CONFLICT = "conflict"
-    ROLLUP = "rollup"
-    REFER = "refer"
-    AGREEMENT = "agreement"
-    INTAKE = "intake"
-    RESTORE = "restore"
+    PUSH = "反映"  # register → department sheet
+    PULL = "回答取込"  # department sheet → register
+    REVERT = "差し戻し"
+    CONFLICT = "競合"
+    ROLLUP = "ステータス更新"
+    REFER = "照会"
+    AGREEMENT = "協定書"
+    INTAKE = "フォーム取込"
+    RESTORE = "行の復元"
 
     ALL = (PUSH, PULL, REVERT, CONFLICT, ROLLUP, REFER, AGREEMENT, INTAKE, RESTORE)
+    LEGACY: ClassVar[dict[str, str]] = {
+        "push": PUSH,
+        "pull": PULL,
+        "revert": REVERT,
+        "conflict": CONFLICT,
+        "rollup": ROLLUP,
+        "refer": REFER,
+        "agreement": AGREEMENT,
+        "intake": INTAKE,
+        "restore": RESTORE,
+    }
+
+    @classmethod
+    def label(cls, value: str) -> str:
+        """The Japanese 種別 of a stored value: an old English id ("pull") reads as 「回答取込」."""
+        return cls.LEGACY.get(value.strip().lower(), value)
 
 
 MUNICIPALITIES: tuple[str, ...] = (

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .config import CONFIG_NAME, config_from_dict, render_config
 from .errors import UsageError
@@ -20,6 +21,16 @@ class InitResult:
     config_path: Path
     store: Store
     created: list[str] = field(default_factory=list)
+    config_written: bool = True  # False: an existing kouminrenkei.toml was used as it is
+    backup: Path | None = None  # --force: where the replaced kouminrenkei.toml was kept
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "config": str(self.config_path),
+            "config_written": self.config_written,
+            "backup": str(self.backup) if self.backup else None,
+            "created": list(self.created),
+        }
 
 
 def init_desk(
@@ -31,17 +42,33 @@ def init_desk(
     governor: str = "",
     force: bool = False,
 ) -> InitResult:
-    """Write ``kouminrenkei.toml`` in ``directory`` and create the register it names."""
+    """Write ``kouminrenkei.toml`` in ``directory`` and create the register it names.
+
+    A folder that already has a ``kouminrenkei.toml`` but no register gets the register that file
+    names, and the file is left as it is. ``force`` writes a fresh file, keeping the old one as
+    ``kouminrenkei.toml.bak`` (then ``.bak2`` …) so no setting is lost without a trace.
+    """
     import tomllib
 
+    from .config import load_config
     from .store.factory import open_store
 
-    if backend == "gsheets" and not register:
-        raise UsageError("gsheets では --register に台帳スプレッドシートのキーまたはURLを指定してください。")
     directory.mkdir(parents=True, exist_ok=True)
     config_path = directory / CONFIG_NAME
     if config_path.exists() and not force:
-        raise UsageError(f"{config_path} は既にあります。作り直すときは --force を付けてください。")
+        config = load_config(config_path)
+        store = open_store(config)
+        if store.book_exists(None):
+            raise UsageError(
+                f"{config_path} と{store.display_name(None)}は既にあります。"
+                "設定を作り直すときは --force を付けてください（元の設定は .bak に残します）。"
+            )
+        store.create_book(None, REGISTER_SHEETS)
+        result = InitResult(config_path, store, config_written=False)
+        result.created.append(f"{store.display_name(None)}: " + "・".join(s.name for s in REGISTER_SHEETS))
+        return result
+    if backend == "gsheets" and not register:
+        raise UsageError("gsheets では --register に台帳スプレッドシートのキーまたはURLを指定してください。")
     text = render_config(backend=backend, register=register, governor=governor, departments=departments)
     config = config_from_dict(tomllib.loads(text), path=config_path.resolve())
     store = open_store(config)
@@ -51,7 +78,19 @@ def init_desk(
     else:
         store.create_book(None, REGISTER_SHEETS)
         result.created.append(f"{store.display_name(None)}: " + "・".join(s.name for s in REGISTER_SHEETS))
+    if config_path.exists():
+        result.backup = _free_backup_name(config_path)
+        config_path.replace(result.backup)
     tmp = config_path.with_name(config_path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(config_path)
     return result
+
+
+def _free_backup_name(path: Path) -> Path:
+    candidate = path.with_name(path.name + ".bak")
+    n = 2
+    while candidate.exists():
+        candidate = path.with_name(f"{path.name}.bak{n}")
+        n += 1
+    return candidate

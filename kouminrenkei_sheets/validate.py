@@ -1041,6 +1041,7 @@ def validate(
     *,
     write_back: bool = True,
     today: date | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> Report:
     """Check the register and every department sheet; return the findings.
 
@@ -1048,14 +1049,23 @@ def validate(
     note), marks of an earlier run cleared where the cell is now right — but only when something
     differs from what is there, so a scheduled run over unchanged sheets writes nothing. A book
     open in Excel is left alone and named in ``Report.skipped``. Cell values are never changed.
+    ``progress(what, done, total)`` is told each sheet as it is checked (the command line's bar).
     """
     if write_back:  # held for the whole check, so what it marks is what it read
         with store.lock(ttl_seconds=config.sync.lock_ttl, wait_seconds=WRITE_LOCK_WAIT):
-            return _validate(config, store, write_back=True, today=today)
-    return _validate(config, store, write_back=False, today=today)
+            return _validate(config, store, write_back=True, today=today, progress=progress)
+    return _validate(config, store, write_back=False, today=today, progress=progress)
 
 
-def _validate(config: Config, store: Store, *, write_back: bool, today: date | None) -> Report:
+def _validate(
+    config: Config,
+    store: Store,
+    *,
+    write_back: bool,
+    today: date | None,
+    progress: Callable[[str, int, int], None] | None,
+) -> Report:
+    step = progress or (lambda what, done, total: None)
     run = _Run(config, store, today or date.today())
     tables = run.read()
     run.findings_table = tables.get(SheetRef(FINDINGS))
@@ -1071,9 +1081,11 @@ def _validate(config: Config, store: Store, *, write_back: bool, today: date | N
         target = row.values.get(R_TARGET)
         if not _blank(target):
             targets.add(run.norm(target))
+    step("台帳", 0, len(run.departments) + 1)
     books, unreadable = run.read_books(run.departments.values())
-    for department in run.departments.values():
+    for done, department in enumerate(run.departments.values(), start=1):
         ref = department.ref
+        step(department.name, done, len(run.departments) + 1)
         if ref.book is None:
             label = ref.sheet
             table = tables.get(ref)
@@ -1101,6 +1113,7 @@ def _validate(config: Config, store: Store, *, write_back: bool, today: date | N
         order = {c.name: i for i, c in enumerate(check.schema.columns)}
         findings.extend(sorted(check.findings, key=lambda f: (f.row or 0, order.get(f.column or "", -1))))
     report = Report(findings)
+    step("検証結果の書き込み" if write_back else "完了", len(run.departments) + 1, len(run.departments) + 1)
     if write_back:
         plan = _plan(run, findings, datetime.now().replace(microsecond=0))
         if plan:

@@ -219,10 +219,36 @@ def test_project_agreement_has_theme_and_roles_table(tmp_path: Path) -> None:
         ("防災啓発イベントの共同開催", "災害対策", "防災啓発イベントの共同開催"),
         ("子育て支援に関する事業連携協定の提案", "子育て・教育", "子育て支援"),
         ("提案", "環境", "環境"),
+        ("健康ポイント事業での連携", "健康増進・福祉", "健康ポイント事業"),
+        ("地域防災力の向上に関する連携", "災害対策", "地域防災力の向上"),
+        ("県産品の販路拡大の連携", "観光・産業振興", "県産品の販路拡大"),
+        ("子どもの見守りにおける連携", "安全・安心", "子どもの見守り"),
+        ("県内大学との連携", "子育て・教育", "県内大学"),
+        ("脱炭素社会の実現に向けた連携協定", "環境", "脱炭素社会の実現"),
+        ("食品ロス削減のための協力", "環境", "食品ロス削減"),
+        ("空き家対策に係る事業連携協定書", "地域活性化", "空き家対策"),
+        ("DXの推進に関する事業", "DX", "DXの推進"),
+        ("観光振興について", "観光・産業振興", "観光振興"),
+        ("健康づくり事業", "健康増進・福祉", "健康づくり事業"),
+        ("農産物のブランド化に関する連携の提案", "農林水産", "農産物のブランド化"),
+        ("　イメージアップ事業における連携 ", "イメージアップ", "イメージアップ事業"),
+        ("に関する連携", "災害対策", "災害対策"),
     ],
 )
 def test_project_theme(subject: str, fields: str, theme: str) -> None:
     assert agreements._theme(subject, [fields]) == theme
+
+
+def test_a_subject_ending_in_de_no_renkei_reads_as_japanese_everywhere(tmp_path: Path) -> None:
+    row = proposal(連携手法="事業連携協定", 件名="健康ポイント事業での連携", 連携分野="健康増進・福祉")
+    result, _ = make(tmp_path, row)
+    path = result.documents[0].path
+    text = paragraphs(path)
+    assert text[0] == "茨城県と株式会社常陸ストアとの健康ポイント事業に関する事業連携協定書"
+    assert any("健康ポイント事業に関し相互に連携し" in t for t in text)  # 第1条
+    [table] = [b for b in blocks(path) if isinstance(b, DocxTable)]
+    assert [c.text for c in table.rows[2].cells][1].startswith("健康ポイント事業に係る事業")
+    assert not any("でに関" in t or "でに係" in t for t in text)
 
 
 def test_fields_and_renewal_follow_the_desks_choice_lists(tmp_path: Path) -> None:

@@ -30,9 +30,9 @@ def test_init_refuses_to_overwrite(tmp_path: Path) -> None:
     run("init", str(tmp_path))
     code, _, err = run("init", str(tmp_path))
     assert code == 2
-    assert (
-        err.strip()
-        == f"エラー: {tmp_path / 'kouminrenkei.toml'} は既にあります。作り直すときは --force を付けてください。"
+    assert err.strip() == (
+        f"エラー: {tmp_path / 'kouminrenkei.toml'} と台帳（register.xlsx）は既にあります。"
+        "設定を作り直すときは --force を付けてください（元の設定は .bak に残します）。"
     )
 
 

@@ -394,11 +394,30 @@ def test_report_command_json_matches_the_library(app: tuple[Path, MemoryStore], 
     for d in (data, expected):
         d.pop("generated_at")
     assert data == expected
-    # The command remembered the report: the next one lists no change.
-    assert (tmp_path / "reports" / ".last_report.json").exists()
+    # Looking at a report records nothing: the next one lists the same changes.
+    assert not (tmp_path / "reports" / ".last_report.json").exists()
     again = CliRunner().invoke(cli, ["--config", str(config_path), "report", "--format", "json", "--today", "R7.7.1"])
-    assert again.exit_code == 0, again.output
-    assert json.loads(again.output)["changes"] == []
+    assert json.loads(again.output)["changes"] == expected["changes"] != []
+    # --mark records it (said on stderr, so the JSON stays clean); the next one lists no change.
+    marked = CliRunner().invoke(cli, ["--config", str(config_path), "report", "--format", "json", "--mark"])
+    assert marked.exit_code == 0, marked.output
+    assert json.loads(marked.stdout)["changes"] == expected["changes"]
+    marker = tmp_path / "reports" / ".last_report.json"
+    assert marked.stderr == f"この報告を「前回の報告」として記録しました: {marker}\n"
+    after = CliRunner().invoke(cli, ["--config", str(config_path), "report", "--format", "json", "--today", "R7.7.1"])
+    assert after.exit_code == 0, after.output
+    assert json.loads(after.output)["changes"] == []
+
+
+def test_report_out_is_a_folder_like_every_commands(app: tuple[Path, MemoryStore], tmp_path: Path) -> None:
+    config_path, _ = app
+    folder = tmp_path / "月例"
+    for fmt, suffix in (("md", "md"), ("json", "json"), ("text", "txt"), ("xlsx", "xlsx")):
+        result = CliRunner().invoke(cli, ["--config", str(config_path), "report", "--format", fmt,
+                                          "--today", "2025-07-01", "--out", str(folder)])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert result.output == f"状況報告を作成しました: {folder / f'report-20250701.{suffix}'}\n"
+    assert sorted(p.name for p in folder.iterdir()) == [f"report-20250701.{s}" for s in ("json", "md", "txt", "xlsx")]
 
 
 def test_report_command_writes_xlsx_to_the_report_folder(app: tuple[Path, MemoryStore], tmp_path: Path) -> None:
