@@ -102,7 +102,7 @@ def test_sync_pulls_onto_the_right_rows_while_a_person_edits_the_referral_tab(de
         desk,
         lambda: person(
             desk, R, kind, column="回答", row=typed_row, value="要協議", new_row=("R7-0001-02", "R7-0001", KENKO)
-        ),  # fmt: skip
+        ),
     )
     result = desk.sync(now=NOW)
     rows = referrals_by_id(desk)

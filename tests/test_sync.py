@@ -60,6 +60,7 @@ from kouminrenkei_sheets.store.memory import MemoryStore
 from kouminrenkei_sheets.store.xlsx import XlsxStore, write_owner_file
 from kouminrenkei_sheets.sync import PROTECTED_MASK, SyncResult, department_view, same, sync
 from kouminrenkei_sheets.values import normalize_text
+from people import edit
 
 NOW = datetime(2025, 5, 1, 9, 0)
 BOUSAI, KANKO, KENKO = "防災・危機管理課", "観光戦略課", "健康推進課"
@@ -1067,6 +1068,47 @@ class SyncMachine(RuleBasedStateMachine):
             self.desk.store = real
         self.desk.sync()
         assert snapshot(self.desk) == snapshot(twin)
+        self._synced()
+
+    @rule(
+        data=st.data(),
+        where=st.sampled_from([None, BOUSAI, KANKO, KENKO]),
+        kind=st.sampled_from(["sort_descending", "insert_row_above", "delete_first_row", "type_same_cell"]),
+    )
+    def sync_while_a_person_edits(self, data: st.DataObject, where: str | None, kind: str) -> None:
+        """A person edits 照会 or a department sheet between the sync's reads and its first write."""
+        ref = SheetRef(REFERRALS) if where is None else self.desk.ref(where)
+        if ref.book is not None and not self.desk.store.book_exists(ref.book):
+            return
+        table = self.desk.table(ref)
+        if not table.rows:
+            return
+        referrals = {str(r.get("照会ID")): r.get("照会先") for r in self.desk.table(SheetRef(REFERRALS)).rows}
+        rows = [r.number for r in table.rows if where is None or referrals.get(str(r.get("照会ID"))) == where]
+        if not rows:
+            return
+        row = data.draw(st.sampled_from(rows))  # (a row the department added itself is theirs alone)
+        value = data.draw(st.sampled_from(["人が入力した理由", "別の理由"]))
+        key = str(next(r.get("照会ID") for r in table.rows if r.number == row))
+        if kind == "delete_first_row" and where is None:
+            kind = "sort_descending"  # a referral deleted from 照会 is the desk's own decision, tested apart
+        self._remember()
+        store = self.desk.store
+        assert isinstance(store, MemoryStore)
+        column = "回答理由・コメント" if kind == "type_same_cell" else "照会ID"
+        fired: list[bool] = []
+
+        def person(_s: MemoryStore) -> None:
+            fired.append(True)
+            edit(store, ref, kind, column=column, row=row, value=value)
+
+        store.before_next_apply.append(person)
+        self.desk.sync()
+        store.before_next_apply.clear()
+        if kind == "type_same_cell" and key and fired:
+            self.typed.add((key, "回答理由・コメント", value))  # what the person typed must never be lost
+        self._remember()
+        self.desk.sync()  # the next run decides again on what the sheets then hold
         self._synced()
 
     @rule()
