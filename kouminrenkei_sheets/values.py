@@ -482,6 +482,18 @@ def split_multi(value: object) -> list[str]:
     return [item for part in _MULTI_SEPARATORS.split(text) if (item := normalize_text(part))]
 
 
+_LIST_SEPARATORS = re.compile(r"[、,;/\r\n]+")
+
+
+def split_list(value: object) -> list[str]:
+    """The items of a free-text list cell (names, IDs): split on 、 , ， ; ； / and line breaks, never on
+    中黒, which belongs to names (「株式会社ひたち・ネット」); items trimmed, repeats and blanks dropped."""
+    if value is None:
+        return []
+    text = _nfkc(value if isinstance(value, str) else display(value))
+    return list(dict.fromkeys(item for part in _LIST_SEPARATORS.split(text) if (item := normalize_text(part))))
+
+
 def match_multi_choice(value: object, choices: Sequence[str]) -> list[str]:
     """The choices a multi-choice cell names, in order, without repeats; a blank cell is [].
 
