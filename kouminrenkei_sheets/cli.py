@@ -278,10 +278,10 @@ def _render_report(report: Report) -> None:
 @handle_errors
 @pass_app
 def publish(app: AppContext, out: str | None, fiscal_year: int | None) -> None:
-    """ウェブサイト掲載用の一覧（index.html・renkei.csv・renkei.xlsx・renkei.json）を作ります。
+    """ウェブサイト掲載用の一覧（index.html・renkei.csv・renkei.xlsx・renkei.json・kouryu.csv・kouryu.json）を作ります。
 
-    公表が「可」で、ステータスが協定締結・実施中・完了の提案だけを載せます。担当者・メール・電話と、
-    アイデア保護に挙げた項目はどのファイルにも出しません。
+    公表が「可」で、ステータスが協定締結・実施中・完了の提案と、開催済みで公表が「可」の交流だけを載せます。
+    担当者・メール・電話と、アイデア保護に挙げた項目はどのファイルにも出しません（「非公表」と示します）。
     """
     from .publish import publish as make_publication
 
@@ -295,8 +295,8 @@ def publish(app: AppContext, out: str | None, fiscal_year: int | None) -> None:
         click.echo(f"公表が「可」でないため載せなかった提案: {result.withheld} 件")
     for notice in result.notices:
         click.echo(f"注意: {notice}", err=True)
-    for omission in result.cp932_omitted:
-        click.echo(f"注意: {omission.message}", err=True)
+    for replacement in result.cp932_replaced:
+        click.echo(f"注意: {replacement.message}", err=True)
 
 
 @cli.command()
