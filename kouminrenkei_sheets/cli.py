@@ -303,16 +303,16 @@ def publish(app: AppContext, out: str | None, fiscal_year: int | None) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "md", "xlsx", "json"]),
+    type=click.Choice(["text", "md", "xlsx", "json", "html"]),
     default="text",
     show_default=True,
-    help="出力形式",
+    help="出力形式（html はグラフ付きのページ）",
 )
 @click.option(
     "--out",
     type=click.Path(dir_okay=False),
     default=None,
-    help="出力ファイル（既定: text・md・json は画面、xlsx は設定 report.out のフォルダ）",
+    help="出力ファイル（既定: text・md・json は画面、xlsx・html は設定 report.out のフォルダ）",
 )
 @click.option("--today", type=DATE, default=None, help="この日を基準に期限超過を判定する（既定: 今日）")
 @handle_errors
@@ -329,7 +329,7 @@ def report(app: AppContext, fmt: str, out: str | None, today: Any) -> None:
     from .reports import report as make_report
 
     result = make_report(app.config, app.store, today=today)
-    if out or fmt == "xlsx":
+    if out or fmt in ("xlsx", "html"):
         path = write_report(result, fmt, Path(out) if out else default_report_path(app.config, result, fmt))
         click.echo(f"状況報告を作成しました: {path}")
     elif fmt == "json":
