@@ -15,7 +15,7 @@ import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -72,7 +72,8 @@ FILE_PREFIX = "協定書"
 AUTO_RENEW_YES = "あり"
 PDF_TIMEOUT_SECONDS = 180
 
-# Columns of 提案 read and written here.
+# Columns of 提案 read and written here. For a 県→企業等 proposal 乙 comes from the 連携先 columns.
+PARTNER_COLUMNS = ("連携先名称", "連携先所在地", "連携先代表者役職", "連携先代表者氏名")
 ID = "提案ID"
 DIRECTION = "提案方向"
 NAME = "提案者名"
@@ -299,9 +300,42 @@ def render_agreement(context: Mapping[str, Any], template: Path) -> bytes:
         raise ConfigError(f"協定書のひな形 {template} を Word 文書として読めません: {e}") from None
     except TemplateError as e:
         raise ConfigError(f"協定書のひな形 {template} の差し込みタグが正しくありません: {e}") from None
+    _set_properties(doc, context)
     buf = io.BytesIO()
     doc.save(buf)
     return buf.getvalue()
+
+
+_THUMBNAIL_REL = "http://schemas.openxmlformats.org/package/2006/relationships/metadata/thumbnail"
+
+
+def _set_properties(doc: Any, context: Mapping[str, Any]) -> None:
+    """The document's own properties, not the template's: title and subject from the proposal, the desk
+    as author, created now; the template's description, keywords, revision and thumbnail removed."""
+    partner = context.get("partner") or {}
+    now = datetime.now(UTC).replace(microsecond=0)  # core properties are stored in UTC
+    props = doc.core_properties
+    props.title = f"協定書（{context.get('proposal_id', '')} {partner.get('name', '')}）".replace(" ）", "）")
+    props.subject = str(context.get("subject", ""))
+    props.author = str(context.get("desk", ""))
+    props.last_modified_by = str(context.get("desk", ""))
+    props.created = now
+    props.modified = now
+    props.comments = ""
+    props.keywords = ""
+    props.category = "協定書"
+    props.revision = 1
+    package = doc.docx.part.package if hasattr(doc, "docx") else doc.part.package
+    for rel_id, rel in list(package.rels.items()):
+        if rel.reltype == _THUMBNAIL_REL:
+            del package.rels[rel_id]  # an unreferenced part is not saved
+    for part in package.iter_parts():
+        if str(part.partname) == "/docProps/app.xml":
+            # python-docx keeps app.xml as plain bytes (no API): name this tool, not the template's editor.
+            blob = re.sub(rb"<Application>[^<]*</Application>", b"<Application>kouminrenkei-sheets</Application>",
+                          part.blob)  # fmt: skip
+            blob = re.sub(rb"<Template>[^<]*</Template>", b"", blob)
+            part._blob = blob
 
 
 def pdf_converter() -> str | None:
@@ -421,20 +455,11 @@ def _draft(
         )
         raise _CannotDraft(AgreementProblem(pid, message, (METHOD,) if shown == "空欄" else ()))
 
-    if choice_key(row.get(DIRECTION)) == Direction.PREFECTURE_TO_PARTNER:
-        # The proposer is one of the prefecture's own sections; the register has no columns for the
-        # partner who answered, so there is no 乙 to print.
-        message = (
-            f"提案 {pid}（{where}）は{Direction.PREFECTURE_TO_PARTNER}の提案のため、提案者「{_text(row.get(NAME))}」は"
-            "協定の相手方（乙）になりません。相手方の名称・所在地・代表者は台帳にないため、"
-            "この協定書はひな形から個別に作成してください。"
-        )
-        raise _CannotDraft(AgreementProblem(pid, message))
-
-    name = required(NAME)
-    address = required(ADDRESS)
-    title = required(TITLE)
-    representative = required(REPRESENTATIVE)
+    # 乙: the proposer, or for a 県→企業等 proposal (proposed by one of the prefecture's own sections)
+    # the accepting partner of the 連携先 columns.
+    to_partner = choice_key(row.get(DIRECTION)) == Direction.PREFECTURE_TO_PARTNER
+    columns = PARTNER_COLUMNS if to_partner else (NAME, ADDRESS, TITLE, REPRESENTATIVE)
+    name, address, title, representative = (required(c) for c in columns)
     fields: list[str] = []
     if is_blank(row.get(FIELDS)):
         missing.append(FIELDS)

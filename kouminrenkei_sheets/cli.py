@@ -497,10 +497,10 @@ def _render_report(report: Report, limit: int | None = None) -> None:
 @handle_errors
 @pass_app
 def publish(app: AppContext, out: str | None, fiscal_year: int | None, fmt: str, quiet: bool) -> None:
-    """ウェブサイト掲載用の一覧（index.html・renkei.csv・renkei.xlsx・renkei.json）を作ります。
+    """ウェブサイト掲載用の一覧（index.html・renkei.csv・renkei.xlsx・renkei.json・kouryu.csv・kouryu.json）を作ります。
 
-    公表が「可」で、ステータスが協定締結・実施中・完了の提案だけを載せます。担当者・メール・電話と、
-    アイデア保護に挙げた項目はどのファイルにも出しません。
+    公表が「可」で、ステータスが協定締結・実施中・完了の提案と、開催済みで公表が「可」の交流だけを載せます。
+    担当者・メール・電話と、アイデア保護に挙げた項目はどのファイルにも出しません（「非公表」と示します）。
     """
     from .publish import publish as make_publication
 
@@ -518,11 +518,11 @@ def publish(app: AppContext, out: str | None, fiscal_year: int | None, fmt: str,
         click.echo(f"公表が「可」でないため載せなかった提案: {result.withheld} 件")
     for notice in result.notices:
         click.echo(f"注意: {notice}", err=True)
-    for omission in result.cp932_omitted:
-        click.echo(f"注意: {omission.message}", err=True)
+    for replacement in result.cp932_replaced:
+        click.echo(f"注意: {replacement.message}", err=True)
 
 
-REPORT_SUFFIXES = {"text": ".txt", "md": ".md", "xlsx": ".xlsx", "json": ".json"}
+REPORT_SUFFIXES = {"text": ".txt", "md": ".md", "xlsx": ".xlsx", "json": ".json", "html": ".html"}
 
 
 def report_target(config: Config, result: Any, fmt: str, out: str | None) -> Path:
@@ -541,13 +541,13 @@ def report_target(config: Config, result: Any, fmt: str, out: str | None) -> Pat
 
 
 @cli.command(short_help="デスク向けの状況報告（件数・期限超過・前回からの変更）")
-@format_option("text", "md", "xlsx", "json")
+@format_option("text", "md", "xlsx", "json", "html")
 @click.option(
     "--out",
     type=click.Path(),
     default=None,
     metavar="フォルダ",
-    help="出力先フォルダ（その中に report-年月日.拡張子 を作る。既定: text・md・json は画面、xlsx は設定 report.out）",
+    help="出力先フォルダ（その中に report-年月日.拡張子 を作る。既定: text・md・json は画面、xlsx・html は report.out）",
 )
 @click.option("--today", type=DATE, default=None, help="この日を基準に期限超過を判定する（既定: 今日）")
 @click.option("--mark", is_flag=True, help="この報告を「前回の報告」として記録する（次回は、これ以降の変更だけを示す）")
@@ -568,7 +568,7 @@ def report(app: AppContext, fmt: str, out: str | None, today: Any, mark: bool, q
 
     with progress_display("状況報告を集計しています", quiet=quiet):
         result = make_report(app.config, app.store, today=today)
-    if out or fmt == "xlsx":
+    if out or fmt in ("xlsx", "html"):
         target = report_target(app.config, result, fmt, out)
         target.parent.mkdir(parents=True, exist_ok=True)
         path = write_report(result, fmt, target)

@@ -62,11 +62,26 @@ class AgreementSettings:
     templates: str = ""  # folder with the desk's own .docx templates; empty = the shipped ones
 
 
+# The licence line of 政府標準利用規約（第2.0版）: CC BY 4.0 compatible terms, shown with the downloads.
+DEFAULT_LICENCE = "クリエイティブ・コモンズ 表示 4.0 国際（CC BY 4.0）"
+DEFAULT_LICENCE_URL = "https://creativecommons.org/licenses/by/4.0/legalcode.ja"
+IBARAKI_CODE = "080004"  # 全国地方公共団体コード of 茨城県 (JIS X 0401 + check digit)
+
+
 @dataclass
 class PublishSettings:
     out: str = "publish"
     title: str = "公民連携の取組一覧"
     cp932: bool = False
+    updated: str = ""  # 更新日 on the page and in the JSON (YYYY-MM-DD, 和暦 …); empty = the day it is made
+    contact: str = ""  # 問い合わせ先; empty = desk.name
+    contact_phone: str = ""  # empty = desk.phone
+    contact_email: str = ""
+    contact_url: str = ""  # e.g. the desk's inquiry form
+    licence: str = DEFAULT_LICENCE
+    licence_url: str = DEFAULT_LICENCE_URL
+    terms_url: str = ""  # the prefecture's own 利用規約 page, when it has one
+    municipality_code: str = IBARAKI_CODE  # 全国地方公共団体コード, first column of the open data
 
 
 @dataclass
@@ -190,6 +205,45 @@ def _check(cfg: Config, where: str) -> None:
         raise ConfigError(f"{where} の desk.answer_days = {cfg.desk.answer_days} は 1〜365 の日数にしてください。")
     if cfg.sync.lock_ttl < 10:
         raise ConfigError(f"{where} の sync.lock_ttl = {cfg.sync.lock_ttl} は 10 秒以上にしてください。")
+    _check_publish(cfg.publish, where)
+
+
+def municipality_code_ok(code: str) -> bool:
+    """A 全国地方公共団体コード: 5 digits and a check digit (weights 6…2, 11 minus the remainder mod 11)."""
+    if len(code) != 6 or not code.isascii() or not code.isdigit():
+        return False
+    total = sum(int(d) * w for d, w in zip(code[:5], (6, 5, 4, 3, 2), strict=True))
+    return int(code[5]) == (11 - total % 11) % 10
+
+
+def _check_publish(p: PublishSettings, where: str) -> None:
+    from .values import ValueProblem, check_email, parse_date
+
+    if not municipality_code_ok(p.municipality_code):
+        raise ConfigError(
+            f"{where} の publish.municipality_code = {p.municipality_code!r} は全国地方公共団体コード"
+            f"（6桁、検査数字付き。茨城県は {IBARAKI_CODE}）にしてください。"
+        )
+    if p.updated.strip():
+        try:
+            parse_date(p.updated)
+        except ValueProblem as e:
+            raise ConfigError(
+                f"{where} の publish.updated = {p.updated!r} を日付として読めません: {e.reason}"
+            ) from None
+    if p.contact_email.strip():
+        try:
+            check_email(p.contact_email)
+        except ValueProblem as e:
+            raise ConfigError(
+                f"{where} の publish.contact_email = {p.contact_email!r} が正しくありません: {e.reason}"
+            ) from None
+    for key in ("contact_url", "licence_url", "terms_url"):
+        value = getattr(p, key).strip()
+        if value and not value.startswith(("https://", "http://")):
+            raise ConfigError(f"{where} の publish.{key} = {value!r} は https:// で始まるアドレスにしてください。")
+    if not p.licence.strip():
+        raise ConfigError(f"{where} の publish.licence が空です。利用条件（既定: {DEFAULT_LICENCE}）を書いてください。")
 
 
 def render_config(
@@ -231,6 +285,19 @@ out = "publish"
 title = "公民連携の取組一覧"
 # Shift_JIS（cp932）版の CSV も作る
 cp932 = false
+# ページと JSON の更新日（空ならファイルを作った日）
+updated = ""
+# 問い合わせ先（空なら desk.name と desk.phone）
+contact = ""
+contact_phone = ""
+contact_email = ""
+contact_url = ""
+# データの利用条件（政府標準利用規約の形。既定は CC BY 4.0）
+licence = "{DEFAULT_LICENCE}"
+licence_url = "{DEFAULT_LICENCE_URL}"
+terms_url = ""
+# 全国地方公共団体コード（オープンデータの1列目。茨城県は 080004）
+municipality_code = "{IBARAKI_CODE}"
 
 [report]
 out = "reports"

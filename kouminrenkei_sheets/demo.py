@@ -221,7 +221,7 @@ def _agreements(config: Config, store: Store, today: date, step: Echo) -> None:
 def _publish(config: Config, store: Store, today: date, step: Echo) -> None:
     from .publish import publish
 
-    r = publish(config, store)
+    r = publish(config, store, today=today)
     step(
         f"公表資料: {len(r.rows)} 件（{r.out_dir}/index.html・renkei.csv・renkei.xlsx・renkei.json）"
         f"・公表「可」でない {r.withheld} 件は載せず"

@@ -66,6 +66,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ref.proposal": ("error", "提案ID「{value}」の提案が「{proposals}」シートにありません。"),
     "ref.department": ("error", "照会先「{value}」は担当課マスタ（{master}）にありません。{hint}"),
     "ref.municipality": ("error", "{column}に{prefecture}の市町村でないものがあります: {reason}{fix}"),
+    # 交流 (exchange meetings)
+    "exchange.department": ("error", "{column}の「{item}」は担当課マスタ（{master}）にありません。{hint}"),
+    "exchange.proposal": ("error", "{column}の提案ID「{item}」の提案が「{proposals}」シートにありません。"),
+    "exchange.proposal_format": (
+        "error",
+        "{column}の「{item}」は提案IDの形式（年度-連番、例: R7-0001）ではありません。複数は「、」で区切ってください。",
+    ),
+    "exchange.result_order": (
+        "warning",
+        "{column}の提案「{item}」の受付日 {received} が開催日 {held} より前です。"
+        "この交流から生まれた提案か確認してください。",
+    ),
     # dates
     "date.order": ("error", "{column} {value} が{other} {other_value} より前になっています。"),
     "date.future": ("error", "{column} {value} が今日（{today}）より後の日付です。"),

@@ -1,23 +1,29 @@
-"""Publication for the prefecture's website: one folder with index.html, renkei.csv, .xlsx and .json.
+"""Publication for the prefecture's website: one folder with index.html and open data (CSV, xlsx, JSON).
 
-Only proposals marked 公表 = 可 in a published status appear. Personal columns are never read into
-the output, and every field a proposal lists in アイデア保護 is left out of every file, chart and count.
-The same register gives byte-identical files, so a desk can diff them and keep them in version control.
+Only proposals marked 公表 = 可 in a published status appear, and past 交流 (exchange meetings and
+forums) marked 公表 = 可. Personal columns are never read into the output, and every field a row lists
+in アイデア保護 is withheld in every file, chart and count. The same register gives byte-identical files
+(given the same 更新日), so a desk can diff them and keep them in version control.
 
-Decisions (documented for the desk):
+Decisions (documented for the desk; the open-data columns are in docs/opendata.md):
 
-- 締結日・開始日 is the first readable date of 協定締結日, 協定開始日, 公表日, 受付日; the column
-  日付の種別 says which one it is. The row's 年度 (and ``--fiscal-year``) follows that date.
-- 連携先名称 is the 提案者名. For a 県→企業等 proposal the partners are the recipients of its referrals
-  who answered 連携可 (the 提案者名 when there are none) and the proposing department is a 担当課.
+- 日付 is the first readable date of 協定締結日, 協定開始日, 公表日, 受付日; the column 日付の種別 says
+  which one it is. The row's 年度 (and ``--fiscal-year``) follows that date; a 交流's follows 開催日.
+- 連携先名称 is the 提案者名. For a 県→企業等 proposal the partners are the 連携先名称 of the register,
+  else the recipients of its referrals who answered 連携可 (the 提案者名 when there are none), and the
+  proposing department is a 担当課.
 - 担当課 are the departments (課 of the 担当課 master) whose referral answered 連携可.
-- CSV: UTF-8 with BOM, CRLF line ends (what Excel expects), dates YYYY-MM-DD, several values in one
-  cell separated by ";" (as open-data datasets do). A cell a spreadsheet would run as a formula
-  (starting with = + - @, tab or CR) gets a leading ' in the CSV and the xlsx.
-- The cp932 (Shift_JIS) copy leaves out every row that has a character cp932 cannot hold, and the
-  result lists those rows: characters are never replaced silently. renkei.csv always has every row.
+- Every format says the same: a withheld field is 「非公表」, a 年度 is 「令和7年度」, dates are
+  YYYY-MM-DD in the data files and 和暦 on the page.
+- CSV: UTF-8 with BOM, CRLF line ends (what Excel expects), several values in one cell separated by
+  ";" (as open-data datasets do). A cell a spreadsheet would run as a formula (starting with = + - @,
+  tab or CR) gets a leading ' in the CSV only; the xlsx stores text cells as text, which never runs.
+- The cp932 (Shift_JIS) copy keeps every row: a character cp932 cannot hold becomes 〓 (the geta mark
+  that Japanese typesetting uses for a missing glyph) and the result lists where. renkei.csv is exact.
 - A row whose アイデア保護 names something that is not a protectable column is not published at all
   (the desk meant to protect *something*); the result says which row and why.
+- A 交流 appears once its 開催日 has passed (on or before the day of publication). Its 成果 lists only
+  proposals that are themselves published; the others are not named, not even by ID.
 """
 
 from __future__ import annotations
@@ -25,7 +31,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +46,10 @@ from .errors import StoreError
 from .schema import (
     CHOICES,
     DEPARTMENTS,
+    EXCHANGE_FORMS,
+    EXCHANGE_PROTECTABLE,
+    EXCHANGE_SHEET,
+    EXCHANGES,
     FIELDS,
     MUNICIPALITIES,
     PROPOSAL_SHEET,
@@ -66,6 +75,7 @@ from .values import (
     match_multi_choice,
     normalize_text,
     parse_date,
+    split_list,
     to_wareki,
 )
 from .workflow import answer_key, choice_key
@@ -75,6 +85,9 @@ CSV_NAME = "renkei.csv"
 CP932_NAME = "renkei_cp932.csv"
 XLSX_NAME = "renkei.xlsx"
 JSON_NAME = "renkei.json"
+EXCHANGE_CSV_NAME = "kouryu.csv"
+EXCHANGE_CP932_NAME = "kouryu_cp932.csv"
+EXCHANGE_JSON_NAME = "kouryu.json"
 
 
 def _col(sheet_columns: Iterable[str], name: str) -> str:
@@ -101,6 +114,7 @@ PUBLICATION = _col(_P, "公表")
 SIGNED = _col(_P, "協定締結日")
 STARTS = _col(_P, "協定開始日")
 PUBLISHED_ON = _col(_P, "公表日")
+ACCEPTING_PARTNER = _col(_P, "連携先名称")
 REFERRAL_ID = _col(_R, "照会ID")
 REFERRAL_PROPOSAL = _col(_R, "提案ID")
 RECIPIENT = _col(_R, "照会先")
@@ -109,35 +123,74 @@ ANSWER = _col(_R, "回答")
 # Where the published date comes from, in order of preference.
 DATE_SOURCES: tuple[str, ...] = (SIGNED, STARTS, PUBLISHED_ON, RECEIVED)
 
-# The columns of renkei.csv / .xlsx / .json (open-data style names), in file order.
-C_ID = "管理番号"
+_X = EXCHANGE_SHEET.headers
+X_ID = _col(_X, "交流ID")
+X_HELD = _col(_X, "開催日")
+X_NAME = _col(_X, "名称")
+X_FORM = _col(_X, "形式")
+X_PARTNERS = _col(_X, "参加企業等")
+X_DEPARTMENTS = _col(_X, "参加課")
+X_OUTLINE = _col(_X, "概要")
+X_PUBLICATION = _col(_X, "公表")
+X_PROTECTION = _col(_X, "アイデア保護")
+X_RESULTS = _col(_X, "成果")
+
+# The open-data columns, in file order (自治体標準オープンデータセット style: 全国地方公共団体コード, ID
+# and 地方公共団体名 first; docs/opendata.md is their documentation and a test holds them to it).
+C_CODE = "全国地方公共団体コード"
+C_ID = "ID"
+C_GOVERNMENT = "地方公共団体名"
 C_FY = "年度"
 C_PARTNER = "連携先名称"
-C_TITLE = "取組名"
+C_TITLE = "名称"
 C_METHOD = "連携手法"
 C_FIELDS = "連携分野"
-C_DATE = "締結日・開始日"
+C_DATE = "日付"
 C_DATE_KIND = "日付の種別"
 C_STATUS = "状況"
 C_OUTLINE = "概要"
 C_MUNICIPALITIES = "関係市町村"
 C_DEPARTMENTS = "担当課"
 OUTPUT_COLUMNS: tuple[str, ...] = (
-    C_ID, C_FY, C_PARTNER, C_TITLE, C_METHOD, C_FIELDS, C_DATE, C_DATE_KIND,
+    C_CODE, C_ID, C_GOVERNMENT, C_FY, C_PARTNER, C_TITLE, C_METHOD, C_FIELDS, C_DATE, C_DATE_KIND,
     C_STATUS, C_OUTLINE, C_MUNICIPALITIES, C_DEPARTMENTS,
+)  # fmt: skip
+C_HELD = "開催日"
+C_FORM = "形式"
+C_PARTICIPANTS = "参加企業等"
+C_PARTICIPATING = "参加課"
+C_RESULTS = "成果"
+EXCHANGE_COLUMNS: tuple[str, ...] = (
+    C_CODE, C_ID, C_GOVERNMENT, C_FY, C_TITLE, C_HELD, C_FORM, C_PARTICIPANTS, C_PARTICIPATING,
+    C_OUTLINE, C_RESULTS,
 )  # fmt: skip
 
 MULTI_SEPARATOR = ";"  # several values in one CSV/xlsx cell
-PROTECTED_LABEL = "非公表"  # what the web page shows where a protected field would be
+PROTECTED_LABEL = "非公表"  # what every format holds where a protected field would be
+CP932_SUBSTITUTE = "〓"  # stands for a character Shift_JIS cannot hold
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _STATUS_CLASS = {Status.AGREED: "agreed", Status.IMPLEMENTING: "implementing", Status.COMPLETED: "completed"}
-# Split a multi-value cell on 、 , ; / and line breaks, but not on 中黒 (choices like 健康増進・福祉 hold one).
-_LIST_SEPARATORS = re.compile(r"[、,;/\r\n]+")
+
+
+@dataclass(frozen=True)
+class Publisher:
+    """Who publishes: the first columns of every open-data row."""
+
+    code: str  # 全国地方公共団体コード
+    name: str  # 地方公共団体名
+
+
+def _many(values: Sequence[str] | None) -> str:
+    return PROTECTED_LABEL if values is None else MULTI_SEPARATOR.join(values)
+
+
+def _shown(value: str | None) -> str:
+    return PROTECTED_LABEL if value is None else value
 
 
 @dataclass(frozen=True)
 class PublishedRow:
-    """One partnership as published. A protected field is None (left out), never its value."""
+    """One partnership as published. A protected field is None (withheld), never its value."""
 
     proposal_id: str
     fiscal_year: int
@@ -153,43 +206,71 @@ class PublishedRow:
     departments: tuple[str, ...]
     sheet_row: int = 0  # row in 提案 (for messages; not published)
 
-    def record(self) -> dict[str, Any]:
-        """The row as JSON publishes it: lists for several values, null for a protected field."""
-        return {
-            C_ID: self.proposal_id,
-            C_FY: self.fiscal_year,
-            C_PARTNER: list(self.partners),
-            C_TITLE: self.title,
-            C_METHOD: self.method,
-            C_FIELDS: None if self.fields is None else list(self.fields),
-            C_DATE: self.date.isoformat(),
-            C_DATE_KIND: self.date_kind,
-            C_STATUS: self.status,
-            C_OUTLINE: self.outline,
-            C_MUNICIPALITIES: None if self.municipalities is None else list(self.municipalities),
-            C_DEPARTMENTS: list(self.departments),
-        }
+    def record(self, by: Publisher) -> dict[str, Any]:
+        """The row as JSON publishes it, keys in OUTPUT_COLUMNS order: lists for several values,
+        「非公表」 for a withheld field."""
 
-    def cells(self) -> list[CellValue]:
+        def many(values: Sequence[str] | None) -> list[str] | str:
+            return PROTECTED_LABEL if values is None else list(values)
+
+        values: list[Any] = [
+            by.code, self.proposal_id, by.name, fiscal_year_label(self.fiscal_year), list(self.partners),
+            _shown(self.title), self.method, many(self.fields), self.date.isoformat(), self.date_kind,
+            self.status, _shown(self.outline), many(self.municipalities), list(self.departments),
+        ]  # fmt: skip
+        return dict(zip(OUTPUT_COLUMNS, values, strict=True))
+
+    def cells(self, by: Publisher) -> list[CellValue]:
         """The row as CSV and xlsx hold it, in OUTPUT_COLUMNS order (text not yet neutralised)."""
-
-        def many(values: Sequence[str] | None) -> str:
-            return "" if values is None else MULTI_SEPARATOR.join(values)
-
         return [
-            self.proposal_id,
-            self.fiscal_year,
-            many(self.partners),
-            self.title or "",
-            self.method,
-            many(self.fields),
-            self.date,
-            self.date_kind,
-            self.status,
-            self.outline or "",
-            many(self.municipalities),
-            many(self.departments),
-        ]
+            by.code, self.proposal_id, by.name, fiscal_year_label(self.fiscal_year),
+            MULTI_SEPARATOR.join(self.partners),
+            _shown(self.title), self.method, _many(self.fields), self.date, self.date_kind,
+            self.status, _shown(self.outline), _many(self.municipalities), MULTI_SEPARATOR.join(self.departments),
+        ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PublishedResult:
+    """A proposal that came out of a 交流, as the page names it."""
+
+    proposal_id: str
+    title: str | None  # None: the proposal protects its 件名
+
+
+@dataclass(frozen=True)
+class PublishedExchange:
+    """One past exchange meeting or forum as published. A protected field is None (withheld)."""
+
+    exchange_id: str
+    fiscal_year: int
+    held: date
+    name: str
+    form: str
+    partners: tuple[str, ...] | None
+    departments: tuple[str, ...]
+    outline: str | None
+    results: tuple[PublishedResult, ...] | None
+    sheet_row: int = 0
+
+    def _result_ids(self) -> list[str] | str:
+        return PROTECTED_LABEL if self.results is None else [r.proposal_id for r in self.results]
+
+    def record(self, by: Publisher) -> dict[str, Any]:
+        partners: list[str] | str = PROTECTED_LABEL if self.partners is None else list(self.partners)
+        values: list[Any] = [
+            by.code, self.exchange_id, by.name, fiscal_year_label(self.fiscal_year), self.name, self.held.isoformat(),
+            self.form, partners, list(self.departments), _shown(self.outline), self._result_ids(),
+        ]  # fmt: skip
+        return dict(zip(EXCHANGE_COLUMNS, values, strict=True))
+
+    def cells(self, by: Publisher) -> list[CellValue]:
+        results = self._result_ids()
+        return [
+            by.code, self.exchange_id, by.name, fiscal_year_label(self.fiscal_year), self.name, self.held,
+            self.form, _many(self.partners), MULTI_SEPARATOR.join(self.departments), _shown(self.outline),
+            results if isinstance(results, str) else MULTI_SEPARATOR.join(results),
+        ]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -211,18 +292,20 @@ class Notice:
 
 
 @dataclass(frozen=True)
-class Cp932Omission:
-    """A row left out of the cp932 CSV because some characters have no Shift_JIS code."""
+class Cp932Replacement:
+    """Characters of one row that the cp932 CSV holds as 〓, because Shift_JIS has no code for them."""
 
-    proposal_id: str
+    file: str
+    row_id: str
     characters: Mapping[str, str]  # output column -> the characters cp932 cannot hold
 
     @property
     def message(self) -> str:
         where = "、".join(f"{col}の「{chars}」" for col, chars in self.characters.items())
+        utf8 = CSV_NAME if self.file == CP932_NAME else EXCHANGE_CSV_NAME
         return (
-            f"{self.proposal_id}: {where}を Shift_JIS（cp932）で表せないため {CP932_NAME} に載せていません"
-            f"（{CSV_NAME} には載っています）。"
+            f"{self.row_id}: {where}を Shift_JIS（cp932）で表せないため、{self.file} では「{CP932_SUBSTITUTE}」に"
+            f"置き換えました（{utf8} にはそのまま載っています）。"
         )
 
 
@@ -245,21 +328,25 @@ class PublishResult:
     fiscal_year: int | None = None
     withheld: int = 0  # rows in a published status whose 公表 is not 可
     notices: list[Notice] = field(default_factory=list)
-    cp932_omitted: list[Cp932Omission] = field(default_factory=list)
+    cp932_replaced: list[Cp932Replacement] = field(default_factory=list)
     removed: list[Path] = field(default_factory=list)  # stale files of an earlier run
+    exchanges: list[PublishedExchange] = field(default_factory=list)
+    updated: date | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "out_dir": str(self.out_dir),
             "files": [str(p) for p in self.files],
             "count": len(self.rows),
+            "exchanges": len(self.exchanges),
             "fiscal_year": self.fiscal_year,
+            "updated": self.updated.isoformat() if self.updated else None,
             "withheld": self.withheld,
             "by_year": {c.label: c.count for c in self.by_year},
             "by_field": {c.label: c.count for c in self.by_field},
             "by_method": {c.label: c.count for c in self.by_method},
             "notices": [n.to_dict() for n in self.notices],
-            "cp932_omitted": [o.message for o in self.cp932_omitted],
+            "cp932_replaced": [o.message for o in self.cp932_replaced],
             "removed": [str(p) for p in self.removed],
         }
 
@@ -280,13 +367,11 @@ def _items(value: CellValue, choices: Sequence[str]) -> tuple[str, ...]:
     except ValueProblem:
         pass
     out: list[str] = []
-    for part in _LIST_SEPARATORS.split(_text(value)):
-        if not part.strip():
-            continue
+    for part in split_list(_text(value), as_typed=True):
         try:
             item = match_choice(part, choices)
         except ValueProblem:
-            item = part.strip()
+            item = part
         if item not in out:
             out.append(item)
     return tuple(out)
@@ -302,14 +387,17 @@ def _choice_list(table: Table | None, name: str, default: Sequence[str]) -> tupl
     return tuple(default)
 
 
-def _protected(row: Row) -> tuple[set[str], Notice | None]:
+def _protected(
+    row: Row, sheet: str = PROPOSALS, protectable: Sequence[str] = PROTECTABLE
+) -> tuple[set[str], Notice | None]:
     """The columns a row protects, or a notice when アイデア保護 cannot be read (then nothing is published)."""
     raw = row.get(PROTECTION)
     try:
-        return set(match_multi_choice(raw, PROTECTABLE)), None
+        return set(match_multi_choice(raw, protectable)), None
     except ValueProblem as e:
-        message = f"{e.reason} 保護する項目が読めないため、この提案は公表しませんでした。"
-        return set(), Notice(PROPOSALS, row.number, PROTECTION, _text(raw), message)
+        what = "この提案" if sheet == PROPOSALS else "この交流"
+        message = f"{e.reason} 保護する項目が読めないため、{what}は公表しませんでした。"
+        return set(), Notice(sheet, row.number, PROTECTION, _text(raw), message)
 
 
 def _published_date(row: Row) -> tuple[date, str] | None:
@@ -392,7 +480,8 @@ def collect_rows(
         departments = [n for n in dict.fromkeys(feasible) if is_department(n)]
         partners = [proposer] if proposer else []
         if to_partners:
-            partners = [n for n in dict.fromkeys(feasible) if not is_department(n)] or partners
+            named = list(split_list(_text(row.get(ACCEPTING_PARTNER)), as_typed=True))
+            partners = named or [n for n in dict.fromkeys(feasible) if not is_department(n)] or partners
             if normalize_text(proposer) and normalize_text(proposer) not in departments:
                 departments.insert(0, normalize_text(proposer))
         try:
@@ -422,6 +511,65 @@ def collect_rows(
     return rows, withheld, notices
 
 
+def collect_exchanges(
+    tables: Mapping[SheetRef, Table | None], rows: Sequence[PublishedRow], *, today: date
+) -> tuple[list[PublishedExchange], list[Notice]]:
+    """The past 交流 marked 公表 = 可, oldest first. 成果 names only proposals in ``rows`` (published)."""
+    table = tables.get(SheetRef(EXCHANGES))
+    if table is None:
+        return [], []
+    if not table.has(PROTECTION):
+        raise StoreError(
+            f"台帳の「{EXCHANGES}」シートに列「{PROTECTION}」がないため、保護する項目が分からず公表できません。"
+            "列を戻してから再実行してください。"
+        )
+    published = {r.proposal_id: r for r in rows}
+    choices = tables.get(SheetRef(CHOICES))
+    forms = _choice_list(choices, "交流形式", EXCHANGE_FORMS)
+    out: list[PublishedExchange] = []
+    notices: list[Notice] = []
+    for row in table.rows:
+        if choice_key(row.get(X_PUBLICATION)) != Publication.YES:
+            continue
+        try:
+            held = parse_date(row.get(X_HELD))
+        except ValueProblem:
+            notices.append(Notice(EXCHANGES, row.number, X_HELD, _text(row.get(X_HELD)),
+                                  "開催日が日付として読めないため、公表しませんでした。"))  # fmt: skip
+            continue
+        if held > today:
+            continue  # not held yet
+        protected, notice = _protected(row, EXCHANGES, EXCHANGE_PROTECTABLE)
+        if notice is not None:
+            notices.append(notice)
+            continue
+        try:
+            form = match_choice(row.get(X_FORM), forms)
+        except ValueProblem:
+            form = _text(row.get(X_FORM))
+        results = tuple(
+            PublishedResult(pid, published[pid].title) for pid in split_list(row.get(X_RESULTS)) if pid in published
+        )
+        out.append(
+            PublishedExchange(
+                exchange_id=normalize_text(row.get(X_ID)),
+                fiscal_year=fiscal_year(held),
+                held=held,
+                name=_text(row.get(X_NAME)),
+                form=form,
+                partners=None
+                if X_PARTNERS in protected
+                else tuple(split_list(_text(row.get(X_PARTNERS)), as_typed=True)),
+                departments=tuple(split_list(row.get(X_DEPARTMENTS))),
+                outline=None if X_OUTLINE in protected else _text(row.get(X_OUTLINE)),
+                results=None if X_RESULTS in protected else results,
+                sheet_row=row.number,
+            )
+        )
+    out.sort(key=lambda x: (x.held, x.exchange_id, x.sheet_row))
+    return out, notices
+
+
 def _ordered_counts(counter: Counter[str], order: Sequence[str]) -> list[Count]:
     known = [Count(label, counter[label]) for label in order if counter[label]]
     rest = sorted(label for label in counter if label not in order)
@@ -444,7 +592,7 @@ def count_rows(
 
 # ---------------------------------------------------------------- writing
 def neutralise(value: CellValue) -> CellValue:
-    """A text cell that a spreadsheet would run as a formula, made inert with a leading apostrophe."""
+    """A CSV cell that a spreadsheet would run as a formula, made inert with a leading apostrophe."""
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return value
@@ -458,35 +606,38 @@ def _csv_cell(value: CellValue) -> str:
     return str(neutralise(value))
 
 
-def _csv_text(rows: Sequence[Sequence[str]]) -> str:
+def _csv_text(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(OUTPUT_COLUMNS)
+    writer.writerow(columns)
     writer.writerows(rows)
     return buffer.getvalue()
 
 
-def csv_bytes(rows: Sequence[PublishedRow]) -> bytes:
-    """renkei.csv: UTF-8 with BOM, CRLF, ISO dates, formulas neutralised."""
-    return _csv_text([[_csv_cell(v) for v in r.cells()] for r in rows]).encode("utf-8-sig")
+def csv_bytes(columns: Sequence[str], rows: Sequence[Sequence[CellValue]]) -> bytes:
+    """An open-data CSV: UTF-8 with BOM, CRLF, ISO dates, formulas neutralised."""
+    return _csv_text(columns, [[_csv_cell(v) for v in r] for r in rows]).encode("utf-8-sig")
 
 
-def cp932_bytes(rows: Sequence[PublishedRow]) -> tuple[bytes, list[Cp932Omission]]:
-    """The Shift_JIS copy: rows with characters cp932 cannot hold are left out and listed, never altered."""
-    kept: list[list[str]] = []
-    omitted: list[Cp932Omission] = []
+def cp932_bytes(
+    columns: Sequence[str], rows: Sequence[Sequence[CellValue]], *, file: str = CP932_NAME
+) -> tuple[bytes, list[Cp932Replacement]]:
+    """The Shift_JIS copy of a CSV: every row kept, a character cp932 cannot hold written as 〓 and listed.
+    ``rows`` start with the 全国地方公共団体コード and the row's ID, which names it in the list."""
+    out: list[list[str]] = []
+    replaced: list[Cp932Replacement] = []
     for r in rows:
-        cells = [_csv_cell(v) for v in r.cells()]
+        cells = [_csv_cell(v) for v in r]
         bad: dict[str, str] = {}
-        for column, text in zip(OUTPUT_COLUMNS, cells, strict=True):
+        for column, text in zip(columns, cells, strict=True):
             chars = "".join(dict.fromkeys(ch for ch in text if not _cp932_ok(ch)))
             if chars:
                 bad[column] = chars
         if bad:
-            omitted.append(Cp932Omission(r.proposal_id, bad))
-        else:
-            kept.append(cells)
-    return _csv_text(kept).encode("cp932"), omitted
+            replaced.append(Cp932Replacement(file, cells[1], bad))
+            cells = ["".join(ch if _cp932_ok(ch) else CP932_SUBSTITUTE for ch in text) for text in cells]
+        out.append(cells)
+    return _csv_text(columns, out).encode("cp932"), replaced
 
 
 def _cp932_ok(ch: str) -> bool:
@@ -497,28 +648,51 @@ def _cp932_ok(ch: str) -> bool:
     return True
 
 
+def _json(document: Mapping[str, Any]) -> bytes:
+    # Keys in the order built (rows follow `columns`), not sorted: dicts keep insertion order.
+    return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
 def json_bytes(
-    rows: Sequence[PublishedRow], counts: tuple[list[Count], list[Count], list[Count]], meta: Mapping[str, Any]
+    rows: Sequence[PublishedRow],
+    counts: tuple[list[Count], list[Count], list[Count]],
+    meta: Mapping[str, Any],
+    by: Publisher,
 ) -> bytes:
     by_year, by_field, by_method = counts
     document = {
         **meta,
         "columns": list(OUTPUT_COLUMNS),
         "count": len(rows),
-        # Lists, not objects: sort_keys would put the labels in code-point order.
+        # Lists, not objects: the labels keep the page's order.
         "counts": {
             C_FY: [{"label": c.label, "count": c.count} for c in by_year],
             C_FIELDS: [{"label": c.label, "count": c.count} for c in by_field],
             C_METHOD: [{"label": c.label, "count": c.count} for c in by_method],
         },
-        "rows": [r.record() for r in rows],
+        "rows": [r.record(by) for r in rows],
     }
-    return (json.dumps(document, ensure_ascii=False, sort_keys=True, indent=2) + "\n").encode("utf-8")
+    return _json(document)
 
 
-def xlsx_bytes(rows: Sequence[PublishedRow]) -> bytes:
-    cells = [[neutralise(v) for v in r.cells()] for r in rows]
-    return workbook_bytes([ExportSheet("連携一覧", OUTPUT_COLUMNS, cells)])
+def exchange_json_bytes(exchanges: Sequence[PublishedExchange], meta: Mapping[str, Any], by: Publisher) -> bytes:
+    document = {
+        **meta,
+        "columns": list(EXCHANGE_COLUMNS),
+        "count": len(exchanges),
+        "rows": [x.record(by) for x in exchanges],
+    }
+    return _json(document)
+
+
+def xlsx_bytes(rows: Sequence[PublishedRow], exchanges: Sequence[PublishedExchange], by: Publisher) -> bytes:
+    """renkei.xlsx: 連携一覧 and 交流一覧. Text cells are stored as text (never formulas), as typed."""
+    return workbook_bytes(
+        [
+            ExportSheet("連携一覧", OUTPUT_COLUMNS, [r.cells(by) for r in rows]),
+            ExportSheet("交流一覧", EXCHANGE_COLUMNS, [x.cells(by) for x in exchanges]),
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -570,14 +744,77 @@ def _display_row(r: PublishedRow) -> dict[str, Any]:
     }
 
 
+def _display_exchange(x: PublishedExchange) -> dict[str, Any]:
+    return {
+        "id": x.exchange_id,
+        "name": x.name,
+        "date_iso": x.held.isoformat(),
+        "date": to_wareki(x.held),
+        "form": x.form,
+        "partners": None if x.partners is None else "、".join(x.partners),
+        "departments": "、".join(x.departments),
+        "outline": x.outline,
+        "results": None
+        if x.results is None
+        else [{"id": r.proposal_id, "title": r.title or PROTECTED_LABEL} for r in x.results],
+    }
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    """What the page says about itself: when it was updated, whom to ask, and the terms of the data."""
+
+    title: str
+    publisher: str
+    updated: date
+    contact: str
+    contact_phone: str
+    contact_email: str
+    contact_url: str
+    licence: str
+    licence_url: str
+    terms_url: str
+
+    def meta(self) -> dict[str, Any]:
+        """The same facts for the JSON files."""
+        return {
+            "title": self.title,
+            "publisher": self.publisher,
+            "updated": self.updated.isoformat(),
+            "contact": {
+                "name": self.contact,
+                "phone": self.contact_phone,
+                "email": self.contact_email,
+                "url": self.contact_url,
+            },
+            "license": {"name": self.licence, "url": self.licence_url, "terms": self.terms_url},
+        }
+
+
+def page_info(config: Config, today: date) -> PageInfo:
+    p = config.publish
+    return PageInfo(
+        title=p.title,
+        publisher=config.desk.name,
+        updated=parse_date(p.updated) if p.updated.strip() else today,
+        contact=p.contact.strip() or config.desk.name,
+        contact_phone=p.contact_phone.strip() or config.desk.phone.strip(),
+        contact_email=p.contact_email.strip(),
+        contact_url=p.contact_url.strip(),
+        licence=p.licence.strip(),
+        licence_url=p.licence_url.strip(),
+        terms_url=p.terms_url.strip(),
+    )
+
+
 def html_text(
     rows: Sequence[PublishedRow],
     counts: tuple[list[Count], list[Count], list[Count]],
     *,
-    title: str,
-    publisher: str,
+    info: PageInfo,
     fiscal_year_filter: int | None,
     cp932: bool = False,
+    exchanges: Sequence[PublishedExchange] = (),
 ) -> str:
     by_year, by_field, by_method = counts
     years: dict[int, list[PublishedRow]] = {}
@@ -600,16 +837,29 @@ def html_text(
     ]  # fmt: skip
     template = _environment().get_template("publish.html")
     return template.render(
-        title=title,
-        publisher=publisher,
+        title=info.title,
+        publisher=info.publisher,
+        info=info,
+        updated_iso=info.updated.isoformat(),
+        updated=to_wareki(info.updated),
         scope=fiscal_year_label(fiscal_year_filter) if fiscal_year_filter is not None else "",
         total=len(rows),
         groups=groups,
         charts=charts,
+        exchanges=[_display_exchange(x) for x in sorted(exchanges, key=lambda x: x.held, reverse=True)],
         protected_label=PROTECTED_LABEL,
         date_sources="、".join(DATE_SOURCES),
-        files={"csv": CSV_NAME, "xlsx": XLSX_NAME, "json": JSON_NAME, "cp932": CP932_NAME if cp932 else None},
+        files={
+            "csv": CSV_NAME,
+            "xlsx": XLSX_NAME,
+            "json": JSON_NAME,
+            "cp932": CP932_NAME if cp932 else None,
+            "exchange_csv": EXCHANGE_CSV_NAME,
+            "exchange_json": EXCHANGE_JSON_NAME,
+            "exchange_cp932": EXCHANGE_CP932_NAME if cp932 else None,
+        },
         separator=MULTI_SEPARATOR,
+        substitute=CP932_SUBSTITUTE,
     )
 
 
@@ -619,18 +869,24 @@ def publish(
     *,
     out: str | Path | None = None,
     fiscal_year: int | None = None,
+    today: date | None = None,
 ) -> PublishResult:
     """Write the publication folder; return what was written and what was kept out.
 
     ``out`` defaults to ``[publish] out`` of the configuration; with ``fiscal_year`` (e.g. 2025) only
     that 年度's rows are published, by default into a sub-folder named by its code (``publish/R7``)
-    so the page of every 年度 is not overwritten.
+    so the page of every 年度 is not overwritten. ``today`` (default: the clock) decides which 交流
+    have been held and is the 更新日 unless ``[publish] updated`` sets one.
     """
-    refs = [SheetRef(PROPOSALS), SheetRef(REFERRALS), SheetRef(DEPARTMENTS), SheetRef(CHOICES)]
+    today = today or date.today()
+    refs = [SheetRef(PROPOSALS), SheetRef(REFERRALS), SheetRef(DEPARTMENTS), SheetRef(CHOICES), SheetRef(EXCHANGES)]
     tables = store.read(refs)
     rows, withheld, notices = collect_rows(config, tables)
+    exchanges, exchange_notices = collect_exchanges(tables, rows, today=today)
+    notices += exchange_notices
     if fiscal_year is not None:
         rows = [r for r in rows if r.fiscal_year == fiscal_year]
+        exchanges = [x for x in exchanges if x.fiscal_year == fiscal_year]
     if out is not None:
         out_dir = Path(out)
     else:
@@ -639,38 +895,42 @@ def publish(
             out_dir = out_dir / fiscal_year_code(fiscal_year)
     field_order = _choice_list(tables.get(SheetRef(CHOICES)), "連携分野", FIELDS)
     counts = count_rows(rows, field_order)
-    title = config.publish.title
-    publisher = config.desk.name
+    info = page_info(config, today)
+    by = Publisher(config.publish.municipality_code, config.desk.prefecture)
     meta = {
-        "title": title,
-        "publisher": publisher,
+        **info.meta(),
         "fiscal_year": fiscal_year,
         "fiscal_year_label": fiscal_year_label(fiscal_year) if fiscal_year is not None else None,
     }
+    if fiscal_year is None and rows:
+        # The whole register: the span of 年度 it covers.
+        meta["fiscal_year"] = [min(r.fiscal_year for r in rows), max(r.fiscal_year for r in rows)]
+        meta["fiscal_year_label"] = "〜".join(dict.fromkeys(fiscal_year_label(fy) for fy in meta["fiscal_year"]))
 
+    row_cells = [r.cells(by) for r in rows]
+    exchange_cells = [x.cells(by) for x in exchanges]
     outputs: dict[str, bytes] = {
         HTML_NAME: html_text(
-            rows,
-            counts,
-            title=title,
-            publisher=publisher,
-            fiscal_year_filter=fiscal_year,
-            cp932=config.publish.cp932,
+            rows, counts, info=info, fiscal_year_filter=fiscal_year, cp932=config.publish.cp932, exchanges=exchanges
         ).encode("utf-8"),
-        CSV_NAME: csv_bytes(rows),
-        XLSX_NAME: xlsx_bytes(rows),
-        JSON_NAME: json_bytes(rows, counts, meta),
+        CSV_NAME: csv_bytes(OUTPUT_COLUMNS, row_cells),
+        XLSX_NAME: xlsx_bytes(rows, exchanges, by),
+        JSON_NAME: json_bytes(rows, counts, meta, by),
+        EXCHANGE_CSV_NAME: csv_bytes(EXCHANGE_COLUMNS, exchange_cells),
+        EXCHANGE_JSON_NAME: exchange_json_bytes(exchanges, meta, by),
     }
-    omitted: list[Cp932Omission] = []
+    replaced: list[Cp932Replacement] = []
     if config.publish.cp932:
-        outputs[CP932_NAME], omitted = cp932_bytes(rows)
+        outputs[CP932_NAME], replaced = cp932_bytes(OUTPUT_COLUMNS, row_cells, file=CP932_NAME)
+        outputs[EXCHANGE_CP932_NAME], more = cp932_bytes(EXCHANGE_COLUMNS, exchange_cells, file=EXCHANGE_CP932_NAME)
+        replaced += more
     files = [write_atomic(out_dir / name, data) for name, data in outputs.items()]
     removed: list[Path] = []
-    stale = out_dir / CP932_NAME
-    if not config.publish.cp932 and stale.exists():
-        # An old copy would keep values the desk has since withdrawn or protected.
-        stale.unlink()
-        removed.append(stale)
+    for stale in (out_dir / CP932_NAME, out_dir / EXCHANGE_CP932_NAME):
+        if not config.publish.cp932 and stale.exists():
+            # An old copy would keep values the desk has since withdrawn or protected.
+            stale.unlink()
+            removed.append(stale)
     by_year, by_field, by_method = counts
     return PublishResult(
         out_dir=out_dir,
@@ -682,6 +942,8 @@ def publish(
         fiscal_year=fiscal_year,
         withheld=withheld,
         notices=notices,
-        cp932_omitted=omitted,
+        cp932_replaced=replaced,
         removed=removed,
+        exchanges=exchanges,
+        updated=info.updated,
     )

@@ -14,6 +14,11 @@ Decisions (documented for the desk):
 - "Since the last report": :func:`mark_reported` stores the time and the number of 変更履歴 rows in
   ``<report.out>/.last_report.json``. The command line calls it only after the report was written,
   so a failed write does not swallow changes. Without a mark, every change is listed.
+- 交流: meetings per 年度 (of 開催日) and form, and each proposal a meeting's 成果 names with its
+  status now — how the proposals that came from meetings ended.
+- The xlsx holds real dates and numbers, one short-named tab per table, native charts of the pipeline,
+  overdue referrals per department, proposals per 年度 and days to decision; ``--format html`` draws
+  the same charts as SVG, each followed by its table.
 - The report is for the desk, so protected fields appear; e-mail addresses, phone numbers and the
   values of personal columns (担当者, メール, 電話, 先方担当者 …) never do, not even in the history.
 """
@@ -39,6 +44,9 @@ from .config import Config
 from .errors import StoreError, UsageError
 from .schema import (
     CHOICES,
+    EXCHANGE_FORMS,
+    EXCHANGE_SHEET,
+    EXCHANGES,
     FIELDS,
     HISTORY,
     HISTORY_SHEET,
@@ -54,7 +62,7 @@ from .schema import (
     Status,
 )
 from .store.base import CellValue, Row, SheetRef, Store, Table
-from .store.export import ExportSheet, write_atomic, write_xlsx
+from .store.export import ExportChart, ExportSheet, write_atomic, write_xlsx
 from .values import (
     ValueProblem,
     fiscal_year,
@@ -68,12 +76,13 @@ from .values import (
     parse_proposal_id,
     parse_referral_id,
     referral_id,
+    split_list,
     to_wareki,
 )
 from .values import proposal_id as make_proposal_id
 from .workflow import answer_key, choice_key
 
-FORMATS = ("text", "md", "xlsx", "json")
+FORMATS = ("text", "md", "xlsx", "json", "html")
 STATE_NAME = ".last_report.json"
 HIDDEN = "（個人情報のため表示しません）"
 TEXT_CHANGE_LIMIT = 50  # changes shown in the terminal and Markdown; json and xlsx have all
@@ -110,6 +119,12 @@ H_COLUMN = _col(_H, "列")
 H_OLD = _col(_H, "旧値")
 H_NEW = _col(_H, "新値")
 H_KIND = _col(_H, "種別")
+_X = EXCHANGE_SHEET.headers
+X_ID = _col(_X, "交流ID")
+X_HELD = _col(_X, "開催日")
+X_NAME = _col(_X, "名称")
+X_FORM = _col(_X, "形式")
+X_RESULTS = _col(_X, "成果")
 
 # Answers that count as the department's reply when measuring days to the first answer.
 REPLIES = (Answer.YES, Answer.NO, Answer.DISCUSS)
@@ -179,6 +194,18 @@ class YearStats:
 
 
 @dataclass(frozen=True)
+class ExchangeOutcome:
+    """A proposal that a 交流's 成果 names, and where it stands now."""
+
+    exchange_id: str
+    held: date | None
+    name: str
+    proposal_id: str
+    title: str
+    status: str  # the proposal's ステータス now; （台帳にない提案） when 提案 has no such ID
+
+
+@dataclass(frozen=True)
 class HistoryEntry:
     """One 変更履歴 row as shown to the desk (personal values hidden)."""
 
@@ -214,12 +241,19 @@ class HistoryEntry:
 
 @dataclass(frozen=True)
 class ReportTable:
-    """A titled table, the form every renderer (text, Markdown, xlsx) draws from."""
+    """A titled table, the form every renderer (text, Markdown, xlsx, HTML) draws from.
+
+    Cells hold real values (dates, datetimes, numbers); renderers format them. ``sheet`` is the short
+    tab name in the xlsx; with ``chart`` the table is also drawn as a bar chart of its ``chart_values``
+    column against its first column."""
 
     title: str
     headers: tuple[str, ...]
     rows: tuple[tuple[CellValue, ...], ...]
     note: str = ""
+    sheet: str = ""
+    chart: str = ""
+    chart_values: int = 2  # 1-based column of the numbers the chart draws
 
 
 @dataclass
@@ -237,6 +271,8 @@ class Report:
     changes: list[HistoryEntry]
     history_rows: int  # rows in 変更履歴 when the report was made
     notices: list[str] = field(default_factory=list)
+    exchanges_by_year: list[tuple[int, tuple[Tally, ...]]] = field(default_factory=list)  # (年度, per 形式)
+    exchange_outcomes: list[ExchangeOutcome] = field(default_factory=list)
 
     @property
     def overdue_count(self) -> int:
@@ -286,6 +322,26 @@ class Report:
                 for y in self.years
             ],
             "changes": [c.to_dict() for c in self.changes],
+            "exchanges": [
+                {
+                    "fiscal_year": fy,
+                    "label": fiscal_year_label(fy),
+                    "total": sum(t.count for t in forms),
+                    "by_form": tallies(forms),
+                }
+                for fy, forms in self.exchanges_by_year
+            ],
+            "exchange_outcomes": [
+                {
+                    "exchange_id": o.exchange_id,
+                    "held": o.held.isoformat() if o.held else None,
+                    "name": o.name,
+                    "proposal_id": o.proposal_id,
+                    "title": o.title,
+                    "status": o.status,
+                }
+                for o in self.exchange_outcomes
+            ],
             "history_rows": self.history_rows,
             "notices": list(self.notices),
         }
@@ -298,12 +354,16 @@ class Report:
                 ("ステータス", "件数"),
                 tuple((s.status, s.count) for s in self.pipeline),
                 note=f"合計 {sum(s.count for s in self.pipeline)} 件",
+                sheet="ステータス別",
+                chart="ステータス別の提案件数",
             ),
             ReportTable(
                 "回答期限を過ぎた照会（担当課別）",
                 ("担当課", "件数", "最長超過日数"),
                 tuple((d.department, d.count, d.max_days) for d in self.overdue),
                 note="期限を過ぎた照会はありません。" if not self.overdue else "",
+                sheet="期限超過（課別）",
+                chart="回答期限を過ぎた照会（担当課別）",
             ),
         ]
         if self.overdue:
@@ -317,14 +377,15 @@ class Report:
                             r.referral_id,
                             r.proposal_id,
                             r.title,
-                            format_date(r.referred_on) if r.referred_on else "",
-                            format_date(r.due),
+                            r.referred_on,
+                            r.due,
                             r.days_overdue,
                             r.answer,
                         )
                         for d in self.overdue
                         for r in d.referrals
                     ),
+                    sheet="期限超過（一覧）",
                 )
             )
         out.append(
@@ -335,12 +396,23 @@ class Report:
                     (m.label, "—" if m.days is None else _days(m.days), m.count)
                     for m in (self.to_first_answer, self.to_agreement)
                 ),
+                sheet="処理日数",
+                chart="受付から回答・協定締結までの日数（中央値）",
             )
         )
-        for title, attr, header in (
-            ("年度別の件数（連携手法）", "by_method", "連携手法"),
-            ("年度別の件数（連携分野）", "by_field", "連携分野"),
-            ("年度別の件数（提案者区分）", "by_proposer_type", "提案者区分"),
+        out.append(
+            ReportTable(
+                "年度別の提案件数",
+                ("年度", "件数"),
+                tuple((y.label, y.total) for y in self.years),
+                sheet="年度別",
+                chart="年度別の提案件数",
+            )
+        )
+        for title, attr, header, sheet in (
+            ("年度別の件数（連携手法）", "by_method", "連携手法", "年度別（手法）"),
+            ("年度別の件数（連携分野）", "by_field", "連携分野", "年度別（分野）"),
+            ("年度別の件数（提案者区分）", "by_proposer_type", "提案者区分", "年度別（区分）"),
         ):
             out.append(
                 ReportTable(
@@ -348,6 +420,33 @@ class Report:
                     ("年度", header, "件数"),
                     tuple((y.label, t.label, t.count) for y in self.years for t in getattr(y, attr)),
                     note="連携分野は一つの提案が複数に数えられます。" if attr == "by_field" else "",
+                    sheet=sheet,
+                )
+            )
+        if self.exchanges_by_year or self.exchange_outcomes:
+            out.append(
+                ReportTable(
+                    "交流（意見交換会・フォーラム等）の年度別件数",
+                    ("年度", "形式", "件数"),
+                    tuple(
+                        (fiscal_year_label(fy), t.label, t.count) for fy, forms in self.exchanges_by_year for t in forms
+                    ),
+                    note=f"合計 {sum(t.count for _, forms in self.exchanges_by_year for t in forms)} 回",
+                    sheet="交流（年度別）",
+                )
+            )
+            ended = Counter(o.status for o in self.exchange_outcomes)
+            out.append(
+                ReportTable(
+                    "交流から生まれた提案とその結果",
+                    ("交流ID", "開催日", "名称", "提案ID", "件名", "ステータス"),
+                    tuple(
+                        (o.exchange_id, o.held, o.name, o.proposal_id, o.title, o.status)
+                        for o in self.exchange_outcomes
+                    ),
+                    note="、".join(f"{k} {v} 件" for k, v in sorted(ended.items(), key=lambda kv: _status_order(kv[0])))
+                    or "交流の成果に挙げた提案はありません。",
+                    sheet="交流の成果",
                 )
             )
         since = f"（{self.since:%Y-%m-%d %H:%M} 以降）" if self.since else "（前回の報告の記録がないため、すべて）"
@@ -360,15 +459,23 @@ class Report:
             ReportTable(
                 f"前回の報告からの変更{since}",
                 ("日時", "実行者", "シート", "キー", "列", "旧値", "新値", "種別"),
-                tuple((c.when, c.actor, c.sheet, c.key, c.column, c.old, c.new, c.kind) for c in changes),
+                tuple(
+                    (c.time or c.time_text, c.actor, c.sheet, c.key, c.column, c.old, c.new, c.kind) for c in changes
+                ),
                 note=note,
+                sheet="変更履歴",
             )
         )
         return out
 
 
-def _days(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
+def _status_order(status: str) -> int:
+    return Status.ALL.index(status) if status in Status.ALL else len(Status.ALL)
+
+
+def _days(value: float) -> int | float:
+    """A median in days as a number: whole days as int, else one decimal."""
+    return int(value) if float(value).is_integer() else round(value, 1)
 
 
 # ---------------------------------------------------------------- reading helpers
@@ -527,7 +634,7 @@ def report(
     """
     today = today or date.today()
     generated_at = (now or datetime.now()).replace(microsecond=0)
-    refs = [SheetRef(PROPOSALS), SheetRef(REFERRALS), SheetRef(HISTORY), SheetRef(CHOICES)]
+    refs = [SheetRef(PROPOSALS), SheetRef(REFERRALS), SheetRef(HISTORY), SheetRef(CHOICES), SheetRef(EXCHANGES)]
     tables = store.read(refs)
     proposals = tables[SheetRef(PROPOSALS)]
     if proposals is None:
@@ -639,6 +746,8 @@ def report(
             )
         )
 
+    exchanges_by_year, outcomes = _exchanges(tables.get(SheetRef(EXCHANGES)), by_id, choices, notices)
+
     # changes since the last report
     history = tables[SheetRef(HISTORY)]
     entries = _history_entries(history)
@@ -667,7 +776,42 @@ def report(
         changes=changes,
         history_rows=history_rows,
         notices=notices,
+        exchanges_by_year=exchanges_by_year,
+        exchange_outcomes=outcomes,
     )
+
+
+def _exchanges(
+    table: Table | None, proposals: dict[str, Row], choices: Table | None, notices: list[str]
+) -> tuple[list[tuple[int, tuple[Tally, ...]]], list[ExchangeOutcome]]:
+    """交流 per 年度 and 形式, and the proposals their 成果 name with each one's status now."""
+    if table is None:
+        return [], []
+    forms = _choices(choices, "交流形式", EXCHANGE_FORMS)
+    per_year: dict[int, Counter[str]] = {}
+    outcomes: list[ExchangeOutcome] = []
+    for row in table.rows:
+        held = _date(row.get(X_HELD))
+        if held is None:
+            notices.append(f"{EXCHANGES} {row.number}行目: 開催日が読めないため、年度別の件数に数えていません。")
+        else:
+            per_year.setdefault(fiscal_year(held), Counter())[_canonical(row.get(X_FORM), forms)] += 1
+        for pid in split_list(row.get(X_RESULTS)):
+            proposal = proposals.get(pid)
+            outcomes.append(
+                ExchangeOutcome(
+                    exchange_id=_text(row.get(X_ID)),
+                    held=held,
+                    name=_text(row.get(X_NAME)),
+                    proposal_id=pid,
+                    title=_text(proposal.get(P_TITLE)) if proposal is not None else "",
+                    status=(choice_key(proposal.get(P_STATUS)) or _BLANK)
+                    if proposal is not None
+                    else "（台帳にない提案）",
+                )
+            )
+    outcomes.sort(key=lambda o: (o.held or date.min, o.exchange_id, o.proposal_id))
+    return [(fy, _tallies(per_year[fy], forms)) for fy in sorted(per_year)], outcomes
 
 
 def _position(table: Table | None, row_number: int) -> int:
@@ -812,31 +956,89 @@ def render_markdown(rep: Report) -> str:
     return "\n".join(lines)
 
 
+def _svg_chart(t: ReportTable) -> dict[str, Any] | None:
+    """Bars for an HTML chart: label, value and width in a 420-unit track, 28 units apart."""
+    values: list[tuple[str, float]] = []
+    for row in t.rows:
+        v = row[t.chart_values - 1]
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            values.append((_cell(row[0]), float(v)))
+    if not t.chart or not values:
+        return None
+    top = max(v for _, v in values) or 1.0
+    bars = [
+        {"label": label, "value": _cell(_days(v)), "y": 8 + 28 * i, "width": max(2, round(420 * v / top)) if v else 0}
+        for i, (label, v) in enumerate(values)
+    ]
+    return {"title": t.chart, "bars": bars, "height": 16 + 28 * len(bars)}
+
+
+def render_html(rep: Report) -> str:
+    """The report as one self-contained page for the desk: each chart as an accessible SVG, then its table."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    env = Environment(
+        loader=PackageLoader("kouminrenkei_sheets", "templates"),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    tables = [
+        {
+            "title": t.title,
+            "headers": t.headers,
+            "rows": [[{"text": _cell(v), "num": isinstance(v, int | float)} for v in row] for row in t.rows],
+            "note": t.note,
+            "chart": _svg_chart(t),
+        }
+        for t in rep.tables(change_limit=TEXT_CHANGE_LIMIT)
+    ]
+    return env.get_template("report.html").render(
+        heading=_heading(rep),
+        generated_iso=rep.generated_at.isoformat(timespec="minutes"),
+        generated=f"{rep.generated_at:%Y-%m-%d %H:%M}",
+        tables=tables,
+        notices=rep.notices,
+    )
+
+
 def render_json(rep: Report) -> str:
     return json.dumps(rep.to_dict(), ensure_ascii=False, indent=2, sort_keys=True) + "\n"
 
 
-def write_report_xlsx(rep: Report, path: str | Path) -> Path:
-    """The report as a workbook: one tab per table (every change, not only the latest)."""
+def report_sheets(rep: Report) -> list[ExportSheet]:
+    """The report as workbook tabs: one per table (every change, not only the latest), real dates and
+    numbers, and a native bar chart beside each table that has one."""
     sheets = []
-    for i, t in enumerate(rep.tables(), start=1):
-        name = re.sub(r"[\[\]:*?/\\]", "", t.title)[:28]
-        sheets.append(ExportSheet(f"{i}{name}"[:31], t.headers, [list(r) for r in t.rows]))
-    return write_xlsx(path, sheets)
+    for t in rep.tables():
+        charts = [
+            ExportChart(t.chart, 1, [t.chart_values], x_title=t.headers[0], y_title=t.headers[t.chart_values - 1])
+        ]
+        sheets.append(
+            ExportSheet(t.sheet or t.title, t.headers, [list(r) for r in t.rows], charts=charts if t.chart else ())
+        )
+    return sheets
+
+
+def write_report_xlsx(rep: Report, path: str | Path) -> Path:
+    """The report as a workbook (see :func:`report_sheets`), written atomically."""
+    return write_xlsx(path, report_sheets(rep))
 
 
 def write_report(rep: Report, fmt: str, path: str | Path) -> Path:
     """Write the report in one of FORMATS to ``path`` atomically."""
     if fmt == "xlsx":
         return write_report_xlsx(rep, path)
-    renderers = {"text": render_text, "md": render_markdown, "json": render_json}
+    renderers = {"text": render_text, "md": render_markdown, "json": render_json, "html": render_html}
     if fmt not in renderers:
         raise UsageError(f"形式「{fmt}」は使えません（{'・'.join(FORMATS)}）。")
     return write_atomic(path, renderers[fmt](rep).encode("utf-8"))
 
 
 def default_report_path(config: Config, rep: Report, fmt: str) -> Path:
-    suffix = {"text": "txt", "md": "md", "xlsx": "xlsx", "json": "json"}[fmt]
+    suffix = {"text": "txt", "md": "md", "xlsx": "xlsx", "json": "json", "html": "html"}[fmt]
     return config.resolve(config.report.out) / f"report-{rep.as_of:%Y%m%d}.{suffix}"
 
 

@@ -88,6 +88,7 @@ DEPARTMENTS = "担当課"
 CHOICES = "選択肢"
 HISTORY = "変更履歴"
 FINDINGS = "検証結果"
+EXCHANGES = "交流"
 SYNC_STATE = "_sync"
 DEPARTMENT_TEMPLATE = "照会回答"  # the tab name used inside a department's own workbook
 
@@ -202,6 +203,8 @@ FIELDS: tuple[str, ...] = (
     "子育て・教育", "環境", "農林水産", "地域活性化", "DX",
 )  # fmt: skip
 
+EXCHANGE_FORMS: tuple[str, ...] = ("意見交換会", "フォーラム", "説明会", "個別対話", "視察・見学", "その他")
+
 PROPOSER_TYPES: tuple[str, ...] = (
     "企業", "大学・研究機関", "NPO・市民団体", "金融機関", "経済団体・組合", "県庁各課", "その他",
 )  # fmt: skip
@@ -237,6 +240,10 @@ _PROPOSAL_COLUMNS: tuple[Column, ...] = (
     Column("協定書", width=30),
     Column("協定書作成日", ValueType.DATE, width=12),
     Column("公表日", ValueType.DATE, width=12),
+    Column("連携先名称", width=26, note="県→企業等の提案で連携する企業等（協定書の乙）"),
+    Column("連携先所在地", width=30, protectable=True, note="県→企業等の協定書の乙の住所"),
+    Column("連携先代表者役職", width=14, note="県→企業等の協定書の乙の代表者の役職"),
+    Column("連携先代表者氏名", width=14, note="県→企業等の協定書の乙の代表者の氏名"),
     Column("備考", width=30, protectable=True),
     Column("更新日時", ValueType.DATETIME, width=18),
     Column("受付キー", personal=True, width=20, note="フォーム回答の識別（取込用。タイムスタンプ|メール）"),
@@ -284,6 +291,26 @@ DEPARTMENT_SHEET = Sheet(
     DEPARTMENT_TEMPLATE, _DEPARTMENT_COLUMNS, key="照会ID",
     description="担当課シート（その課あての照会のみ）",
 )  # fmt: skip
+
+# ---------------------------------------------------------------- 交流
+# Exchange meetings and forums with partners (guidelines §5). Desk-only: department sheets never see them.
+_EXCHANGE_COLUMNS: tuple[Column, ...] = (
+    Column("交流ID", ValueType.ID, required=True, width=10, note="例: R7-K01（年度-K連番）"),
+    Column("開催日", ValueType.DATE, required=True, width=12),
+    Column("名称", required=True, width=30),
+    Column("形式", ValueType.CHOICE, required=True, choices="交流形式", width=12),
+    Column("参加企業等", width=30, protectable=True, note="複数は「、」区切り"),
+    Column("参加課", width=24, note="担当課マスタの課名。複数は「、」区切り"),
+    Column("概要", width=50, protectable=True),
+    Column("公表", ValueType.CHOICE, choices="公表", width=8),
+    Column("アイデア保護", ValueType.MULTI_CHOICE, choices="交流の保護", width=16,
+           note="公表しない項目（複数可）"),
+    Column("成果", width=20, protectable=True, note="この交流から生まれた提案の提案ID。複数は「、」区切り"),
+    Column("担当者", personal=True, width=12, note="デスクの担当者（公表しません）"),
+    Column("備考", width=30),
+)  # fmt: skip
+
+EXCHANGE_SHEET = Sheet(EXCHANGES, _EXCHANGE_COLUMNS, key="交流ID", description="交流（意見交換会・フォーラム等）")
 
 # ---------------------------------------------------------------- masters and logs
 DEPARTMENT_MASTER_SHEET = Sheet(
@@ -347,6 +374,8 @@ NOTIFY_SHEET = Sheet(
 
 # Columns a proposal's アイデア保護 may name.
 PROTECTABLE: tuple[str, ...] = tuple(c.name for c in _PROPOSAL_COLUMNS if c.protectable)
+# Columns an exchange's アイデア保護 may name.
+EXCHANGE_PROTECTABLE: tuple[str, ...] = tuple(c.name for c in _EXCHANGE_COLUMNS if c.protectable)
 
 # The choice lists, one column each in the 選択肢 sheet; the desk may edit them there.
 CHOICE_LISTS: dict[str, tuple[str, ...]] = {
@@ -362,6 +391,8 @@ CHOICE_LISTS: dict[str, tuple[str, ...]] = {
     "市町村": MUNICIPALITIES,
     "アイデア保護": PROTECTABLE,
     "種別": HistoryKind.ALL,
+    "交流形式": EXCHANGE_FORMS,
+    "交流の保護": EXCHANGE_PROTECTABLE,
 }
 
 CHOICE_SHEET = Sheet(
@@ -374,6 +405,7 @@ CHOICE_SHEET = Sheet(
 REGISTER_SHEETS: tuple[Sheet, ...] = (
     PROPOSAL_SHEET,
     REFERRAL_SHEET,
+    EXCHANGE_SHEET,
     DEPARTMENT_MASTER_SHEET,
     CHOICE_SHEET,
     HISTORY_SHEET,

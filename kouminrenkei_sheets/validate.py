@@ -27,6 +27,8 @@ from .schema import (
     DEPARTMENT_MASTER_SHEET,
     DEPARTMENT_SHEET,
     DEPARTMENTS,
+    EXCHANGE_SHEET,
+    EXCHANGES,
     FINDINGS,
     FINDINGS_SHEET,
     PROPOSAL_SHEET,
@@ -74,6 +76,7 @@ from .values import (
     parse_number,
     parse_proposal_id,
     parse_referral_id,
+    split_list,
 )
 
 __all__ = ["validate"]
@@ -332,7 +335,9 @@ class _Run:
     # -------------------------------------------------------- reading
     def read(self) -> dict[SheetRef, Table | None]:
         """Every table in one read per book: the register's tabs first, then departments' own books."""
-        register_sheets = (PROPOSAL_SHEET, REFERRAL_SHEET, DEPARTMENT_MASTER_SHEET, CHOICE_SHEET, FINDINGS_SHEET)
+        register_sheets = (
+            PROPOSAL_SHEET, REFERRAL_SHEET, EXCHANGE_SHEET, DEPARTMENT_MASTER_SHEET, CHOICE_SHEET, FINDINGS_SHEET,
+        )  # fmt: skip
         refs = [SheetRef(s.name) for s in register_sheets]
         names = self.store.sheet_names(None)
         # Department tabs of the register, read with the rest (their names come from the master).
@@ -933,6 +938,61 @@ def _check_statuses(run: _Run, proposals: _Check, referrals: _Check) -> None:
             )
 
 
+# ---------------------------------------------------------------- 交流 (exchange meetings)
+X_ID = EXCHANGE_SHEET.column("交流ID").name
+X_HELD = EXCHANGE_SHEET.column("開催日").name
+X_DEPARTMENTS = EXCHANGE_SHEET.column("参加課").name
+X_RESULTS = EXCHANGE_SHEET.column("成果").name
+
+
+def _check_exchanges(run: _Run, table: Table | None, proposals: _Check, master: _Check) -> None:
+    """交流: types and choices like every sheet, a unique 交流ID, 参加課 from the master and 成果 naming
+    proposals of 提案 that were received on or after the meeting. Dates may be in the future (planned).
+    A register made before 交流 existed simply has no meetings: a missing tab is not a finding."""
+    if table is None:
+        return
+    check = run.structure(SheetRef(EXCHANGES), EXCHANGES, EXCHANGE_SHEET, table)
+    parsed = run.values(check, EXCHANGE_SHEET.columns)
+    held = parsed.get(X_HELD, {})
+    first: dict[str, int] = {}
+    for row in check.rows:
+        key = _key_text(row.values.get(X_ID))
+        if key and key in first:
+            check.add("id.duplicate", row, X_ID, row.values.get(X_ID), first_row=first[key])
+        elif key:
+            first[key] = row.number
+    names = list(run.departments)
+    if master.usable and master.has(M_NAME) and check.has(X_DEPARTMENTS):
+        for row in check.rows:
+            raw = row.values.get(X_DEPARTMENTS)
+            for item in split_list(raw):
+                if item in run.departments:
+                    continue
+                close = difflib.get_close_matches(item, names, n=1, cutoff=0.5)
+                hint = (
+                    f"「{close[0]}」ではありませんか。"
+                    if close
+                    else f"課名を直すか、「{DEPARTMENTS}」に課を追加してください。"
+                )
+                check.add("exchange.department", row, X_DEPARTMENTS, raw, item=item, master=DEPARTMENTS, hint=hint)
+    if not check.has(X_RESULTS):
+        return
+    proposals_known = proposals.usable and proposals.has(P_ID)
+    for row in check.rows:
+        raw = row.values.get(X_RESULTS)
+        for item in split_list(raw):
+            pid = run.proposal_id(item)
+            if isinstance(pid, ValueProblem):
+                check.add("exchange.proposal_format", row, X_RESULTS, raw, item=item)
+            elif proposals_known and pid not in run.proposal_rows:
+                check.add("exchange.proposal", row, X_RESULTS, raw, item=item, proposals=PROPOSALS)
+            elif (on := held.get(row.number)) is not None and (received := run.received.get(pid)) and received < on:
+                check.add(
+                    "exchange.result_order", row, X_RESULTS, raw,
+                    item=item, received=format_date(received), held=format_date(on),
+                )  # fmt: skip
+
+
 # ---------------------------------------------------------------- department sheets
 def _check_department(run: _Run, department: Department, table: Table | None, label: str, has_referrals: bool) -> None:
     def missing_column_severity(column: Column) -> str:
@@ -1075,6 +1135,7 @@ def _validate(
     proposals = _check_proposals(run, tables.get(SheetRef(PROPOSALS)))
     referrals = _check_referrals(run, tables.get(SheetRef(REFERRALS)), proposals, master)
     _check_statuses(run, proposals, referrals)
+    _check_exchanges(run, tables.get(SheetRef(EXCHANGES)), proposals, master)
 
     targets: set[str] = set()
     for row in referrals.rows:
@@ -1106,7 +1167,7 @@ def _validate(
         _check_department(run, department, table, label, department.name in targets)
 
     # The desk's main tabs first, then the masters, then the department sheets in master order.
-    first_shown = {PROPOSALS: 0, REFERRALS: 1, DEPARTMENTS: 2, CHOICES: 3}
+    first_shown = {PROPOSALS: 0, REFERRALS: 1, EXCHANGES: 2, DEPARTMENTS: 3, CHOICES: 4}
     run.checks.sort(key=lambda c: first_shown.get(c.label, len(first_shown)))
     findings: list[Finding] = []
     for check in run.checks:

@@ -482,6 +482,21 @@ def split_multi(value: object) -> list[str]:
     return [item for part in _MULTI_SEPARATORS.split(text) if (item := normalize_text(part))]
 
 
+_LIST_SEPARATORS = re.compile(r"[、,;/\r\n]+")
+
+
+def split_list(value: object, *, as_typed: bool = False) -> list[str]:
+    """The items of a free-text list cell (names, IDs): split on 、 , ， ; ； / and line breaks, never on
+    中黒, which belongs to names (「株式会社ひたち・ネット」); repeats and blanks dropped. Items are
+    normalised (NFKC, spaces) for comparing, or with ``as_typed`` only trimmed, for showing."""
+    if value is None:
+        return []
+    text = value if isinstance(value, str) else display(value)
+    parts = _LIST_SEPARATORS.split(_nfkc(text)) if not as_typed else re.split(r"[、,，;；/／\r\n]+", text)
+    items = (normalize_text(part) if not as_typed else part.strip() for part in parts)
+    return list(dict.fromkeys(item for item in items if item and not is_blank(item)))
+
+
 def match_multi_choice(value: object, choices: Sequence[str]) -> list[str]:
     """The choices a multi-choice cell names, in order, without repeats; a blank cell is [].
 

@@ -333,7 +333,8 @@ def test_unknown_proposal_wrong_method_and_no_partner(tmp_path: Path) -> None:
         agreement(cfg, store, "R7-9999")
     with pytest.raises(UsageError, match="連携手法が「協定によらない連携」のため協定書は作りません"):
         agreement(cfg, store, "R7-0004")
-    with pytest.raises(UsageError, match="県→企業等の提案のため、提案者「観光戦略課」は協定の相手方"):
+    # 県→企業等: 乙 is the accepting partner of the 連携先 columns, never the proposing section.
+    with pytest.raises(UsageError, match="空欄の項目: 連携先名称、連携先所在地、連携先代表者役職、連携先代表者氏名。"):
         agreement(cfg, store, "R7-0005")
     with pytest.raises(UsageError, match="どちらか一方"):
         agreement(cfg, store, "R7-0003", all_=True)
@@ -648,3 +649,39 @@ def test_cli_agreement(tmp_path: Path) -> None:
         "R7-0003": "agreements/協定書_R7-0003_常陸銀行.docx",
     }
     shutil.rmtree(tmp_path / "desk" / "agreements")
+
+
+def test_prefecture_to_partner_agreement_names_the_accepting_partner(tmp_path: Path) -> None:
+    row = proposal(
+        "R7-0005", 提案方向="県→企業等", 提案者区分="県庁各課", 提案者名="観光戦略課", 所在地=None,
+        代表者役職=None, 代表者氏名=None, 連携先名称="株式会社いばらき観光ネット",
+        連携先所在地="茨城県日立市幸町1番1号", 連携先代表者役職="代表取締役", 連携先代表者氏名="鈴木　一郎",
+    )  # fmt: skip
+    result, _ = make(tmp_path, row)
+    [doc] = result.documents
+    assert doc.path.name == "協定書_R7-0005_株式会社いばらき観光ネット.docx"
+    text = document_text(doc.path)
+    assert "茨城県と株式会社いばらき観光ネットとの包括連携に関する協定書" in text
+    assert "茨城県日立市幸町1番1号" in text and "鈴木　一郎" in text
+    assert "観光戦略課（以下「乙」" not in text
+
+
+def test_document_properties_are_the_documents_not_the_templates(tmp_path: Path) -> None:
+    import zipfile
+    from datetime import UTC, datetime
+
+    before = datetime.now(UTC).replace(microsecond=0)
+    result, _ = make(tmp_path, proposal())
+    [doc] = result.documents
+    props = Document(str(doc.path)).core_properties
+    assert props.title == "協定書（R7-0003 株式会社常陸ストア）"
+    assert props.subject == "地域の見守りと防災に関する提案"
+    assert props.author == props.last_modified_by == "茨城県政策企画部計画推進課公民連携デスク"
+    assert props.created is not None and props.created >= before
+    assert props.comments == "" and props.keywords == "" and props.revision == 1
+    with zipfile.ZipFile(doc.path) as z:
+        names = z.namelist()
+        app = z.read("docProps/app.xml").decode("utf-8") if "docProps/app.xml" in names else ""
+        rels = z.read("_rels/.rels").decode("utf-8")
+    assert "thumbnail" not in rels and not any("thumbnail" in n for n in names)
+    assert "Microsoft Macintosh Word" not in app and "<Application>kouminrenkei-sheets</Application>" in app

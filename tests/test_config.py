@@ -43,6 +43,12 @@ def test_search_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         ('[desk]\nfavourite = "x"\n', "desk.favourite は知らない設定"),
         ('store = "x"\n', "[store] は表"),
         ("[store\n", "書式が正しくありません"),
+        ('[publish]\nmunicipality_code = "080005"\n', "publish.municipality_code = '080005' は全国地方公共団体コード"),
+        ('[publish]\nmunicipality_code = "08000"\n', "茨城県は 080004"),
+        ('[publish]\nupdated = "来週"\n', "publish.updated = '来週' を日付として読めません"),
+        ('[publish]\ncontact_email = "desk@"\n', "publish.contact_email = 'desk@' が正しくありません"),
+        ('[publish]\nlicence_url = "creativecommons.org"\n', "publish.licence_url = 'creativecommons.org' は https://"),
+        ('[publish]\nlicence = " "\n', "publish.licence が空です"),
     ],
 )
 def test_wrong_setting_names_key_and_file(tmp_path: Path, text: str, message: str) -> None:
@@ -70,3 +76,10 @@ def test_unknown_sections_are_kept_for_later_jobs(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path / "k.toml", '[notify]\nhost = "127.0.0.1"\n'))
     assert cfg.section("notify") == {"host": "127.0.0.1"}
     assert cfg.section("intake") == {}
+
+
+def test_publish_defaults_are_ibaraki_and_cc_by(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path / "k.toml", '[publish]\nupdated = "2025/10/1"\nmunicipality_code = "130001"\n'))
+    assert cfg.publish.municipality_code == "130001"
+    assert load_config(write(tmp_path / "d.toml", "")).publish.municipality_code == "080004"
+    assert "CC BY 4.0" in cfg.publish.licence

@@ -891,7 +891,7 @@ def test_init_and_validate_commands_on_sheets(
     url = f"https://docs.google.com/spreadsheets/d/{key}/edit#gid=0"
     result = CliRunner().invoke(cli, ["init", str(desk), "--backend", "gsheets", "--register", url])
     assert result.exit_code == 0, result.output
-    assert [s.title for s in fake.spreadsheet(key).sheets][:6] == [s.name for s in REGISTER_SHEETS]
+    assert [s.title for s in fake.spreadsheet(key).sheets][: len(REGISTER_SHEETS)] == [s.name for s in REGISTER_SHEETS]
     config = str(desk / "kouminrenkei.toml")
     store = GSheetsStore(
         config_from_dict(

@@ -32,6 +32,10 @@ from kouminrenkei_sheets.errors import StoreError
 from kouminrenkei_sheets.publish import (
     CP932_NAME,
     CSV_NAME,
+    EXCHANGE_COLUMNS,
+    EXCHANGE_CP932_NAME,
+    EXCHANGE_CSV_NAME,
+    EXCHANGE_JSON_NAME,
     HTML_NAME,
     JSON_NAME,
     OUTPUT_COLUMNS,
@@ -41,6 +45,9 @@ from kouminrenkei_sheets.publish import (
 from kouminrenkei_sheets.schema import (
     DEPARTMENT_MASTER_SHEET,
     DEPARTMENTS,
+    EXCHANGE_PROTECTABLE,
+    EXCHANGE_SHEET,
+    EXCHANGES,
     FIELDS,
     MUNICIPALITIES,
     PROPOSAL_SHEET,
@@ -61,6 +68,9 @@ from kouminrenkei_sheets.store.memory import MemoryStore
 GOLDEN = Path(__file__).parent / "golden" / "publish"
 UPDATE_GOLDEN = os.environ.get("UPDATE_GOLDEN") == "1"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+PUBLISH_DAY = date(2025, 9, 30)  # the day the golden files are made
+ALL_FILES = [HTML_NAME, CSV_NAME, CP932_NAME, XLSX_NAME, JSON_NAME, EXCHANGE_CSV_NAME, EXCHANGE_CP932_NAME,
+             EXCHANGE_JSON_NAME]  # fmt: skip
 
 
 # ---------------------------------------------------------------- building registers
@@ -75,9 +85,12 @@ def make_store(
     proposals: Sequence[Mapping[str, CellValue]],
     referrals: Sequence[Mapping[str, CellValue]] = (),
     departments: Sequence[str] = (),
+    exchanges: Sequence[Mapping[str, CellValue]] | None = None,
 ) -> MemoryStore:
     store = MemoryStore()
     store.put_table(SheetRef(PROPOSALS), grid(PROPOSAL_SHEET, proposals))
+    if exchanges is not None:
+        store.put_table(SheetRef(EXCHANGES), grid(EXCHANGE_SHEET, exchanges))
     store.put_table(SheetRef(REFERRALS), grid(REFERRAL_SHEET, referrals))
     store.put_table(
         SheetRef(DEPARTMENTS), grid(DEPARTMENT_MASTER_SHEET, [{"部局": "某部", "課": d} for d in departments])
@@ -188,7 +201,24 @@ def small_register() -> MemoryStore:
         {"照会ID": "R7-0002-02", "提案ID": "R7-0002", "照会先": "大洗マリンサービス株式会社",
          "照会日": date(2025, 4, 15), "回答": Answer.NO},
     ]  # fmt: skip
-    return make_store(proposals, referrals, SMALL_DEPARTMENTS)
+    return make_store(proposals, referrals, SMALL_DEPARTMENTS, SMALL_EXCHANGES)
+
+
+SMALL_EXCHANGES: list[dict[str, CellValue]] = [
+    {"交流ID": "R6-K01", "開催日": date(2024, 5, 10), "名称": "公民連携フォーラム2024", "形式": "フォーラム",
+     "参加企業等": "株式会社常陸ストア、いばらき中央銀行株式会社", "参加課": "長寿福祉課、防災・危機管理課",
+     "概要": "連携事例の紹介と\n企業等との意見交換", "公表": "可", "担当者": "交流 担当子",
+     "成果": "R6-0001、R7-0003、R7-0004"},  # R7-0003 (協議中) and R7-0004 (調整中) are not named
+    {"交流ID": "R7-K01", "開催日": "令和7年4月20日", "名称": "髙萩市の事業者との個別対話", "形式": "個別対話",
+     "参加企業等": "𠮷田商店", "参加課": "観光戦略課", "概要": "保護すべき相談の中身", "公表": "可",
+     "アイデア保護": "参加企業等、概要", "成果": "R7-0002"},
+    {"交流ID": "R7-K02", "開催日": date(2025, 12, 1), "名称": "まだ開いていないフォーラム", "形式": "フォーラム",
+     "公表": "可"},
+    {"交流ID": "R7-K03", "開催日": date(2025, 6, 1), "名称": "公表を協議中の意見交換会", "形式": "意見交換会",
+     "公表": "協議中"},
+    {"交流ID": "R7-K04", "開催日": date(2025, 7, 1), "名称": "保護が読めない説明会", "形式": "説明会",
+     "公表": "可", "アイデア保護": "ふりがな"},
+]  # fmt: skip
 
 
 def read_csv(path: Path, encoding: str = "utf-8-sig") -> list[list[str]]:
@@ -199,10 +229,12 @@ def read_csv(path: Path, encoding: str = "utf-8-sig") -> list[list[str]]:
 # ---------------------------------------------------------------- golden files
 @pytest.fixture
 def small_result(tmp_path: Path) -> Any:
-    return publish(make_config(tmp_path, cp932=True), small_register())
+    return publish(make_config(tmp_path, cp932=True), small_register(), today=PUBLISH_DAY)
 
 
-@pytest.mark.parametrize("name", [HTML_NAME, CSV_NAME, CP932_NAME, JSON_NAME])
+@pytest.mark.parametrize(
+    "name", [HTML_NAME, CSV_NAME, CP932_NAME, JSON_NAME, EXCHANGE_CSV_NAME, EXCHANGE_CP932_NAME, EXCHANGE_JSON_NAME]
+)
 def test_small_register_matches_golden_files(small_result: Any, name: str) -> None:
     produced = (small_result.out_dir / name).read_bytes()
     golden = GOLDEN / name
@@ -216,9 +248,11 @@ def test_small_register_matches_golden_files(small_result: Any, name: str) -> No
 def test_small_register_publishes_only_the_published_rows(small_result: Any) -> None:
     assert [r.proposal_id for r in small_result.rows] == ["R6-0001", "R6-0002", "R7-0001", "R7-0002"]
     assert small_result.withheld == 1  # R7-0003 協議中
-    [notice] = small_result.notices  # R6-0003: アイデア保護 names something unknown
+    notice, exchange_notice = small_result.notices  # R6-0003 and R7-K04: アイデア保護 names something unknown
     assert (notice.sheet, notice.column, notice.value) == (PROPOSALS, "アイデア保護", "件名、ふりがな")
     assert "公表しませんでした" in notice.message
+    assert (exchange_notice.sheet, exchange_notice.row, exchange_notice.value) == (EXCHANGES, 6, "ふりがな")
+    assert "この交流は公表しませんでした" in exchange_notice.message
     rows = {r.proposal_id: r for r in small_result.rows}
     assert rows["R6-0001"].departments == ("長寿福祉課", "防災・危機管理課")  # 連携可 only, not 観光戦略課
     assert rows["R6-0001"].date == date(2024, 10, 1) and rows["R6-0001"].date_kind == "協定締結日"
@@ -229,17 +263,37 @@ def test_small_register_publishes_only_the_published_rows(small_result: Any) -> 
     assert rows["R7-0002"].departments == ("観光戦略課",)
 
 
-def test_cp932_copy_leaves_out_and_lists_rows_it_cannot_encode(small_result: Any) -> None:
-    [omitted] = small_result.cp932_omitted
-    assert omitted.proposal_id == "R7-0001"
-    assert omitted.characters == {"連携先名称": "𠮷"}
-    assert "R7-0001" in omitted.message and CP932_NAME in omitted.message
+def test_cp932_copy_keeps_every_row_and_lists_each_substituted_character(small_result: Any) -> None:
+    replaced = {(r.file, r.row_id): dict(r.characters) for r in small_result.cp932_replaced}
+    # R7-K01's 𠮷田商店 is protected, so 「非公表」 and nothing to replace; its 髙 is in cp932.
+    assert replaced == {(CP932_NAME, "R7-0001"): {"連携先名称": "𠮷"}}
+    assert "髙萩市の事業者との個別対話" in (small_result.out_dir / EXCHANGE_CP932_NAME).read_bytes().decode("cp932")
+    message = small_result.cp932_replaced[0].message
+    assert "R7-0001" in message and CP932_NAME in message and "〓" in message
     sjis = read_csv(small_result.out_dir / CP932_NAME, encoding="cp932")
     utf8 = read_csv(small_result.out_dir / CSV_NAME)
-    assert [r[0] for r in sjis[1:]] == ["R6-0001", "R6-0002", "R7-0002"]
-    assert [r[0] for r in utf8[1:]] == ["R6-0001", "R6-0002", "R7-0001", "R7-0002"]
-    # The rows that are there are unchanged, character for character.
-    assert sjis[1:] == [r for r in utf8[1:] if r[0] != "R7-0001"]
+    assert [r[1] for r in sjis[1:]] == [r[1] for r in utf8[1:]] == ["R6-0001", "R6-0002", "R7-0001", "R7-0002"]
+    # Only the character cp932 lacks differs; everything else is the same, character for character.
+    # (cp932 reads 〜 back as ～, its own wave dash: that is the encoding, not a change of ours.)
+    assert sjis[1:] == [[c.replace("𠮷", "〓").encode("cp932").decode("cp932") for c in r] for r in utf8[1:]]
+    assert "NPO法人〓田子育て応援団" in sjis[3]
+
+
+def test_cp932_keeps_the_characters_it_has_and_the_page_counts_every_row(tmp_path: Path) -> None:
+    rows = [
+        proposal("R7-0001", 提案者名="髙橋工業株式会社", 件名="𠮷と髙の取組", 公表日=date(2025, 5, 1)),
+        proposal("R7-0002", 提案者名="山﨑商事", 公表日=date(2025, 5, 2)),
+    ]
+    result = publish(make_config(tmp_path, cp932=True), make_store(rows), today=PUBLISH_DAY)
+    [replacement] = result.cp932_replaced
+    assert (replacement.row_id, dict(replacement.characters)) == ("R7-0001", {"名称": "𠮷"})
+    raw = (result.out_dir / CP932_NAME).read_bytes()
+    text = raw.decode("cp932")
+    assert "髙橋工業株式会社" in text and "山﨑商事" in text and "〓と髙の取組" in text
+    assert "髙".encode("cp932") in raw
+    assert len(read_csv(result.out_dir / CP932_NAME, encoding="cp932")) == 3
+    html = (result.out_dir / HTML_NAME).read_text(encoding="utf-8")
+    assert "掲載件数は2件です。" in html and CP932_NAME in html
 
 
 def test_stale_cp932_copy_is_removed_when_the_setting_is_off(tmp_path: Path) -> None:
@@ -247,18 +301,22 @@ def test_stale_cp932_copy_is_removed_when_the_setting_is_off(tmp_path: Path) -> 
     publish(make_config(tmp_path, cp932=True), store)
     result = publish(make_config(tmp_path, cp932=False), store)
     assert not (result.out_dir / CP932_NAME).exists()
-    assert result.removed == [result.out_dir / CP932_NAME]
+    assert result.removed == [result.out_dir / CP932_NAME, result.out_dir / EXCHANGE_CP932_NAME]
     assert CP932_NAME not in (result.out_dir / HTML_NAME).read_text(encoding="utf-8")
 
 
 def test_xlsx_holds_the_same_rows_as_the_csv(small_result: Any) -> None:
     rows = read_csv(small_result.out_dir / CSV_NAME)
     wb = openpyxl.load_workbook(small_result.out_dir / XLSX_NAME)
-    ws = wb.active
-    assert ws is not None
-    values = [["" if v is None else v for v in row] for row in ws.iter_rows(values_only=True)]
-    as_text = [[v.date().isoformat() if hasattr(v, "date") else str(v) for v in row] for row in values]
-    assert as_text == rows
+    assert wb.sheetnames == ["連携一覧", "交流一覧"]
+    for ws, csv_name in ((wb["連携一覧"], CSV_NAME), (wb["交流一覧"], EXCHANGE_CSV_NAME)):
+        values = [["" if v is None else v for v in row] for row in ws.iter_rows(values_only=True)]
+        as_text = [[v.date().isoformat() if hasattr(v, "date") else str(v) for v in row] for row in values]
+        assert as_text == read_csv(small_result.out_dir / csv_name)
+        # Printable: landscape, one page wide, the header row on every page.
+        assert ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1
+        assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.print_title_rows == "$1:$1"
+    assert rows[1][8] == "2024-10-01" and wb["連携一覧"]["I2"].is_date
     assert wb.properties.modified is not None and wb.properties.modified.year == 2000
 
 
@@ -268,7 +326,7 @@ def test_csv_has_bom_crlf_iso_dates_and_open_data_headers(small_result: Any) -> 
     assert raw.count(b"\r\n") >= 5 and b"\r\n" in raw.split(b"\n")[0] + b"\n"
     rows = read_csv(small_result.out_dir / CSV_NAME)
     assert tuple(rows[0]) == OUTPUT_COLUMNS
-    date_column = rows[0].index("締結日・開始日")
+    date_column = rows[0].index("日付")
     assert [r[date_column] for r in rows[1:]] == ["2024-10-01", "2025-02-14", "2025-05-20", "2025-08-01"]
     for r in rows[1:]:
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", r[date_column])
@@ -285,30 +343,28 @@ def test_html_shows_full_wareki_dates(small_result: Any) -> None:
 # ---------------------------------------------------------------- determinism and atomic writes
 def test_publishing_twice_gives_identical_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = small_register()
-    first = publish(make_config(tmp_path, cp932=True), store, out=tmp_path / "a")
+    first = publish(make_config(tmp_path, cp932=True), store, out=tmp_path / "a", today=PUBLISH_DAY)
     # A different clock for the second run: anything that stamps the time would differ.
     later = time.time() + 400 * 86400
     monkeypatch.setattr(zipfile, "time", types.SimpleNamespace(time=lambda: later, localtime=time.localtime))
-    second = publish(make_config(tmp_path, cp932=True), store, out=tmp_path / "b")
+    second = publish(make_config(tmp_path, cp932=True), store, out=tmp_path / "b", today=PUBLISH_DAY)
     names = sorted(p.name for p in first.files)
     assert names == sorted(p.name for p in second.files)
-    assert names == sorted([HTML_NAME, CSV_NAME, CP932_NAME, XLSX_NAME, JSON_NAME])
+    assert names == sorted(ALL_FILES)
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
 
 def test_row_order_in_the_sheet_does_not_change_the_output(tmp_path: Path) -> None:
     rows = [proposal(f"R7-{n:04d}", 公表日=date(2025, 5, n)) for n in range(1, 6)]
-    a = publish(make_config(tmp_path), make_store(rows), out=tmp_path / "a")
-    b = publish(make_config(tmp_path), make_store(list(reversed(rows))), out=tmp_path / "b")
+    a = publish(make_config(tmp_path), make_store(rows), out=tmp_path / "a", today=PUBLISH_DAY)
+    b = publish(make_config(tmp_path), make_store(list(reversed(rows))), out=tmp_path / "b", today=PUBLISH_DAY)
     for name in (HTML_NAME, CSV_NAME, XLSX_NAME, JSON_NAME):
         assert (a.out_dir / name).read_bytes() == (b.out_dir / name).read_bytes(), name
 
 
 def test_no_temporary_files_are_left_behind(small_result: Any) -> None:
-    assert sorted(p.name for p in small_result.out_dir.iterdir()) == sorted(
-        [HTML_NAME, CSV_NAME, CP932_NAME, XLSX_NAME, JSON_NAME]
-    )
+    assert sorted(p.name for p in small_result.out_dir.iterdir()) == sorted(ALL_FILES)
 
 
 # ---------------------------------------------------------------- fiscal-year filter
@@ -319,12 +375,13 @@ def test_fiscal_year_filter_keeps_one_year_in_its_own_folder(tmp_path: Path) -> 
     assert [r.proposal_id for r in result.rows] == ["R6-0001", "R6-0002"]
     assert [(c.label, c.count) for c in result.by_year] == [("令和6年度", 2)]
     rows = read_csv(result.out_dir / CSV_NAME)
-    assert {r[1] for r in rows[1:]} == {"2024"}
+    assert {r[3] for r in rows[1:]} == {"令和6年度"}
     html = (result.out_dir / HTML_NAME).read_text(encoding="utf-8")
     assert "<h1>公民連携の取組一覧（令和6年度）</h1>" in html
     assert "令和7年度" not in html
     data = json.loads((result.out_dir / JSON_NAME).read_text(encoding="utf-8"))
     assert data["fiscal_year"] == 2024 and data["count"] == 2
+    assert {r["年度"] for r in data["rows"]} == {"令和6年度"}
     assert not (tmp_path / "publish" / HTML_NAME).exists()  # the all-years page is untouched
 
 
@@ -360,7 +417,9 @@ def test_command_reports_the_rows_it_kept_out(tmp_path: Path, monkeypatch: pytes
     assert result.exit_code == 0, result.output
     assert "公表資料を作成しました" in result.output and "（4 件）" in result.output
     assert "注意: 提案 8行目「アイデア保護」" in result.output
-    assert "R7-0001: 連携先名称の「𠮷」を Shift_JIS（cp932）で表せないため" in result.output
+    assert (
+        "R7-0001: 連携先名称の「𠮷」を Shift_JIS（cp932）で表せないため、renkei_cp932.csv では「〓」に" in result.output
+    )
 
 
 # ---------------------------------------------------------------- nothing leaked
@@ -377,7 +436,7 @@ def _texts_of(out_dir: Path) -> dict[str, str]:
             texts[f"{path.name}:cells"] = "\n".join(
                 str(v) for ws in wb.worksheets for row in ws.iter_rows(values_only=True) for v in row
             )
-        elif path.name == CP932_NAME:
+        elif path.name in (CP932_NAME, EXCHANGE_CP932_NAME):
             texts[path.name] = data.decode("cp932")
         else:
             texts[path.name] = data.decode("utf-8-sig")
@@ -444,17 +503,50 @@ def test_no_personal_or_protected_value_reaches_any_output(tmp_path: Path) -> No
                 }
             )
             secret += [marker(i, f"REASON{k}"), marker(i, f"CONTACT{k}")]
-    store = make_store(proposals, referrals, departments)
-    result = publish(make_config(tmp_path, cp932=True), store)
+    # 交流: the personal 担当者 and 備考 never appear; protected fields, unpublished or future meetings neither.
+    exchanges: list[dict[str, CellValue]] = []
+    published_ids = {
+        str(r["提案ID"]) for r in proposals if r["公表"] == Publication.YES and r["ステータス"] in Status.PUBLISHED
+    }
+    for i in range(1, 81):
+        shown = rng.random() < 0.7
+        held = date(2025, 4, 1) if rng.random() < 0.85 else date(2026, 2, 1)  # after the publication day
+        protected = sorted(c for c in EXCHANGE_PROTECTABLE if rng.random() < 0.3)
+        visible = shown and held <= PUBLISH_DAY
+        row = {
+            "交流ID": f"R7-K{i:02d}", "開催日": held, "名称": marker(i, "XNAME"), "形式": "意見交換会",
+            "公表": Publication.YES if shown else rng.choice([Publication.NO, Publication.PENDING, None]),
+            "アイデア保護": "、".join(protected) or None, "担当者": marker(i, "XPERS"), "備考": marker(i, "XNOTE"),
+            "参加課": rng.choice(departments),
+            "成果": "、".join(rng.sample([str(r["提案ID"]) for r in proposals], k=3)),
+        }  # fmt: skip
+        secret += [marker(i, "XPERS"), marker(i, "XNOTE")]
+        (public if visible else secret).append(marker(i, "XNAME"))
+        for column in ("参加企業等", "概要"):
+            row[column] = marker(i, f"X{column}")
+            (public if visible and column not in protected else secret).append(marker(i, f"X{column}"))
+        exchanges.append(row)
+    store = make_store(proposals, referrals, departments, exchanges)
+    result = publish(make_config(tmp_path, cp932=True), store, today=PUBLISH_DAY)
     assert 150 < len(result.rows) < 300
+    assert 20 < len(result.exchanges) < 80
+    named = {pid for x in result.exchanges for pid in (x.results and [r.proposal_id for r in x.results]) or []}
+    assert named and named <= published_ids
+    kouryu = json.loads((result.out_dir / EXCHANGE_JSON_NAME).read_text(encoding="utf-8"))
+    assert {pid for r in kouryu["rows"] if r["成果"] != "非公表" for pid in r["成果"]} == named
 
     texts = _texts_of(result.out_dir)
-    assert {name.split(":")[0] for name in texts} == {HTML_NAME, CSV_NAME, CP932_NAME, XLSX_NAME, JSON_NAME}
+    assert {name.split(":")[0] for name in texts} == set(ALL_FILES)
     everything = "\n".join(texts.values())
     leaked = [m for m in secret if m in everything]
     assert leaked == [], f"{len(leaked)} secret values leaked, e.g. {leaked[:5]}"
-    for name in (HTML_NAME, CSV_NAME, CP932_NAME, f"{XLSX_NAME}:cells", JSON_NAME):
+    for name in (HTML_NAME, f"{XLSX_NAME}:cells"):
         missing = [m for m in public if m not in texts[name]]
+        assert missing == [], f"{name} lacks published values, e.g. {missing[:3]}"
+    for name in (CSV_NAME, CP932_NAME, JSON_NAME, EXCHANGE_CSV_NAME, EXCHANGE_CP932_NAME, EXCHANGE_JSON_NAME):
+        exchange_file = name.startswith("kouryu")
+        # markers of 交流 have tags starting with X: they belong in kouryu.*, the others in renkei.*
+        missing = [m for m in public if (m[6] == "X") == exchange_file and m not in texts[name]]
         assert missing == [], f"{name} lacks published values, e.g. {missing[:3]}"
     # A protected 連携分野 is not counted either.
     counts = {c.label: c.count for c in result.by_field}
@@ -498,7 +590,7 @@ class _Collector(HTMLParser):
 ALLOWED_TAGS = {
     "html", "head", "meta", "title", "style", "body", "a", "header", "p", "h1", "h2", "h3", "main", "nav",
     "ul", "li", "section", "div", "table", "caption", "thead", "tbody", "tr", "th", "td", "span", "time",
-    "footer",
+    "footer", "address",
 }  # fmt: skip
 
 
@@ -543,20 +635,23 @@ def test_payloads_in_every_text_field_are_escaped_and_neutralised(tmp_path: Path
     for row in rows_csv[1:]:
         for cell in row:
             assert not cell.startswith(FORMULA_START), cell
-    titles = [r[rows_csv[0].index("取組名")] for r in rows_csv[1:]]
+    titles = [r[rows_csv[0].index("名称")] for r in rows_csv[1:]]
     assert "'" + PAYLOADS[4] in titles
     assert "'=1+1" in titles  # the tab / CR were trimmed, and what remains still cannot run
 
     wb = openpyxl.load_workbook(result.out_dir / XLSX_NAME)
     ws = wb.active
     assert ws is not None
+    stored = []
     for line in ws.iter_rows(min_row=2):
         for cell in line:
             assert cell.data_type != "f", cell.value
-            assert not (isinstance(cell.value, str) and cell.value.startswith(FORMULA_START)), cell.value
+            stored.append(cell.value)
+    # Text cells are text, never formulas: the xlsx holds the value as typed, without the CSV's apostrophe.
+    assert PAYLOADS[4] in stored and not any(isinstance(v, str) and v.startswith("'=") for v in stored)
 
     data = json.loads((result.out_dir / JSON_NAME).read_text(encoding="utf-8"))
-    assert {r["取組名"] for r in data["rows"]} >= {PAYLOADS[0], PAYLOADS[4]}  # JSON keeps the data as is
+    assert {r["名称"] for r in data["rows"]} >= {PAYLOADS[0], PAYLOADS[4]}  # JSON keeps the data as is
 
 
 # ---------------------------------------------------------------- accessibility structure
@@ -632,7 +727,7 @@ def test_page_structure_is_accessible(small_result: Any) -> None:
     assert all("src" not in n.attrs for n in root.walk())  # one self-contained file
 
     tables = root.find_all("table")
-    assert len(tables) == 2 + 3  # two 年度 lists and three count tables
+    assert len(tables) == 2 + 3 + 1  # two 年度 lists, three count tables, the 交流
     for table in tables:
         first = table.elements()[0]
         assert first.tag == "caption" and first.text().strip(), "each table starts with its caption"
@@ -727,3 +822,88 @@ def test_register_without_the_protection_column_publishes_nothing(tmp_path: Path
     with pytest.raises(StoreError, match="列「アイデア保護」がないため"):
         publish(make_config(tmp_path), store)
     assert not (tmp_path / "publish").exists()
+
+
+# ---------------------------------------------------------------- the open-data standard (docs/opendata.md)
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "opendata.md"
+
+
+def documented_columns(file_name: str) -> list[str]:
+    """The 項目名 column of the table under the heading that names ``file_name`` in docs/opendata.md."""
+    text = DOCS.read_text(encoding="utf-8")
+    section = text.split(f"## {file_name}", 1)[1].split("\n## ", 1)[0]
+    return [m.group(1) for m in re.finditer(r"^\|\s*\d+\s*\|\s*([^|]+?)\s*\|", section, re.M)]
+
+
+@pytest.mark.parametrize(("csv_name", "json_name"), [(CSV_NAME, JSON_NAME), (EXCHANGE_CSV_NAME, EXCHANGE_JSON_NAME)])
+def test_files_follow_the_documented_open_data_columns(small_result: Any, csv_name: str, json_name: str) -> None:
+    documented = documented_columns(csv_name)
+    assert documented == list(OUTPUT_COLUMNS if csv_name == CSV_NAME else EXCHANGE_COLUMNS)
+    assert documented[:3] == ["全国地方公共団体コード", "ID", "地方公共団体名"]
+    header, *rows = read_csv(small_result.out_dir / csv_name)
+    assert header == documented
+    assert rows and all(r[0] == "080004" and r[2] == "茨城県" for r in rows)
+    data = json.loads((small_result.out_dir / json_name).read_text(encoding="utf-8"))
+    assert data["columns"] == documented
+    assert all(list(r) == documented for r in data["rows"])  # keys in `columns` order, not sorted
+    wb = openpyxl.load_workbook(small_result.out_dir / XLSX_NAME)
+    sheet = "連携一覧" if csv_name == CSV_NAME else "交流一覧"
+    assert [c.value for c in wb[sheet][1]] == documented
+    date_column = documented.index("日付" if csv_name == CSV_NAME else "開催日")
+    assert all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", r[date_column]) for r in rows)
+
+
+def test_withheld_fields_and_fiscal_years_read_the_same_in_every_format(small_result: Any) -> None:
+    out = small_result.out_dir
+    csv_rows = {r[1]: r for r in read_csv(out / CSV_NAME)[1:]}
+    json_rows = {r["ID"]: r for r in json.loads((out / JSON_NAME).read_text(encoding="utf-8"))["rows"]}
+    ws = openpyxl.load_workbook(out / XLSX_NAME)["連携一覧"]
+    xlsx_rows = {r[1]: r for r in ws.iter_rows(min_row=2, values_only=True)}
+    fields = OUTPUT_COLUMNS.index("連携分野")
+    outline = OUTPUT_COLUMNS.index("概要")
+    # R6-0002 protects 連携分野, R7-0001 its 概要.
+    assert csv_rows["R6-0002"][fields] == json_rows["R6-0002"]["連携分野"] == xlsx_rows["R6-0002"][fields] == "非公表"
+    assert csv_rows["R7-0001"][outline] == json_rows["R7-0001"]["概要"] == xlsx_rows["R7-0001"][outline] == "非公表"
+    html = (out / HTML_NAME).read_text(encoding="utf-8")
+    assert html.count('<span class="protected">非公表</span>') == 4  # 2 取組 + 2 fields of one 交流
+    for pid in csv_rows:
+        assert csv_rows[pid][3] == json_rows[pid]["年度"] == xlsx_rows[pid][3]
+        assert f'<h3 id="list-{pid[:2]}">{csv_rows[pid][3]}</h3>' in html
+    data = json.loads((out / JSON_NAME).read_text(encoding="utf-8"))
+    assert data["fiscal_year"] == [2024, 2025] and data["fiscal_year_label"] == "令和6年度〜令和7年度"
+
+
+def test_page_and_json_carry_the_update_day_contact_and_licence(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    config.publish.updated = "令和7年10月1日"
+    config.publish.contact = "茨城県 公民連携デスク"
+    config.publish.contact_phone = "029-301-2523"
+    config.publish.contact_email = "renkei@pref.example.jp"
+    config.publish.terms_url = "https://www.pref.example.jp/terms.html"
+    result = publish(config, small_register(), today=PUBLISH_DAY)
+    html = (result.out_dir / HTML_NAME).read_text(encoding="utf-8")
+    assert '更新日: <time datetime="2025-10-01">令和7年10月1日</time>' in html
+    assert "電話: 029-301-2523" in html and 'href="mailto:renkei@pref.example.jp"' in html
+    assert "クリエイティブ・コモンズ 表示 4.0 国際（CC BY 4.0）</a>の下に提供しています" in html
+    assert 'href="https://www.pref.example.jp/terms.html"' in html
+    for name in (JSON_NAME, EXCHANGE_JSON_NAME):
+        data = json.loads((result.out_dir / name).read_text(encoding="utf-8"))
+        assert data["updated"] == "2025-10-01"
+        assert data["contact"]["name"] == "茨城県 公民連携デスク"
+        assert data["license"]["url"] == "https://creativecommons.org/licenses/by/4.0/legalcode.ja"
+
+
+def test_page_has_a_card_layout_for_phones_and_bars_in_forced_colours(small_result: Any) -> None:
+    html = (small_result.out_dir / HTML_NAME).read_text(encoding="utf-8")
+    css = re.search(r"<style>(.*?)</style>", html, re.S)
+    assert css is not None
+    narrow = re.search(r"@media \(max-width: 600px\) \{(.*?)\n\}", css.group(1), re.S)
+    assert narrow and "table.cards tr" in narrow.group(1) and "attr(data-label)" in narrow.group(1)
+    forced = re.search(r"@media \(forced-colors: active\) \{(.*?)\n\}", css.group(1), re.S)
+    assert forced and re.search(r"\.bar \{[^}]*background-color: CanvasText", forced.group(1))
+    root = parse_html(html)
+    for table in (t for t in root.find_all("table") if t.has_class("cards")):
+        headers = [th.text() for th in table.find_all("thead")[0].find_all("th")]
+        for tr in table.find_all("tbody")[0].find_all("tr"):
+            labels = [td.attrs.get("data-label") for td in tr.elements()[1:]]
+            assert labels == headers[1:]

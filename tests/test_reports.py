@@ -6,6 +6,8 @@ Every number asserted here was worked out by hand from the register below (dates
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -450,3 +452,118 @@ def test_history_command(app: tuple[Path, MemoryStore]) -> None:
     unknown = CliRunner().invoke(cli, ["--config", str(config_path), "history", "R9-0009"])
     assert unknown.exit_code == 2
     assert unknown.output.startswith("エラー: 提案ID「R9-0009」は台帳")
+
+
+# ---------------------------------------------------------------- xlsx read back, 交流, HTML
+from kouminrenkei_sheets.reports import render_html, report_sheets  # noqa: E402
+from kouminrenkei_sheets.schema import EXCHANGE_SHEET, EXCHANGES  # noqa: E402
+
+GOLDEN = Path(__file__).parent / "golden"
+EXCHANGE_ROWS = [
+    {"交流ID": "R6-K01", "開催日": date(2024, 5, 20), "名称": "公民連携フォーラム2024", "形式": "フォーラム",
+     "成果": "R6-0001、R6-0002"},
+    {"交流ID": "R7-K01", "開催日": "2025/4/1", "名称": "金融機関との意見交換会", "形式": "意見交換会",
+     "成果": "R7-0002、R7-0099"},  # R7-0099 is not in 提案
+    {"交流ID": "R7-K02", "開催日": date(2025, 6, 1), "名称": "大学との個別対話", "形式": "個別対話"},
+    {"交流ID": "R7-K03", "開催日": date(2025, 6, 2), "名称": "二度目の意見交換会", "形式": "意見交換会"},
+]  # fmt: skip
+
+
+def exchange_store() -> MemoryStore:
+    store = make_store()
+    store.put_table(SheetRef(EXCHANGES), grid(EXCHANGE_SHEET, EXCHANGE_ROWS))
+    return store
+
+
+def test_exchanges_per_year_and_the_proposals_they_led_to(config: Config) -> None:
+    rep = report(config, exchange_store(), today=TODAY, now=datetime(2025, 7, 1, 9, 0))
+    assert [(fy, [(t.label, t.count) for t in forms]) for fy, forms in rep.exchanges_by_year] == [
+        (2024, [("フォーラム", 1)]),
+        (2025, [("意見交換会", 2), ("個別対話", 1)]),
+    ]
+    assert [(o.exchange_id, o.proposal_id, o.status) for o in rep.exchange_outcomes] == [
+        ("R6-K01", "R6-0001", Status.COMPLETED),
+        ("R6-K01", "R6-0002", Status.COORDINATING),
+        ("R7-K01", "R7-0002", Status.AGREED),
+        ("R7-K01", "R7-0099", "（台帳にない提案）"),
+    ]
+    text = render_text(rep, width=120)
+    start = text.index("交流（意見交換会")
+    produced = text[start : text.index("前回の報告からの変更")]
+    golden = GOLDEN / "report_exchanges.txt"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        golden.write_text(produced, encoding="utf-8")
+    assert produced == golden.read_text(encoding="utf-8")
+
+
+def test_report_without_an_exchange_tab_has_no_exchange_tables(config: Config) -> None:
+    titles = [t.title for t in report(config, make_store(), today=TODAY).tables()]
+    assert not any("交流" in t for t in titles)
+
+
+def test_xlsx_report_holds_dates_numbers_short_names_and_charts(config: Config, tmp_path: Path) -> None:
+    rep = report(config, exchange_store(), today=TODAY)
+    path = write_report(rep, "xlsx", tmp_path / "report.xlsx")
+    wb = openpyxl.load_workbook(path)
+    assert wb.sheetnames == [s.title for s in report_sheets(rep)]
+    assert all(len(n) <= 31 and not n[0].isdigit() for n in wb.sheetnames)
+    assert "期限超過（一覧）" in wb.sheetnames and "交流の成果" in wb.sheetnames
+    overdue = wb["期限超過（一覧）"]
+    first = [c.value for c in overdue[2]]
+    assert first[4] == datetime(2024, 4, 20) and first[5] == datetime(2024, 5, 20)  # 照会日, 回答期限
+    assert overdue.cell(row=2, column=5).is_date and overdue.cell(row=2, column=6).is_date
+    assert first[6] == 407 and isinstance(first[6], int)
+    medians = wb["処理日数"]
+    assert [[c.value for c in row] for row in medians.iter_rows(min_row=2)] == [
+        ["受付から最初の回答まで", 17, 4],
+        ["受付から協定締結まで", 45, 2],
+    ]
+    changes = wb["変更履歴"]
+    assert isinstance(changes.cell(row=2, column=1).value, datetime)
+    expected = {
+        "ステータス別": ("ステータス別の提案件数", "'ステータス別'!$B$2:$B$"),
+        "期限超過（課別）": ("回答期限を過ぎた照会（担当課別）", "'期限超過（課別）'!$B$2:$B$"),
+        "年度別": ("年度別の提案件数", "'年度別'!$B$2:$B$"),
+        "処理日数": ("受付から回答・協定締結までの日数（中央値）", "'処理日数'!$B$2:$B$"),
+    }
+    for sheet, (title, ref) in expected.items():
+        ws = wb[sheet]
+        [chart] = ws._charts
+        assert "".join(r.t for p in chart.title.tx.rich.p for r in (p.r or [])) == title
+        [series] = chart.series
+        assert series.val.numRef.f.startswith(ref) and series.val.numRef.f.endswith(str(ws.max_row))
+        assert series.cat is not None
+    assert sum(len(ws._charts) for ws in wb.worksheets) == 4
+    for ws in wb.worksheets:
+        assert ws.page_setup.orientation == "landscape" and ws.sheet_properties.pageSetUpPr.fitToPage
+        assert ws.print_title_rows == "$1:$1"
+
+
+def test_html_report_draws_each_chart_as_svg_followed_by_its_table(config: Config) -> None:
+    rep = report(config, exchange_store(), today=TODAY)
+    html = render_html(rep)
+    assert html.startswith("<!DOCTYPE html>") and '<html lang="ja">' in html
+    svgs = re.findall(
+        r'<svg class="chart" role="img" aria-labelledby="(t\d+)-svg-title \1-svg-desc".*?</svg>', html, re.S
+    )
+    assert len(svgs) == 4
+    for section in re.findall(r"<section.*?</section>", html, re.S):
+        if "<svg" in section:
+            assert section.index("</svg>") < section.index("<table>")
+            assert "forced-colors" not in section
+    assert "svg.chart .bar { fill: CanvasText; }" in html
+    assert '<th scope="row">環境政策課</th><td class="num">2</td><td class="num">407</td>' in html
+    assert "<desc" in html and "環境政策課 2。" in html
+    for secret in (SECRET_MAIL, SECRET_PHONE, "山田 太郎", "先方 次郎"):
+        assert secret not in html
+
+
+def test_report_command_writes_html(app: tuple[Path, MemoryStore], tmp_path: Path) -> None:
+    config_path, _ = app
+    result = CliRunner().invoke(
+        cli, ["--config", str(config_path), "report", "--format", "html", "--today", "2025-07-01"]
+    )
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "reports" / "report-20250701.html"
+    assert f"状況報告を作成しました: {path}" in result.output
+    assert "<svg" in path.read_text(encoding="utf-8")

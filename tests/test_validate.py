@@ -1046,3 +1046,65 @@ def test_random_valid_registers_have_no_errors(grids: Grids) -> None:
     report = validate(config(), build_store(grids), today=TODAY, write_back=False)
     errors = [f"{f.sheet}!{f.row} {f.column}: {f.message}" for f in report.findings if f.severity == "error"]
     assert errors == []
+
+
+# ---------------------------------------------------------------- 交流 (exchange meetings)
+EXCHANGE_ROWS: list[dict[str, CellValue]] = [
+    {"交流ID": "R7-K01", "開催日": date(2025, 4, 5), "名称": "公民連携フォーラム2025", "形式": "フォーラム",
+     "参加企業等": "株式会社常陸ストア、国立大学法人つくば先端科学大学", "参加課": "防災・危機管理課、観光戦略課",
+     "概要": "連携事例の紹介と意見交換", "公表": "可", "成果": "R7-0001、R7-0002", "担当者": "桜井"},
+    {"交流ID": "R7-K02", "開催日": date(2026, 1, 20), "名称": "物流事業者との意見交換会", "形式": "意見交換会",
+     "参加課": "観光戦略課", "公表": "協議中"},
+]  # fmt: skip
+
+
+def exchange_grids(rows: list[dict[str, CellValue]] | None = None) -> Grids:
+    from kouminrenkei_sheets.schema import EXCHANGE_SHEET, EXCHANGES
+
+    grids = valid_grids()
+    grids[SheetRef(EXCHANGES)] = grid(EXCHANGE_SHEET, copy.deepcopy(EXCHANGE_ROWS if rows is None else rows))
+    return grids
+
+
+def test_valid_exchanges_have_no_findings_even_with_a_planned_date(make_store: MakeStore) -> None:
+    assert run(make_store, exchange_grids()).findings == []
+
+
+def test_a_register_without_the_exchange_tab_is_not_a_finding() -> None:
+    assert run(lambda g: build_store(g), valid_grids()).findings == []
+
+
+def test_exchange_rules_report_sheet_row_column_and_value() -> None:
+    grids = exchange_grids()
+    set_cell(grids, "交流", 2, "参加課", "防災・危機管理課、観光戦略科")  # a typo of 観光戦略課
+    set_cell(grids, "交流", 2, "成果", "R7-0001, R7-0099、R7-1")
+    set_cell(grids, "交流", 3, "交流ID", "R7-K01")
+    set_cell(grids, "交流", 3, "形式", "講演会")
+    set_cell(grids, "交流", 3, "開催日", "2025/13/1")
+    set_cell(grids, "交流", 4, "交流ID", "R7-K03")
+    set_cell(grids, "交流", 4, "開催日", date(2025, 11, 1))
+    set_cell(grids, "交流", 4, "名称", "事後の説明会")
+    set_cell(grids, "交流", 4, "形式", "説明会")
+    set_cell(grids, "交流", 4, "成果", "R7-0001")  # received 2025-04-10, before this meeting
+    report = run(lambda g: build_store(g), grids)
+    found = {(f.code, f.row, f.column): f for f in report.findings}
+    assert set(found) == {
+        ("exchange.department", 2, "参加課"),
+        ("exchange.proposal", 2, "成果"),
+        ("exchange.proposal_format", 2, "成果"),
+        ("id.duplicate", 3, "交流ID"),
+        ("choice.invalid", 3, "形式"),
+        ("date.invalid", 3, "開催日"),
+        ("exchange.result_order", 4, "成果"),
+    }
+    assert {f.sheet for f in report.findings} == {"交流"}
+    assert found["exchange.department", 2, "参加課"].message == (
+        "参加課の「観光戦略科」は担当課マスタ（担当課）にありません。「観光戦略課」ではありませんか。"
+    )
+    assert (
+        found["exchange.proposal", 2, "成果"].message == "成果の提案ID「R7-0099」の提案が「提案」シートにありません。"
+    )
+    assert "「R7-1」" in found["exchange.proposal_format", 2, "成果"].message
+    assert found["exchange.result_order", 4, "成果"].severity == "warning"
+    assert found["exchange.result_order", 4, "成果"].key == "R7-K03"
+    assert found["id.duplicate", 3, "交流ID"].value == "R7-K01"

@@ -1,8 +1,10 @@
 """Plain .xlsx files for people to download (publication lists, reports), written reproducibly.
 
 Not a backend: no register, no dropdowns. The same rows give the same bytes (fixed document
-dates and zip entry times), every string is written as text (never run as a formula), and the
-file appears atomically (temporary file in the same folder, then ``os.replace``).
+dates and zip entry times), every string is written as text (never run as a formula), dates as
+date cells and numbers as numbers, and the file appears atomically (temporary file in the same
+folder, then ``os.replace``). Every tab prints landscape, one page wide, with its header row on
+each page; a tab may carry native Excel charts drawn from its own columns.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import Cell
+from openpyxl.chart import BarChart, Reference
 from openpyxl.styles import Alignment, Font
+from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.writer.excel import ExcelWriter
 
 from .base import CellValue
@@ -32,6 +36,22 @@ DATE_FORMAT = "yyyy-mm-dd"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 
 
+SHEET_TITLE_LIMIT = 31  # Excel's limit on a tab name
+_BAD_TITLE_CHARS = frozenset("[]:*?/\\")
+
+
+@dataclass(frozen=True)
+class ExportChart:
+    """A native bar chart of a tab's own columns: categories from one column, one series per value column."""
+
+    title: str
+    category_column: int  # 1-based column of the labels
+    value_columns: Sequence[int]  # 1-based columns of the numbers, one series each
+    horizontal: bool = True  # bars (long Japanese labels read better) or columns
+    x_title: str = ""
+    y_title: str = ""
+
+
 @dataclass(frozen=True)
 class ExportSheet:
     """One tab of an exported workbook: a title, header cells and rows of plain values."""
@@ -40,6 +60,7 @@ class ExportSheet:
     headers: Sequence[str]
     rows: Sequence[Sequence[CellValue]]
     widths: Sequence[int] = ()  # column widths in characters; empty = from the contents
+    charts: Sequence[ExportChart] = ()
 
 
 class _FixedTimeZip(zipfile.ZipFile):
@@ -103,7 +124,9 @@ def workbook_bytes(sheets: Sequence[ExportSheet]) -> bytes:
     bold = Font(bold=True)
     wrap = Alignment(wrap_text=True, vertical="top")
     for spec in sheets:
-        ws = wb.create_sheet(spec.title[:31] or "Sheet")
+        if not spec.title or len(spec.title) > SHEET_TITLE_LIMIT or _BAD_TITLE_CHARS & set(spec.title):
+            raise ValueError(f"not a usable sheet title: {spec.title!r}")
+        ws = wb.create_sheet(spec.title)
         for c, header in enumerate(spec.headers, start=1):
             cell = ws.cell(row=1, column=c)
             _set(cell, header)
@@ -122,6 +145,8 @@ def workbook_bytes(sheets: Sequence[ExportSheet]) -> bytes:
             else:
                 column = [spec.headers[c - 1], *(row[c - 1] if c <= len(row) else None for row in spec.rows)]
                 ws.column_dimensions[letter].width = _width(column)
+        _page_setup(ws)
+        _add_charts(ws, spec)
     wb.properties.created = FIXED_TIME
     wb.properties.modified = FIXED_TIME
     wb.properties.creator = "kouminrenkei"
@@ -130,6 +155,43 @@ def workbook_bytes(sheets: Sequence[ExportSheet]) -> bytes:
     with _FixedTimeZip(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         ExcelWriter(wb, archive).write_data()
     return buffer.getvalue()
+
+
+def _page_setup(ws: Worksheet) -> None:
+    """Landscape A4, fit to one page wide (any number tall), the header row repeated on each page."""
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = "1:1"
+    ws.print_options.gridLines = True
+
+
+def _add_charts(ws: Worksheet, spec: ExportSheet) -> None:
+    """Each chart to the right of the table, one under the other."""
+    if not spec.rows:
+        return
+    last = len(spec.rows) + 1
+    anchor_col = ws.cell(row=1, column=len(spec.headers) + 2).column_letter
+    top = 1
+    for chart_spec in spec.charts:
+        chart = BarChart()
+        chart.type = "bar" if chart_spec.horizontal else "col"
+        chart.title = chart_spec.title
+        chart.x_axis.title = chart_spec.x_title or None
+        chart.y_axis.title = chart_spec.y_title or None
+        chart.legend = None if len(chart_spec.value_columns) == 1 else chart.legend
+        if chart_spec.horizontal:
+            chart.x_axis.scaling.orientation = "maxMin"  # first row on top, as in the table
+        height = max(7.5, 0.6 * len(spec.rows) + 3)
+        chart.height, chart.width = height, 16
+        for column in chart_spec.value_columns:
+            data = Reference(ws, min_col=column, max_col=column, min_row=1, max_row=last)
+            chart.add_data(data, titles_from_data=True)
+        chart.set_categories(Reference(ws, min_col=chart_spec.category_column, min_row=2, max_row=last))
+        ws.add_chart(chart, f"{anchor_col}{top}")
+        top += int(height / 0.5) + 2  # rows are about 0.5 cm high
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
