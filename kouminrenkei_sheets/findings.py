@@ -65,6 +65,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # references
     "ref.proposal": ("error", "提案ID「{value}」の提案が「{proposals}」シートにありません。"),
     "ref.department": ("error", "照会先「{value}」は担当課マスタ（{master}）にありません。{hint}"),
+    "department.book_outside": ("error", "この課のブックは開きません: {reason}"),
+    "department.renamed": (
+        "info",
+        "課「{value}」はそのままではシート名・ファイル名に使えない文字か長さのため、{where}になります。",
+    ),
     "ref.municipality": ("error", "{column}に{prefecture}の市町村でないものがあります: {reason}{fix}"),
     # dates
     "date.order": ("error", "{column} {value} が{other} {other_value} より前になっています。"),

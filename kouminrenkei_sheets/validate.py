@@ -332,7 +332,7 @@ class _Run:
 
     def read_books(self, departments: Iterable[Department]) -> tuple[dict[SheetRef, Table | None], dict[str, str]]:
         """Department sheets in their own books; a book that cannot be opened is reported, not fatal."""
-        refs = sorted({d.ref for d in departments if d.ref.book is not None})
+        refs = sorted({d.ref for d in departments if d.ref.book is not None and not d.problem})
         missing: dict[str, str] = {}
         present = []
         for ref in refs:
@@ -637,6 +637,12 @@ def _check_master(run: _Run, table: Table | None) -> _Check:
         else:
             first[name] = row.number
     run.departments = departments_from_table(run.config, table if check.usable else None)
+    rows = {row.number: row for row in check.rows}
+    for d in run.departments.values():
+        if d.problem:
+            check.add("department.book_outside", rows.get(d.row), "ブック", d.ref.book, reason=d.problem)
+        elif d.renamed:
+            check.add("department.renamed", rows.get(d.row), M_NAME, d.name, where=d.renamed)
     return check
 
 
@@ -1032,6 +1038,8 @@ def validate(
     books, unreadable = run.read_books(run.departments.values())
     for department in run.departments.values():
         ref = department.ref
+        if department.problem:  # a ブック outside the desk folder: reported with the master, never opened
+            continue
         if ref.book is None:
             label = ref.sheet
             table = tables.get(ref)
