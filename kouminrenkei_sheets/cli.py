@@ -377,7 +377,9 @@ def intake_command(app: AppContext, source: str, dry_run: bool, fmt: str) -> Non
 
     SOURCE は回答の CSV（UTF-8 か Shift_JIS）、.xlsx（「form.xlsx#タブ名」でタブを指定）、
     Google スプレッドシートのタブ（gsheets:キー#タブ名、または URL）。質問と台帳の列の対応は
-    設定ファイルの [intake] に書きます。タイムスタンプとメールアドレスが同じ回答は二度と取り込みません。
+    設定ファイルの [intake] に書きます。回答は回答ID・編集URLの列、なければタイムスタンプ（分まで）・
+    メールアドレス・内容で見分け、同じ回答は二度と取り込みません。修正された回答は、受付のままの提案には
+    反映し（旧値は変更履歴へ）、それ以外は変更履歴に記録して要確認と表示します。
     """
     import json
 
@@ -395,6 +397,9 @@ def intake_command(app: AppContext, source: str, dry_run: bool, fmt: str) -> Non
         )
         for note in answer.notes:
             click.echo(f"    注意: {note}")
+    for edit in result.edited:
+        what = "、".join(edit.columns) or "台帳に入らない質問だけ"
+        click.echo(f"  {edit.proposal_id}  修正された回答（{edit.source_row}行目、{what}）: {edit.reason}")
     if result.unmapped_questions:
         questions = "、".join(result.unmapped_questions)
         click.echo(f"対応表（[intake] mapping）にない質問（台帳には入りません）: {questions}")
