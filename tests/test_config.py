@@ -52,9 +52,9 @@ def test_search_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         ('[stroe]\nbackend = "xlsx"\n', "の [stroe] は知らないセクションです。「store」のことですか？"),
         ('[reprot]\nout = "r"\n', "の [reprot] は知らないセクションです。「report」のことですか？"),
         ('[store]\nbakend = "xlsx"\n', "の store.bakend は知らない設定です。「backend」のことですか？"),
-        ('[desk]\nname = デスク\n', "の2行目「name = デスク」: 値の書き方が正しくありません"),
-        ('[store]\nregister = "C:\\data\\r.xlsx"\n', "の2行目「register = \"C:\\data\\r.xlsx\"」: 文字列の中の \\ は"),
-        ('[desk]\nname = "a"\nname = "b"\n', "の3行目「name = \"b\"」: 同じ設定が2回書かれています"),
+        ("[desk]\nname = デスク\n", "の2行目「name = デスク」: 値の書き方が正しくありません"),
+        ('[store]\nregister = "C:\\data\\r.xlsx"\n', 'の2行目「register = "C:\\data\\r.xlsx"」: 文字列の中の \\ は'),
+        ('[desk]\nname = "a"\nname = "b"\n', 'の3行目「name = "b"」: 同じ設定が2回書かれています'),
     ],
 )
 def test_wrong_setting_names_key_and_file(tmp_path: Path, text: str, message: str) -> None:
