@@ -117,7 +117,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "text.control_chars": ("warning", "制御文字（{chars}）が含まれています。削除してください。"),
     "text.too_long": (
         "error",
-        "{length:,}文字あり、Google スプレッドシートの1セルの上限（{limit:,}文字）を超えています。",
+        "{length:,}文字あり、1セルの上限（{limit:,}文字）を超えています。このままでは書き込むときに切れるため、"
+        "内容を分けるか短くしてください。",
     ),
 }
 

@@ -42,6 +42,7 @@ from .schema import (
     Sheet,
     Status,
     ValueType,
+    cell_text_limit,
 )
 from .store.base import CellValue, Change, EnsureSheet, MarkCells, ReplaceRows, Row, SheetRef, Store, Table, header_key
 from .values import (
@@ -65,7 +66,6 @@ from .values import (
 
 __all__ = ["validate"]
 
-CELL_LIMIT = 50_000  # characters in one Google Sheets cell
 DUPLICATE_RATIO = 0.9  # difflib ratio of two 件名 above which proposals look duplicated
 MUNICIPALITY_LIST = "市町村"
 CHOICE_TEXT_LIMIT = 500  # text longer than this is not compared with the choices one by one
@@ -411,6 +411,7 @@ class _Run:
         rows = check.rows
         cache = self.cache
         suspect = _SUSPECT.search
+        limit = cell_text_limit(self.store.backend)  # xlsx 32,767, Google Sheets 50,000: found before any write
         for column in columns:
             if not check.has(column.name):
                 continue
@@ -426,9 +427,9 @@ class _Run:
                 for row in rows:
                     if _blank(row.values.get(name)):
                         check.add("required", row, name, hint=hint)
-            for row, v in [(r, v) for r, v in filled if v.__class__ is str and (len(v) > CELL_LIMIT or suspect(v))]:
-                if len(v) > CELL_LIMIT:
-                    check.add("text.too_long", row, name, v, length=len(v), limit=CELL_LIMIT)
+            for row, v in [(r, v) for r, v in filled if v.__class__ is str and (len(v) > limit or suspect(v))]:
+                if len(v) > limit:
+                    check.add("text.too_long", row, name, v, length=len(v), limit=limit)
                 if suspect(v):
                     self.text(check, row, name, v, formula=kind is not ValueType.PHONE)
             out: dict[int, Any] = {}
