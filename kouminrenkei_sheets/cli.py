@@ -291,6 +291,8 @@ def publish(app: AppContext, out: str | None, fiscal_year: int | None) -> None:
         click.echo(f"  作成: {path.name}")
     for path in result.removed:
         click.echo(f"  削除: {path.name}（publish.cp932 = false のため、古い Shift_JIS 版を消しました）")
+    for folder in result.refreshed:
+        click.echo(f"  更新: {folder}（前回の公表資料を現在の台帳で作り直しました）")
     if result.withheld:
         click.echo(f"公表が「可」でないため載せなかった提案: {result.withheld} 件")
     for notice in result.notices:

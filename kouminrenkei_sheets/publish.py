@@ -66,6 +66,7 @@ from .values import (
     match_multi_choice,
     normalize_text,
     parse_date,
+    parse_fiscal_year_code,
     to_wareki,
 )
 from .workflow import answer_key, choice_key
@@ -247,6 +248,7 @@ class PublishResult:
     notices: list[Notice] = field(default_factory=list)
     cp932_omitted: list[Cp932Omission] = field(default_factory=list)
     removed: list[Path] = field(default_factory=list)  # stale files of an earlier run
+    refreshed: list[Path] = field(default_factory=list)  # the other folders it owns, rewritten too
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -261,6 +263,7 @@ class PublishResult:
             "notices": [n.to_dict() for n in self.notices],
             "cp932_omitted": [o.message for o in self.cp932_omitted],
             "removed": [str(p) for p in self.removed],
+            "refreshed": [str(p) for p in self.refreshed],
         }
 
 
@@ -671,8 +674,10 @@ def publish(
         # An old copy would keep values the desk has since withdrawn or protected.
         stale.unlink()
         removed.append(stale)
+    refreshed = _refresh_owned_folders(config, store, out_dir) if out is None else []
     by_year, by_field, by_method = counts
     return PublishResult(
+        refreshed=refreshed,
         out_dir=out_dir,
         files=files,
         rows=rows,
@@ -685,3 +690,27 @@ def publish(
         cp932_omitted=omitted,
         removed=removed,
     )
+
+
+def _refresh_owned_folders(config: Config, store: Store, written: Path) -> list[Path]:
+    """Rewrite every other folder an earlier run wrote under ``[publish] out`` — the all-年度 one and
+    each 年度's (R7, R6 …) — from the current register, so a proposal withdrawn or set to 公表=不可
+    since then does not stay online in a folder this run did not name. A folder is the tool's when
+    its name is a 年度 code and it holds the publication's files; the desk's own folders are left alone."""
+    root = config.resolve(config.publish.out)
+    owned: list[tuple[Path, int | None]] = [(root, None)]
+    if root.is_dir():
+        for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+            try:
+                fy = parse_fiscal_year_code(folder.name)
+            except ValueProblem:
+                continue
+            if fiscal_year_code(fy) == folder.name:
+                owned.append((folder, fy))
+    refreshed = []
+    for folder, fy in owned:
+        if folder == written or not any((folder / name).is_file() for name in (HTML_NAME, CSV_NAME, JSON_NAME)):
+            continue
+        publish(config, store, out=folder, fiscal_year=fy)
+        refreshed.append(folder)
+    return refreshed
