@@ -702,11 +702,11 @@ def _refresh_owned_folders(config: Config, store: Store, written: Path) -> list[
     if root.is_dir():
         for folder in sorted(p for p in root.iterdir() if p.is_dir()):
             try:
-                fy = parse_fiscal_year_code(folder.name)
+                year = parse_fiscal_year_code(folder.name)
             except ValueProblem:
                 continue
-            if fiscal_year_code(fy) == folder.name:
-                owned.append((folder, fy))
+            if fiscal_year_code(year) == folder.name:
+                owned.append((folder, year))
     refreshed = []
     for folder, fy in owned:
         if folder == written or not any((folder / name).is_file() for name in (HTML_NAME, CSV_NAME, JSON_NAME)):
