@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config
-from .departments import safe_file_part
+from .departments import safe_file_name
 from .errors import ConfigError, StoreError, UsageError
 from .schema import (
     CHOICES,
@@ -518,7 +518,7 @@ def _draft(
         "end_date": to_wareki(end),
         "auto_renew": auto_renew,
     }
-    file_name = f"{FILE_PREFIX}_{safe_file_part(pid)}_{safe_file_part(name)}.docx"
+    file_name = safe_file_name(f"{FILE_PREFIX}_{pid}_{name}", ".docx")  # any partner name: within 200 bytes
     target = out_dir / file_name
     return _Draft(row, pid, method, name, context, target, target.with_suffix(".pdf"))
 

@@ -514,6 +514,8 @@ def publish(app: AppContext, out: str | None, fiscal_year: int | None, fmt: str,
         click.echo(f"  作成: {path.name}")
     for path in result.removed:
         click.echo(f"  削除: {path.name}（publish.cp932 = false のため、古い Shift_JIS 版を消しました）")
+    for folder in result.refreshed:
+        click.echo(f"  更新: {folder}（前回の公表資料を現在の台帳で作り直しました）")
     if result.withheld:
         click.echo(f"公表が「可」でないため載せなかった提案: {result.withheld} 件")
     for notice in result.notices:
@@ -547,7 +549,7 @@ def report_target(config: Config, result: Any, fmt: str, out: str | None) -> Pat
     type=click.Path(),
     default=None,
     metavar="フォルダ",
-    help="出力先フォルダ（その中に report-年月日.拡張子 を作る。既定: text・md・json は画面、xlsx・html は report.out）",
+    help="出力先フォルダ（中に report-年月日.拡張子 を作る。既定: text・md・json は画面、xlsx・html は report.out）",
 )
 @click.option("--today", type=DATE, default=None, help="この日を基準に期限超過を判定する（既定: 今日）")
 @click.option("--mark", is_flag=True, help="この報告を「前回の報告」として記録する（次回は、これ以降の変更だけを示す）")
@@ -619,7 +621,9 @@ def intake_command(app: AppContext, source: str, dry_run: bool, fmt: str) -> Non
 
     取込元は回答の CSV（UTF-8 か Shift_JIS）、.xlsx（「form.xlsx#タブ名」でタブを指定）、
     Google スプレッドシートのタブ（gsheets:キー#タブ名、または URL）。質問と台帳の列の対応は
-    設定ファイルの [intake] に書きます。タイムスタンプとメールアドレスが同じ回答は二度と取り込みません。
+    設定ファイルの [intake] に書きます。回答は回答ID・編集URLの列、なければタイムスタンプ（分まで）・
+    メールアドレス・内容で見分け、同じ回答は二度と取り込みません。修正された回答は、受付のままの提案には
+    反映し（旧値は変更履歴へ）、それ以外は変更履歴に記録して要確認と表示します。
     """
     from .intake import intake
     from .values import display
@@ -635,6 +639,9 @@ def intake_command(app: AppContext, source: str, dry_run: bool, fmt: str) -> Non
         )
         for note in answer.notes:
             click.echo(f"    注意: {note}")
+    for edit in result.edited:
+        what = "、".join(edit.columns) or "台帳に入らない質問だけ"
+        click.echo(f"  {edit.proposal_id}  修正された回答（{edit.source_row}行目、{what}）: {edit.reason}")
     if result.unmapped_questions:
         questions = "、".join(result.unmapped_questions)
         click.echo(f"対応表（[intake] mapping）にない質問（台帳には入りません）: {questions}")

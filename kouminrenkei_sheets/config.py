@@ -7,9 +7,11 @@ one ConfigError naming the key and file.
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,8 @@ CONFIG_NAME = "kouminrenkei.toml"
 ENV_VAR = "KOUMINRENKEI_CONFIG"
 BACKENDS = ("xlsx", "gsheets", "memory")
 DEPARTMENT_MODES = ("tabs", "books")
+# Sections read by the job that owns them (config.section(name)), not modelled here.
+EXTRA_SECTIONS = ("intake", "notify", "run")
 
 
 @dataclass
@@ -156,12 +160,47 @@ def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
         hint = "（kouminrenkei init で作成できます）" if not explicit else ""
         raise ConfigError(f"設定ファイル {path} が見つかりません{hint}。")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8-sig")  # Notepad saves UTF-8 with a BOM
     except UnicodeDecodeError:
-        raise ConfigError(f"設定ファイル {path} が UTF-8 で読めません。") from None
+        raise ConfigError(f"設定ファイル {path} が UTF-8 で読めません。UTF-8 で保存し直してください。") from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"設定ファイル {path} の書式が正しくありません: {e}") from None
+        raise ConfigError(toml_error_message(path, text, e)) from None
     return config_from_dict(data, path=path)
+
+
+# tomllib's messages (English), as a desk reads them; matched by their start.
+_TOML_MESSAGES = (
+    ("Invalid value", '値の書き方が正しくありません（文字列は "…" で囲み、true / false と数字はそのまま書きます）'),
+    ("Expected '=' after a key", 'キーの後に = がありません（例: name = "…"）'),
+    ("Expected newline or end of document", "1行に書ける設定は1つです（値の後に余分なものがあります）"),
+    ("Expected ']' at the end of a table", "セクション名の ] が閉じていません（例: [store]）"),
+    ("Cannot declare", "同じセクションが2回あります。1つにまとめてください"),
+    ("Cannot overwrite a value", "同じ設定が2回書かれています。1つにしてください"),
+    ("Illegal character '\\n'", '文字列の " が行末までに閉じていません'),
+    ("Unescaped '\\'", "文字列の中の \\ は \\\\ と書くか、'…' で囲んでください（Windows のパスなど）"),
+    ("Unterminated string", '文字列の " が閉じていません'),
+    ("Invalid statement", "設定として読めない行です（キー = 値、または [セクション] の形で書きます）"),
+    ("Invalid initial character for a key", 'キーに使えない文字があります（英数字と _ - だけ、または "…" で囲みます）'),
+)
+_TOML_WHERE = re.compile(r"\s*\((?:at line (\d+), column (\d+)|at end of document)\)\s*$")
+
+
+def toml_error_message(path: Path, text: str, error: tomllib.TOMLDecodeError) -> str:
+    """A TOML syntax error in Japanese, with the line and what is written there."""
+    raw = str(error)
+    m = _TOML_WHERE.search(raw)
+    english = raw[: m.start()] if m else raw
+    reason = next((ja for en, ja in _TOML_MESSAGES if english.startswith(en)), f"書式が正しくありません（{english}）")
+    if m and m.group(1):
+        line = int(m.group(1))
+        lines = text.splitlines()
+        shown = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+        where = f"{line}行目" + (f"「{shown}」" if shown else "")
+    else:
+        where = "ファイルの最後"
+    return f"設定ファイル {path} の{where}: {reason}。"
 
 
 def config_from_dict(data: dict[str, Any], *, path: Path | None = None, base_dir: Path | None = None) -> Config:
@@ -170,6 +209,8 @@ def config_from_dict(data: dict[str, Any], *, path: Path | None = None, base_dir
     for section, value in data.items():
         cls = _SECTIONS.get(section)
         if cls is None:
+            if section not in EXTRA_SECTIONS:
+                raise ConfigError(_unknown(where, f"[{section}]", section, [*_SECTIONS, *EXTRA_SECTIONS], "セクション"))
             cfg.extra[section] = value
             continue
         if not isinstance(value, dict):
@@ -177,7 +218,8 @@ def config_from_dict(data: dict[str, Any], *, path: Path | None = None, base_dir
         target = getattr(cfg, section)
         for key, v in value.items():
             if not hasattr(target, key):
-                raise ConfigError(f"{where} の {section}.{key} は知らない設定です。")
+                keys = [f.name for f in fields(target)]
+                raise ConfigError(_unknown(where, f"{section}.{key}", key, keys, "設定"))
             expected = type(getattr(target, key))
             if (expected is int and isinstance(v, bool)) or not isinstance(v, expected):
                 kind = _TYPE_NAMES.get(expected, expected.__name__)
@@ -188,6 +230,13 @@ def config_from_dict(data: dict[str, Any], *, path: Path | None = None, base_dir
 
 
 _TYPE_NAMES = {str: "文字列", int: "整数", bool: "true / false"}
+
+
+def _unknown(where: str, shown: str, name: str, known: list[str], kind: str) -> str:
+    """A mistyped section or key, with the nearest known name when there is one."""
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f"「{close[0]}」のことですか？" if close else f"使えるのは {'、'.join(known)} です。"
+    return f"{where} の {shown} は知らない{kind}です。{hint}"
 
 
 def _check(cfg: Config, where: str) -> None:

@@ -4,6 +4,7 @@ A mistake in a sheet is a :class:`~kouminrenkei_sheets.findings.Finding`, not an
 These are for the tool itself failing; ``cli.py`` turns each into one Japanese line and an exit code::
 
     KouminrenkeiError            exit 1   base class, catch this to catch everything below
+    ├── DataError                exit 1   a value in a sheet stops this command (validate shows it)
     ├── UsageError               exit 2   a bad argument: unknown proposal, unknown department, bad date
     ├── ConfigError              exit 2   kouminrenkei.toml missing, unreadable, or a setting is wrong
     ├── StoreError               exit 2   a workbook/spreadsheet cannot be opened, read or written
@@ -17,6 +18,12 @@ from __future__ import annotations
 
 class KouminrenkeiError(Exception):
     """Base of every error the tool raises on purpose; its message is Japanese and complete."""
+
+    exit_code = 1
+
+
+class DataError(KouminrenkeiError):
+    """A value a person typed in a sheet stops a command; fixing the sheet lets it run."""
 
     exit_code = 1
 

@@ -65,6 +65,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # references
     "ref.proposal": ("error", "提案ID「{value}」の提案が「{proposals}」シートにありません。"),
     "ref.department": ("error", "照会先「{value}」は担当課マスタ（{master}）にありません。{hint}"),
+    "department.book_outside": ("error", "この課のブックは開きません: {reason}"),
+    "department.renamed": (
+        "info",
+        "課「{value}」はそのままではシート名・ファイル名に使えない文字か長さのため、{where}になります。",
+    ),
     "ref.municipality": ("error", "{column}に{prefecture}の市町村でないものがあります: {reason}{fix}"),
     # 交流 (exchange meetings)
     "exchange.department": ("error", "{column}の「{item}」は担当課マスタ（{master}）にありません。{hint}"),
@@ -124,7 +129,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "text.control_chars": ("warning", "制御文字（{chars}）が含まれています。削除してください。"),
     "text.too_long": (
         "error",
-        "{length:,}文字あり、Google スプレッドシートの1セルの上限（{limit:,}文字）を超えています。",
+        "{length:,}文字あり、1セルの上限（{limit:,}文字）を超えています。このままでは書き込むときに切れるため、"
+        "内容を分けるか短くしてください。",
     ),
 }
 

@@ -1,14 +1,17 @@
 """Import the answers of a proposal form (Google Forms sheet, CSV or .xlsx) into the 提案 register.
 
-Each new answer becomes a proposal with the next ID of its 年度 and status 受付; the form's
-timestamp and e-mail identify it (受付キー), so running intake again never imports it twice.
+Each new answer becomes a proposal with the next ID of its 年度 and status 受付. What the form gives
+identifies an answer (受付キー): its response ID or edit URL where the form has one, else its
+timestamp to the minute and e-mail, plus a fingerprint of its content. So a re-export, an Excel
+re-save (seconds dropped) or a reordered file never imports an answer twice, two answers sent in
+the same second are two proposals, and an edited answer updates or flags its proposal — never a
+second one (the rule is :func:`match_answers`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -24,6 +27,7 @@ from .schema import (
     Direction,
     HistoryKind,
     Status,
+    cell_text_limit,
 )
 from .store.base import (
     WRITE_LOCK_WAIT,
@@ -32,6 +36,8 @@ from .store.base import (
     Change,
     EnsureSheet,
     Row,
+    RowKey,
+    SetCell,
     SheetRef,
     Store,
     Table,
@@ -62,7 +68,10 @@ AUTOMATIC_COLUMNS = (ID_COLUMN, RECEIVED_COLUMN, STATUS_COLUMN, KEY_COLUMN, UPDA
 
 DEFAULT_TIMESTAMP = "タイムスタンプ"
 DEFAULT_EMAIL = "メールアドレス"
-SETTINGS_KEYS = ("mapping", "timestamp", "email", "defaults")
+# Columns a form export may carry that name one response for good (Google Forms via Apps Script:
+# getId() / getEditResponseUrl()); the first one present is used unless [intake] response_id says.
+RESPONSE_ID_HEADERS = ("回答ID", "回答の編集URL", "編集URL", "Response ID", "Response Edit URL", "Edit URL")
+SETTINGS_KEYS = ("mapping", "timestamp", "email", "defaults", "response_id")
 LOCK_TTL_SECONDS = 300
 
 PROPOSAL_REF = SheetRef(PROPOSALS)
@@ -78,6 +87,7 @@ class IntakeSettings:
     timestamp: str = DEFAULT_TIMESTAMP
     email: str = DEFAULT_EMAIL  # "" when the form does not collect e-mail addresses
     defaults: dict[str, str] = field(default_factory=dict)  # register column -> value when unanswered
+    response_id: str = ""  # the form's response ID / edit URL column; "" = the first of RESPONSE_ID_HEADERS
 
 
 def intake_settings(config: Config) -> IntakeSettings:
@@ -101,14 +111,14 @@ def intake_settings(config: Config) -> IntakeSettings:
     for column in defaults:
         _check_column(column, f"intake.defaults.{column}", where)
     texts: dict[str, str] = {}
-    for name, default in (("timestamp", DEFAULT_TIMESTAMP), ("email", DEFAULT_EMAIL)):
+    for name, default in (("timestamp", DEFAULT_TIMESTAMP), ("email", DEFAULT_EMAIL), ("response_id", "")):
         value = raw.get(name, default)
         if not isinstance(value, str):
             raise ConfigError(f"{where} の intake.{name} = {value!r} は文字列（フォームの質問名）で指定してください。")
         texts[name] = value.strip()
     if not texts["timestamp"]:
         raise ConfigError(f"{where} の intake.timestamp が空です。フォームのタイムスタンプの列名を書いてください。")
-    return IntakeSettings(mapping, texts["timestamp"], texts["email"], defaults)
+    return IntakeSettings(mapping, texts["timestamp"], texts["email"], defaults, texts["response_id"])
 
 
 def _str_table(value: Any, name: str, where: str) -> dict[str, str]:
@@ -165,19 +175,40 @@ class SkippedAnswer:
 
 
 @dataclass
+class EditedAnswer:
+    """An answer changed in the form after it was imported: its proposal was updated, or flagged."""
+
+    proposal_id: str
+    source_row: int
+    updated: bool  # True: the register now holds the edit; False: flagged, the edit is in 変更履歴 only
+    columns: list[str] = field(default_factory=list)  # register columns the edit changes
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "proposal_id": self.proposal_id,
+            "source_row": self.source_row,
+            "updated": self.updated,
+            "columns": list(self.columns),
+            "reason": self.reason,
+        }
+
+
+@dataclass
 class IntakeResult:
     source: str
     dry_run: bool = False
     imported: list[ImportedAnswer] = field(default_factory=list)
     skipped: list[SkippedAnswer] = field(default_factory=list)
+    edited: list[EditedAnswer] = field(default_factory=list)
     unmapped_questions: list[str] = field(default_factory=list)  # questions whose answers stay in the form
     written: list[str] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
 
     @property
     def needs_attention(self) -> bool:
-        """New proposals arrived: the desk should look at them."""
-        return bool(self.imported)
+        """New proposals arrived, or an answer was edited: the desk should look at them."""
+        return bool(self.imported or self.edited)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -185,6 +216,7 @@ class IntakeResult:
             "dry_run": self.dry_run,
             "imported": [a.to_dict() for a in self.imported],
             "skipped": [s.to_dict() for s in self.skipped],
+            "edited": [e.to_dict() for e in self.edited],
             "unmapped_questions": list(self.unmapped_questions),
             "written": list(self.written),
         }
@@ -192,6 +224,11 @@ class IntakeResult:
     def summary(self) -> str:
         verb = "取り込みます" if self.dry_run else "取り込みました"
         text = f"{self.source}: {len(self.imported)} 件を{verb}"
+        if self.edited:
+            done = sum(e.updated for e in self.edited)
+            update = "反映します" if self.dry_run else "反映しました"
+            flagged = len(self.edited) - done
+            text += f"。修正された回答 {len(self.edited)} 件（{done} 件は提案に{update}、{flagged} 件は要確認）"
         if self.skipped:
             text += f"（取込済みなど {len(self.skipped)} 件は対象外）"
         return text + "。"
@@ -226,58 +263,121 @@ def _plan(
         raise StoreError(
             f"{store.display_name(None)} に「{PROPOSALS}」シートがありません（kouminrenkei init で作成できます）。"
         )
-    known = {normalize_text(r.get(KEY_COLUMN)): r for r in register.rows if not is_blank(r.get(KEY_COLUMN))}
     last_number = _last_numbers(register)
-
-    seen: dict[str, int] = {}
-    candidates = [(_parse_timestamp(r.get(header_key(settings.timestamp))), r) for r in answers.rows]
+    reader = _AnswerReader(settings, answers)
     # IDs follow the order the answers arrived in, whatever order the source lists them.
-    candidates.sort(key=lambda c: (c[0] or now, c[1].number))
+    candidates = sorted((reader.answer(row) for row in answers.rows), key=lambda a: (a.stamp or now, a.row.number))
+    matches = match_answers(candidates, register.rows)
+
     new_rows: list[dict[str, CellValue]] = []
-    for stamp, row in candidates:
-        key = answer_key(row, settings, stamp)
-        if key in known:
-            pid = normalize_text(known[key].get(ID_COLUMN))
-            result.skipped.append(SkippedAnswer(row.number, f"取込済み（{pid}）", pid))
+    changes: list[Change] = []
+    history: list[dict[str, CellValue]] = []
+    for answer in candidates:
+        match = matches[answer.row.number]
+        if match.kind == "known":
+            assert match.proposal is not None
+            pid = normalize_text(match.proposal.get(ID_COLUMN))
+            result.skipped.append(SkippedAnswer(answer.row.number, f"取込済み（{pid}）", pid))
             continue
-        if key in seen:
-            result.skipped.append(SkippedAnswer(row.number, f"{seen[key]}行目と同じ回答"))
+        if match.kind == "repeat":
+            result.skipped.append(SkippedAnswer(answer.row.number, f"{match.first_row}行目と同じ回答"))
             continue
-        seen[key] = row.number
-        values, notes = _proposal_values(row, settings, stamp, now)
-        fy = fiscal_year(stamp.date() if stamp else now.date())
+        values, notes = _proposal_values(answer.row, settings, answer.stamp, now)
+        notes += _length_notes(values, store.backend)
+        if match.kind == "edit":
+            assert match.proposal is not None
+            edit, cells, logged = _edit(config, result, answer, match.proposal, values, now)
+            result.edited.append(edit)
+            changes += cells
+            history += logged
+            continue
+        fy = fiscal_year(answer.stamp.date() if answer.stamp else now.date())
         last_number[fy] = last_number.get(fy, 0) + 1
         pid = proposal_id(fy, last_number[fy])
         values[ID_COLUMN] = pid
-        values[KEY_COLUMN] = key
+        values[KEY_COLUMN] = answer.key
         new_rows.append(values)
         proposer = normalize_text(values.get(PROPOSER_COLUMN))
-        result.imported.append(ImportedAnswer(pid, values[RECEIVED_COLUMN], proposer, key, row.number, notes))
+        received = values[RECEIVED_COLUMN]
+        result.imported.append(ImportedAnswer(pid, received, proposer, answer.key, answer.row.number, notes))
+        history.append(
+            _history_row(config, now, pid, "", "", f"フォーム回答を取込（{result.source} {answer.row.number}行目）")
+        )
 
-    if not new_rows:
+    if not new_rows and not changes:
         return result
-    changes: list[Change] = []
+    planned: list[Change] = []
     if not register.has(KEY_COLUMN):
-        changes.append(EnsureSheet(PROPOSAL_REF, PROPOSAL_SHEET))
-    changes.append(AppendRows(PROPOSAL_REF, tuple(new_rows)))
+        planned.append(EnsureSheet(PROPOSAL_REF, PROPOSAL_SHEET))
+    planned += changes
+    if new_rows:
+        planned.append(AppendRows(PROPOSAL_REF, tuple(new_rows)))
     if tables[HISTORY_REF] is None:
-        changes.append(EnsureSheet(HISTORY_REF, HISTORY_SHEET))
-    history: tuple[dict[str, CellValue], ...] = tuple(
-        {
-            "日時": now,
-            "実行者": config.actor,
-            "シート": PROPOSALS,
-            "キー": a.proposal_id,
-            "列": "",
-            "旧値": "",
-            "新値": f"フォーム回答を取込（{result.source} {a.source_row}行目）",
-            "種別": HistoryKind.INTAKE,
-        }
-        for a in result.imported
-    )
-    changes.append(AppendRows(HISTORY_REF, history))
-    result.changes = changes
+        planned.append(EnsureSheet(HISTORY_REF, HISTORY_SHEET))
+    planned.append(AppendRows(HISTORY_REF, tuple(history)))
+    result.changes = planned
     return result
+
+
+def _history_row(config: Config, now: datetime, pid: str, column: str, old: CellValue, new: str) -> dict[str, Any]:
+    return {
+        "日時": now,
+        "実行者": config.actor,
+        "シート": PROPOSALS,
+        "キー": pid,
+        "列": column,
+        "旧値": display(old),
+        "新値": new,
+        "種別": HistoryKind.INTAKE,
+    }
+
+
+def _edit(
+    config: Config,
+    result: IntakeResult,
+    answer: _Answer,
+    proposal: Row,
+    values: dict[str, CellValue],
+    now: datetime,
+) -> tuple[EditedAnswer, list[Change], list[dict[str, CellValue]]]:
+    """An edited answer: while its proposal is still 受付 (nobody has worked on it) the edit is
+    written into it, each overwritten value kept in 変更履歴; once the desk has moved it on, the
+    register is left alone and the edit is written to 変更履歴 only, and reported to be checked."""
+    pid = normalize_text(proposal.get(ID_COLUMN))
+    mapped = [c for c in dict.fromkeys(values) if c not in AUTOMATIC_COLUMNS and c != DIRECTION_COLUMN]
+    differs = [c for c in mapped if normalize_text(display(values[c])) != normalize_text(display(proposal.get(c)))]
+    where = f"{result.source} {answer.row.number}行目"
+    status = normalize_text(proposal.get(STATUS_COLUMN))
+    cells: list[Change] = []
+    logged: list[dict[str, CellValue]] = []
+    if status == Status.RECEIVED:
+        for column in differs:
+            cells.append(SetCell(PROPOSAL_REF, RowKey("提案ID", str(proposal.get("提案ID"))), column, values[column]))
+            logged.append(_history_row(config, now, pid, column, proposal.get(column), display(values[column])))
+        if differs:
+            cells.append(SetCell(PROPOSAL_REF, RowKey("提案ID", str(proposal.get("提案ID"))), UPDATED_COLUMN, now))
+        reason = f"フォームで修正された回答（{where}）を反映"
+        edit = EditedAnswer(pid, answer.row.number, True, differs, reason)
+    else:
+        for column in differs:
+            new = f"【未反映】フォームで修正された回答: {display(values[column])}"
+            logged.append(_history_row(config, now, pid, column, proposal.get(column), new))
+        reason = f"ステータスが「{status}」のため台帳は変えず、修正内容を変更履歴に記録（確認してください）"
+        edit = EditedAnswer(pid, answer.row.number, False, differs, reason)
+    cells.append(SetCell(PROPOSAL_REF, RowKey("提案ID", str(proposal.get("提案ID"))), KEY_COLUMN, answer.key))
+    logged.append(_history_row(config, now, pid, KEY_COLUMN, proposal.get(KEY_COLUMN), f"{reason}（{where}）"))
+    return edit, cells, logged
+
+
+def _length_notes(values: Mapping[str, CellValue], backend: str) -> list[str]:
+    """Answers longer than a cell of this backend holds: said, never cut here (validate flags them too)."""
+    limit = cell_text_limit(backend)
+    return [
+        f"{column}が{len(v):,}文字あり、1セルの上限（{limit:,}文字）を超えています。"
+        "台帳のセルに収まりきりません。内容を分けるか要約してください"
+        for column, v in values.items()
+        if isinstance(v, str) and len(v) > limit
+    ]
 
 
 def _check_questions(settings: IntakeSettings, answers: Table, label: str, config: Config) -> None:
@@ -287,6 +387,8 @@ def _check_questions(settings: IntakeSettings, answers: Table, label: str, confi
     needed = [("timestamp", settings.timestamp)]
     if settings.email:
         needed.append(("email", settings.email))
+    if settings.response_id:
+        needed.append(("response_id", settings.response_id))
     needed += [(f"mapping.{q}", q) for q in settings.mapping]
     for name, question in needed:
         if header_key(question) not in have:
@@ -297,7 +399,8 @@ def _check_questions(settings: IntakeSettings, answers: Table, label: str, confi
 
 
 def _unmapped(settings: IntakeSettings, answers: Table) -> list[str]:
-    used = {header_key(q) for q in (*settings.mapping, settings.timestamp, settings.email) if q}
+    named = (*settings.mapping, settings.timestamp, settings.email, settings.response_id, *RESPONSE_ID_HEADERS)
+    used = {header_key(q) for q in named if q}
     return [h for h in answers.headers if header_key(h) and header_key(h) not in used]
 
 
@@ -395,18 +498,160 @@ def _parse_timestamp(value: CellValue) -> datetime | None:
     return datetime(d.year, d.month, d.day)
 
 
-def answer_key(row: Row | Mapping[str, CellValue], settings: IntakeSettings, stamp: datetime | None = None) -> str:
-    """What identifies one form answer: its timestamp and e-mail (the whole answer if no timestamp)."""
-    values = row.values if isinstance(row, Row) else row
-    raw_stamp = values.get(header_key(settings.timestamp))
-    if stamp is None:
+@dataclass(frozen=True)
+class _Answer:
+    row: Row
+    stamp: datetime | None
+    identity: str  # what names the answer: "ID:…", "2025-05-01T09:15|mail", or "" when nothing does
+    fingerprint: str  # of its content (every question but the timestamp, e-mail and ID)
+
+    @property
+    def key(self) -> str:
+        """The 受付キー written in 提案."""
+        return f"{self.identity}#{self.fingerprint}" if self.identity else f"内容#{self.fingerprint}"
+
+
+@dataclass(frozen=True)
+class Match:
+    """What an answer is to the register: ``new``, ``known`` (already imported), ``repeat`` (the same
+    answer twice in this source) or ``edit`` (a changed version of an imported answer)."""
+
+    kind: str
+    proposal: Row | None = None
+    first_row: int = 0
+
+
+def _fingerprint_value(value: CellValue) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="minutes")
+    return " ".join(normalize_text(display(value)).split())
+
+
+class _AnswerReader:
+    """Turns form rows into answers with their identity and fingerprint."""
+
+    def __init__(self, settings: IntakeSettings, answers: Table) -> None:
+        self.timestamp = header_key(settings.timestamp)
+        self.email = header_key(settings.email) if settings.email else ""
+        wanted = [settings.response_id] if settings.response_id else list(RESPONSE_ID_HEADERS)
+        have = set(answers.columns)
+        self.response_id = next((header_key(h) for h in wanted if header_key(h) in have), "")
+        self.identifying = {self.timestamp, self.email, self.response_id} - {""}
+
+    def answer(self, row: Row | Mapping[str, CellValue]) -> _Answer:
+        values = row.values if isinstance(row, Row) else row
+        raw_stamp = values.get(self.timestamp)
         stamp = _parse_timestamp(raw_stamp)
-    email = normalize_text(values.get(header_key(settings.email))).lower() if settings.email else ""
-    if stamp is not None:
-        when = stamp.isoformat(timespec="seconds")
-    elif not is_blank(raw_stamp):
-        when = normalize_text(raw_stamp)
-    else:
-        content = "\x1f".join(f"{k}={normalize_text(v)}" for k, v in sorted(values.items()) if not is_blank(v))
-        when = "内容:" + hashlib.sha256(unicodedata.normalize("NFKC", content).encode()).hexdigest()[:16]
-    return f"{when}|{email}" if email else when
+        content = "\x1f".join(
+            f"{k}={_fingerprint_value(v)}"
+            for k, v in sorted(values.items())
+            if k not in self.identifying and not is_blank(v)
+        )
+        fingerprint = hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        response = _response_id(values.get(self.response_id)) if self.response_id else ""
+        email = normalize_text(values.get(self.email)).lower() if self.email else ""
+        if response:
+            identity = f"ID:{response}"
+        elif stamp is not None:
+            # To the minute: Excel re-saves a CSV as 2025/5/1 9:15, dropping the seconds.
+            identity = stamp.isoformat(timespec="minutes")
+        elif not is_blank(raw_stamp):
+            identity = "日時:" + " ".join(normalize_text(raw_stamp).split())
+        else:
+            identity = ""
+        if identity and email and not response:
+            identity = f"{identity}|{email}"
+        return _Answer(row if isinstance(row, Row) else Row(0, dict(values)), stamp, identity, fingerprint)
+
+
+_EDIT_TOKEN = re.compile(r"[?&]edit2=([^&#\s]+)")
+
+
+def _response_id(value: CellValue) -> str:
+    """A response ID, or the token of an edit URL (the rest of the URL may change with the form's)."""
+    text = normalize_text(value)
+    m = _EDIT_TOKEN.search(text)
+    return m.group(1) if m else text
+
+
+def _register_key(value: CellValue) -> tuple[str, str | None]:
+    """(identity, fingerprint) of a 受付キー in 提案; fingerprint None for keys written before
+    fingerprints (``2025-05-01T09:15:30|mail``), which match any one answer of their minute."""
+    text = normalize_text(value)
+    identity, sep, fingerprint = text.rpartition("#")
+    if not sep:
+        identity, fingerprint = text, ""
+    if identity == "内容":
+        return "", fingerprint
+    if fingerprint and re.fullmatch(r"[0-9a-f]{16}", fingerprint):
+        return identity, fingerprint
+    legacy = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d):\d\d(\|.*)?$", text)
+    if legacy:
+        return legacy.group(1) + (legacy.group(2) or ""), None
+    return text, None
+
+
+def match_answers(answers: list[_Answer], register: list[Row]) -> dict[int, Match]:
+    """What each answer of a source is, by source row. The rule, per identity (response ID, or
+    minute + e-mail):
+
+    - an answer whose fingerprint a proposal of that identity holds is ``known``, and the same
+      answer a second time in the source is a ``repeat``: a re-export, an Excel re-save or a
+      reordered file imports nothing;
+    - the other answers of that identity are paired, in arrival order, with its proposals whose
+      answer is no longer in the source: each pair is an ``edit`` (the form or a person changed
+      the answer in place); with a response ID this is every edit, whenever it was made;
+    - what is left over is ``new``: two answers from one address in the same minute are two
+      proposals, as long as both are in the source.
+
+    Without a timestamp or ID an answer is named by its content alone: imported once, and an
+    edit of it cannot be told from a new answer.
+    """
+    proposals: dict[str, list[tuple[Row, str | None]]] = {}
+    for row in register:
+        if not is_blank(row.get(KEY_COLUMN)):
+            identity, fingerprint = _register_key(row.get(KEY_COLUMN))
+            proposals.setdefault(identity, []).append((row, fingerprint))
+    groups: dict[str, list[_Answer]] = {}
+    for answer in answers:
+        groups.setdefault(answer.identity, []).append(answer)
+
+    out: dict[int, Match] = {}
+    for identity, group in groups.items():
+        held = proposals.get(identity, [])
+        by_print = {fp: row for row, fp in reversed(held) if fp is not None}
+        first: dict[str, int] = {}
+        unmatched: list[_Answer] = []
+        used: set[int] = set()
+        for answer in group:
+            if answer.fingerprint in first:
+                out[answer.row.number] = Match("repeat", first_row=first[answer.fingerprint])
+                continue
+            first[answer.fingerprint] = answer.row.number
+            held_row = by_print.get(answer.fingerprint)
+            if held_row is not None:
+                out[answer.row.number] = Match("known", held_row)
+                used.add(held_row.number)
+            else:
+                unmatched.append(answer)
+        legacy = [row for row, fp in held if fp is None and row.number not in used]
+        for answer in list(unmatched):
+            if legacy:  # a key from before fingerprints: the answer it was made from
+                row = legacy.pop(0)
+                out[answer.row.number] = Match("known", row)
+                used.add(row.number)
+                unmatched.remove(answer)
+        gone = [row for row, fp in held if row.number not in used] if identity else []
+        for answer in unmatched:
+            if gone:
+                out[answer.row.number] = Match("edit", gone.pop(0))
+            else:
+                out[answer.row.number] = Match("new")
+    return out
+
+
+def answer_key(row: Row | Mapping[str, CellValue], settings: IntakeSettings, answers: Table | None = None) -> str:
+    """The 受付キー of one form answer (see :func:`match_answers` for how keys are matched)."""
+    values = row.values if isinstance(row, Row) else row
+    table = answers or Table(SheetRef("form"), list(values))
+    return _AnswerReader(settings, table).answer(row).key

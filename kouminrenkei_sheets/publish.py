@@ -75,6 +75,7 @@ from .values import (
     match_multi_choice,
     normalize_text,
     parse_date,
+    parse_fiscal_year_code,
     split_list,
     to_wareki,
 )
@@ -332,6 +333,7 @@ class PublishResult:
     removed: list[Path] = field(default_factory=list)  # stale files of an earlier run
     exchanges: list[PublishedExchange] = field(default_factory=list)
     updated: date | None = None
+    refreshed: list[Path] = field(default_factory=list)  # the other folders it owns, rewritten too
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -348,6 +350,7 @@ class PublishResult:
             "notices": [n.to_dict() for n in self.notices],
             "cp932_replaced": [o.message for o in self.cp932_replaced],
             "removed": [str(p) for p in self.removed],
+            "refreshed": [str(p) for p in self.refreshed],
         }
 
 
@@ -912,7 +915,7 @@ def publish(
     outputs: dict[str, bytes] = {
         HTML_NAME: html_text(
             rows, counts, info=info, fiscal_year_filter=fiscal_year, cp932=config.publish.cp932, exchanges=exchanges
-        ).encode("utf-8"),
+        ).encode("utf-8", "replace"),  # (a lone surrogate pasted by a partner cannot be UTF-8: shown as ?)
         CSV_NAME: csv_bytes(OUTPUT_COLUMNS, row_cells),
         XLSX_NAME: xlsx_bytes(rows, exchanges, by),
         JSON_NAME: json_bytes(rows, counts, meta, by),
@@ -931,8 +934,10 @@ def publish(
             # An old copy would keep values the desk has since withdrawn or protected.
             stale.unlink()
             removed.append(stale)
+    refreshed = _refresh_owned_folders(config, store, out_dir) if out is None else []
     by_year, by_field, by_method = counts
     return PublishResult(
+        refreshed=refreshed,
         out_dir=out_dir,
         files=files,
         rows=rows,
@@ -947,3 +952,27 @@ def publish(
         exchanges=exchanges,
         updated=info.updated,
     )
+
+
+def _refresh_owned_folders(config: Config, store: Store, written: Path) -> list[Path]:
+    """Rewrite every other folder an earlier run wrote under ``[publish] out`` — the all-年度 one and
+    each 年度's (R7, R6 …) — from the current register, so a proposal withdrawn or set to 公表=不可
+    since then does not stay online in a folder this run did not name. A folder is the tool's when
+    its name is a 年度 code and it holds the publication's files; the desk's own folders are left alone."""
+    root = config.resolve(config.publish.out)
+    owned: list[tuple[Path, int | None]] = [(root, None)]
+    if root.is_dir():
+        for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+            try:
+                year = parse_fiscal_year_code(folder.name)
+            except ValueProblem:
+                continue
+            if fiscal_year_code(year) == folder.name:
+                owned.append((folder, year))
+    refreshed = []
+    for folder, fy in owned:
+        if folder == written or not any((folder / name).is_file() for name in (HTML_NAME, CSV_NAME, JSON_NAME)):
+            continue
+        publish(config, store, out=folder, fiscal_year=fy)
+        refreshed.append(folder)
+    return refreshed

@@ -12,7 +12,7 @@ from typing import Any
 
 from .config import Config
 from .departments import departments_from_table
-from .errors import UsageError
+from .errors import DataError, UsageError
 from .schema import DEPARTMENTS, HISTORY, PROPOSALS, REFERRALS, Answer, Direction, HistoryKind, Status
 from .store.base import WRITE_LOCK_WAIT, AppendRows, CellValue, Change, RowKey, SetCell, SheetRef, Store
 from .sync import proposal_key, referral_key
@@ -22,6 +22,7 @@ from .values import (
     format_date,
     match_choice,
     normalize_text,
+    parse_proposal_id,
     parse_referral_id,
     referral_id,
 )
@@ -106,8 +107,16 @@ def _refer(
     wanted = proposal_key(proposal_id)
     proposal = next((r for r in proposals.rows if proposal_key(r.get("提案ID")) == wanted), None)
     if proposal is None or not wanted:
-        raise UsageError(f"提案ID「{proposal_id}」は提案シートにありません。")
+        raise UsageError(f"提案ID「{proposal_id}」は提案シートにありません。{_id_hint(proposal_id)}")
     pid = normalize_text(proposal.get("提案ID"))
+    try:
+        parse_proposal_id(pid)
+    except ValueProblem as e:
+        # A malformed ID typed in 提案: referral IDs are built from it, so it must be fixed first.
+        raise DataError(
+            f"{PROPOSALS}シート {proposal.number}行目の提案ID「{pid}」は形が正しくないため照会できません"
+            f"（{e.reason}）。提案IDを直してから照会してください（kouminrenkei validate で確認できます）。"
+        ) from None
     to_partners = normalize_text(proposal.get("提案方向")) == Direction.PREFECTURE_TO_PARTNER
 
     departments = list(departments_from_table(config, tables[MASTER_REF]))
@@ -167,6 +176,15 @@ def _refer(
     changes.append(AppendRows(HISTORY_REF, tuple(history)))
     result.files_written = store.apply(changes).written
     return result
+
+
+def _id_hint(typed: str) -> str:
+    """For an ID not found: what its form should be, when it is not even that."""
+    try:
+        parse_proposal_id(typed)
+    except ValueProblem as e:
+        return f"（{e.reason}）"
+    return ""
 
 
 def _history(config: Config, now: datetime, sheet: str, key: str, column: str, old: Any, new: Any) -> dict[str, Any]:

@@ -934,25 +934,36 @@ def _strip_lines(text: str) -> str:
     return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
 
 
-def _md(value: CellValue) -> str:
-    return _cell(value).replace("\\", "\\\\").replace("|", "\\|").replace("\r\n", "<br>").replace("\n", "<br>")
+_MD_ENTITIES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})
+_MD_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+!|~])")
+_MD_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+
+
+def markdown_text(value: CellValue) -> str:
+    """Any text (a partner's, a department's) as literal Markdown: HTML characters become entities
+    (no tag, no ``onerror=`` survives), link, emphasis and table punctuation is backslash-escaped
+    (``[x](javascript:…)`` stays text), control characters and bidirectional overrides go, and a
+    line break is the only markup it makes (``<br>``, so a table row stays one line)."""
+    text = _MD_CONTROL.sub("", _cell(value)).translate(_MD_ENTITIES)
+    text = _MD_PUNCTUATION.sub(r"\\\1", text)
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "<br>")
 
 
 def render_markdown(rep: Report) -> str:
-    lines = [f"# {_heading(rep)}", "", f"作成: {rep.generated_at:%Y-%m-%d %H:%M}", ""]
+    lines = [f"# {markdown_text(_heading(rep))}", "", f"作成: {rep.generated_at:%Y-%m-%d %H:%M}", ""]
     for t in rep.tables(change_limit=TEXT_CHANGE_LIMIT):
-        lines += [f"## {t.title}", ""]
+        lines += [f"## {markdown_text(t.title)}", ""]
         if t.rows:
-            lines.append("| " + " | ".join(t.headers) + " |")
+            lines.append("| " + " | ".join(markdown_text(h) for h in t.headers) + " |")
             lines.append(
                 "|" + "|".join("---:" if h in ("件数", "超過日数", "最長超過日数") else "---" for h in t.headers) + "|"
             )
-            lines += ["| " + " | ".join(_md(v) for v in row) + " |" for row in t.rows]
+            lines += ["| " + " | ".join(markdown_text(v) for v in row) + " |" for row in t.rows]
             lines.append("")
         if t.note:
-            lines += [t.note, ""]
+            lines += [markdown_text(t.note), ""]
     if rep.notices:
-        lines += ["## 注意", "", *(f"- {n}" for n in rep.notices), ""]
+        lines += ["## 注意", "", *(f"- {markdown_text(n)}" for n in rep.notices), ""]
     return "\n".join(lines)
 
 

@@ -416,6 +416,15 @@ SHEETS: dict[str, Sheet] = {s.name: s for s in (*REGISTER_SHEETS, DEPARTMENT_SHE
 
 DEFAULT_ANSWER_DAYS = 30
 
+# Characters one cell holds: an .xlsx cell 32,767, a Google Sheets cell 50,000. The memory backend
+# (tests) takes the stricter, so a test catches what either real backend would refuse.
+CELL_TEXT_LIMITS = {"xlsx": 32_767, "gsheets": 50_000, "memory": 32_767}
+
+
+def cell_text_limit(backend: str) -> int:
+    """The most characters one cell of this backend holds."""
+    return CELL_TEXT_LIMITS.get(backend, min(CELL_TEXT_LIMITS.values()))
+
 
 def choice_values(list_name: str) -> tuple[str, ...]:
     """The shipped default of a choice list (the desk's 選択肢 sheet overrides it)."""

@@ -548,6 +548,9 @@ def _sync(config: Config, store: Store, *, dry_run: bool, department: str | None
         targets = [by_name[wanted]]
     else:
         targets = list(by_name.values())
+    for d in [d for d in targets if d.problem]:  # a ブック outside the desk folder is never opened
+        result.problems.append(f"担当課シート {d.row}行目 課「{d.name}」: {d.problem} この課は同期しません。")
+    targets = [d for d in targets if not d.problem]
     result.departments = [d.name for d in targets]
 
     # -- the register as plain values, which the merge updates in memory

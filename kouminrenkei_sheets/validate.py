@@ -44,6 +44,7 @@ from .schema import (
     Sheet,
     Status,
     ValueType,
+    cell_text_limit,
 )
 from .store.base import (
     WRITE_LOCK_WAIT,
@@ -81,7 +82,6 @@ from .values import (
 
 __all__ = ["validate"]
 
-CELL_LIMIT = 50_000  # characters in one Google Sheets cell
 DUPLICATE_RATIO = 0.9  # difflib ratio of two 件名 above which proposals look duplicated
 MUNICIPALITY_LIST = "市町村"
 CHOICE_TEXT_LIMIT = 500  # text longer than this is not compared with the choices one by one
@@ -350,7 +350,7 @@ class _Run:
 
     def read_books(self, departments: Iterable[Department]) -> tuple[dict[SheetRef, Table | None], dict[str, str]]:
         """Department sheets in their own books; a book that cannot be opened is reported, not fatal."""
-        refs = sorted({d.ref for d in departments if d.ref.book is not None})
+        refs = sorted({d.ref for d in departments if d.ref.book is not None and not d.problem})
         missing: dict[str, str] = {}
         present = []
         for ref in refs:
@@ -429,6 +429,7 @@ class _Run:
         rows = check.rows
         cache = self.cache
         suspect = _SUSPECT.search
+        limit = cell_text_limit(self.store.backend)  # xlsx 32,767, Google Sheets 50,000: found before any write
         for column in columns:
             if not check.has(column.name):
                 continue
@@ -444,9 +445,9 @@ class _Run:
                 for row in rows:
                     if _blank(row.values.get(name)):
                         check.add("required", row, name, hint=hint)
-            for row, v in [(r, v) for r, v in filled if v.__class__ is str and (len(v) > CELL_LIMIT or suspect(v))]:
-                if len(v) > CELL_LIMIT:
-                    check.add("text.too_long", row, name, v, length=len(v), limit=CELL_LIMIT)
+            for row, v in [(r, v) for r, v in filled if v.__class__ is str and (len(v) > limit or suspect(v))]:
+                if len(v) > limit:
+                    check.add("text.too_long", row, name, v, length=len(v), limit=limit)
                 if suspect(v):
                     self.text(check, row, name, v, formula=kind is not ValueType.PHONE)
             out: dict[int, Any] = {}
@@ -655,6 +656,12 @@ def _check_master(run: _Run, table: Table | None) -> _Check:
         else:
             first[name] = row.number
     run.departments = departments_from_table(run.config, table if check.usable else None)
+    rows = {row.number: row for row in check.rows}
+    for d in run.departments.values():
+        if d.problem:
+            check.add("department.book_outside", rows.get(d.row), "ブック", d.ref.book, reason=d.problem)
+        elif d.renamed:
+            check.add("department.renamed", rows.get(d.row), M_NAME, d.name, where=d.renamed)
     return check
 
 
@@ -1147,6 +1154,8 @@ def _validate(
     for done, department in enumerate(run.departments.values(), start=1):
         ref = department.ref
         step(department.name, done, len(run.departments) + 1)
+        if department.problem:  # a ブック outside the desk folder: reported with the master, never opened
+            continue
         if ref.book is None:
             label = ref.sheet
             table = tables.get(ref)

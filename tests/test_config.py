@@ -23,6 +23,12 @@ def test_rendered_config_loads_and_resolves_paths_against_its_folder(tmp_path: P
     assert cfg.resolve(cfg.store.register) == tmp_path.resolve() / "register.xlsx"
 
 
+def test_a_utf8_bom_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "kouminrenkei.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + '[desk]\nname = "デスク"\n'.encode())  # as Notepad saves it
+    assert load_config(path).desk.name == "デスク"
+
+
 def test_search_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("KOUMINRENKEI_CONFIG", raising=False)
@@ -42,7 +48,13 @@ def test_search_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         ("[desk]\ngovernor = 3\n", "desk.governor = 3 は 文字列"),
         ('[desk]\nfavourite = "x"\n', "desk.favourite は知らない設定"),
         ('store = "x"\n', "[store] は表"),
-        ("[store\n", "書式が正しくありません"),
+        ("[store\n", "の1行目「[store」: セクション名の ] が閉じていません（例: [store]）。"),
+        ('[stroe]\nbackend = "xlsx"\n', "の [stroe] は知らないセクションです。「store」のことですか？"),
+        ('[reprot]\nout = "r"\n', "の [reprot] は知らないセクションです。「report」のことですか？"),
+        ('[store]\nbakend = "xlsx"\n', "の store.bakend は知らない設定です。「backend」のことですか？"),
+        ("[desk]\nname = デスク\n", "の2行目「name = デスク」: 値の書き方が正しくありません"),
+        ('[store]\nregister = "C:\\data\\r.xlsx"\n', 'の2行目「register = "C:\\data\\r.xlsx"」: 文字列の中の \\ は'),
+        ('[desk]\nname = "a"\nname = "b"\n', 'の3行目「name = "b"」: 同じ設定が2回書かれています'),
         ('[publish]\nmunicipality_code = "080005"\n', "publish.municipality_code = '080005' は全国地方公共団体コード"),
         ('[publish]\nmunicipality_code = "08000"\n', "茨城県は 080004"),
         ('[publish]\nupdated = "来週"\n', "publish.updated = '来週' を日付として読めません"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from kouminrenkei_sheets.config import Config, config_from_dict, load_config
 from kouminrenkei_sheets.errors import ConfigError, UsageError
 from kouminrenkei_sheets.intake import _parse_timestamp, intake
 from kouminrenkei_sheets.schema import HISTORY, PROPOSALS, REGISTER_SHEETS, HistoryKind
-from kouminrenkei_sheets.store.base import AppendRows, SheetRef, Table
+from kouminrenkei_sheets.store.base import AppendRows, RowKey, SetCell, SheetRef, Table
 from kouminrenkei_sheets.store.memory import MemoryStore
 from kouminrenkei_sheets.validate import validate
 
@@ -90,7 +91,8 @@ def test_csv_answers_get_the_next_id_of_their_year(tmp_path: Path, encoding: str
     assert alpha["メール"] == "info@alpha.example.jp"  # the form's e-mail question, unless mapped
     assert alpha["概要"] == "備蓄品の共同購入\n費用の削減"  # two questions, one column
     assert alpha["連携分野"] == "災害対策, 安全・安心"  # kept as typed
-    assert alpha["受付キー"] == "2025-05-01T09:15:30|info@alpha.example.jp"
+    # the minute and e-mail name the answer, a fingerprint of its content tells two answers apart
+    assert re.fullmatch(r"2025-05-01T09:15\|info@alpha\.example\.jp#[0-9a-f]{16}", alpha["受付キー"])
     assert alpha["更新日時"] == NOW
     assert rows["R6-0042"].values["概要"] == "週末の食事提供"
     assert result.unmapped_questions == ["その他ご意見"]
@@ -296,7 +298,7 @@ def test_a_google_forms_tab_is_read_through_the_gsheets_backend(tmp_path: Path) 
         assert result.source == f"gsheets:{form}#フォームの回答 1"
         assert [a.proposal_id for a in result.imported] == ["R6-0001", "R7-0004"]
         row = table_of(store, P).by_key("提案ID")["R7-0004"]
-        assert row.get("受付キー") == "2025-05-01T09:15:30|info@alpha.example.jp"
+        assert re.fullmatch(r"2025-05-01T09:15\|info@alpha\.example\.jp#[0-9a-f]{16}", str(row.get("受付キー")))
         assert row.get("提案者名") == "アルファ株式会社"
 
         # the same tab by its URL (gid of the first tab): nothing new
@@ -311,3 +313,149 @@ def table_of(store: Any, ref: SheetRef) -> Table:
     t = store.read([ref])[ref]
     assert t is not None
     return t
+
+
+# ---------------------------------------------------------------- identifying answers
+def resaved_in_excel(rows: list[list[str]]) -> list[list[str]]:
+    """What Excel writes back when a person opens the CSV and saves it: 2025/5/1 9:15, no seconds."""
+    out = []
+    for r in rows:
+        stamp = datetime.strptime(r[0], "%Y/%m/%d %H:%M:%S")
+        out.append([f"{stamp.year}/{stamp.month}/{stamp.day} {stamp.hour}:{stamp.minute:02d}", *r[1:]])
+    return out
+
+
+def test_an_excel_resave_a_reorder_or_a_reexport_imports_nothing(tmp_path: Path) -> None:
+    store, config = make_store(), make_config()
+    intake(config, store, str(write_csv(tmp_path / "a.csv", ANSWERS)), now=NOW)
+    before = table(store, P).rows
+    writes = dict(store.writes)
+
+    for name, rows in [
+        ("resaved.csv", resaved_in_excel(ANSWERS)),
+        ("reordered.csv", list(reversed(ANSWERS))),
+        ("resaved_reordered.csv", resaved_in_excel(list(reversed(ANSWERS)))),
+    ]:
+        result = intake(config, store, str(write_csv(tmp_path / name, rows)), now=NOW)
+        assert result.imported == [] and result.edited == [], name
+        assert sorted(s.proposal_id for s in result.skipped) == ["R6-0042", "R7-0004"], name
+    assert store.writes == writes  # nothing written
+    assert table(store, P).rows == before
+
+
+def test_two_answers_in_the_same_second_from_one_address_are_two_proposals(tmp_path: Path) -> None:
+    second = [*ANSWERS[0][:2], "アルファ株式会社", "企業", "", "山田 花子", "", "別の提案", "広報の協力", "", "DX", ""]
+    store, config = make_store(), make_config()
+    result = intake(config, store, str(write_csv(tmp_path / "a.csv", [ANSWERS[0], second])), now=NOW)
+    assert [a.proposal_id for a in result.imported] == ["R7-0004", "R7-0005"]
+    rows = table(store, P).by_key("提案ID")
+    assert (rows["R7-0004"].get("件名"), rows["R7-0005"].get("件名")) == ("防災備蓄の共同実施", "別の提案")
+    # both again, re-saved in Excel and reordered: still two, nothing new
+    again = intake(config, store, str(write_csv(tmp_path / "b.csv", resaved_in_excel([second, ANSWERS[0]]))), now=NOW)
+    assert again.imported == [] and again.edited == [] and len(again.skipped) == 2
+
+
+def test_an_answer_changed_in_place_updates_its_proposal_while_it_is_still_received(tmp_path: Path) -> None:
+    store, config = make_store(), make_config()
+    intake(config, store, str(write_csv(tmp_path / "a.csv", ANSWERS)), now=NOW)
+    changed = [[*ANSWERS[0][:7], "防災備蓄の共同実施（改訂）", *ANSWERS[0][8:]], ANSWERS[1]]
+    later = datetime(2025, 6, 11, 9, 0)
+
+    dry = intake(config, store, str(write_csv(tmp_path / "b.csv", changed)), dry_run=True, now=later)
+    assert [(e.proposal_id, e.updated, e.columns) for e in dry.edited] == [("R7-0004", True, ["件名"])]
+    assert table(store, P).by_key("提案ID")["R7-0004"].get("件名") == "防災備蓄の共同実施"
+
+    result = intake(config, store, str(tmp_path / "b.csv"), now=later)
+    assert result.imported == []  # never a second proposal
+    assert [(e.proposal_id, e.updated, e.columns) for e in result.edited] == [("R7-0004", True, ["件名"])]
+    row = table(store, P).by_key("提案ID")["R7-0004"]
+    assert row.get("件名") == "防災備蓄の共同実施（改訂）" and row.get("更新日時") == later
+    history = [r for r in table(store, H).rows if r.get("キー") == "R7-0004" and r.get("列") == "件名"]
+    assert [(h.get("旧値"), h.get("新値"), h.get("種別")) for h in history] == [
+        ("防災備蓄の共同実施", "防災備蓄の共同実施（改訂）", HistoryKind.INTAKE)
+    ]
+    assert "修正された回答 1 件（1 件は提案に反映しました、0 件は要確認）" in result.summary()
+    assert intake(config, store, str(tmp_path / "b.csv"), now=later).edited == []  # once
+
+
+def google_forms_export(rows: list[list[str]], ids: list[str]) -> list[list[str]]:
+    url = "https://docs.google.com/forms/d/e/1FAIpQL/viewform?edit2=2_ABaOnu"
+    return [[*r, f"{url}{i}"] for r, i in zip(rows, ids, strict=True)]
+
+
+def write_forms_csv(path: Path, rows: list[list[str]]) -> Path:
+    lines = [",".join([*HEADERS, "回答の編集URL"]), *(",".join(f'"{c}"' for c in r) for r in rows)]
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode("utf-8-sig"))
+    return path
+
+
+def test_a_google_forms_edit_with_a_new_timestamp_is_found_by_its_edit_url(tmp_path: Path) -> None:
+    store, config = make_store(), make_config()
+    first = intake(config, store, str(write_forms_csv(tmp_path / "a.csv", google_forms_export(ANSWERS, ["a", "b"]))))
+    assert [a.proposal_id for a in first.imported] == ["R6-0042", "R7-0004"]
+    assert str(table(store, P).by_key("提案ID")["R7-0004"].get("受付キー")).startswith("ID:2_ABaOnua#")
+    # the partner edits the answer in Google Forms three days later: new timestamp, same edit URL
+    edited = ["2025/05/04 10:00:00", *ANSWERS[0][1:7], ANSWERS[0][7], "備蓄品の共同購入と訓練", *ANSWERS[0][9:]]
+    rows = google_forms_export([edited, ANSWERS[1]], ["a", "b"])
+    result = intake(config, store, str(write_forms_csv(tmp_path / "b.csv", rows)), now=NOW)
+    assert result.imported == []
+    assert [(e.proposal_id, e.updated, e.columns) for e in result.edited] == [("R7-0004", True, ["概要"])]
+    assert table(store, P).by_key("提案ID")["R7-0004"].get("概要") == "備蓄品の共同購入と訓練\n費用の削減"
+    assert len(table(store, P).rows) == 5
+
+
+def test_an_edit_of_a_proposal_the_desk_has_moved_on_is_flagged_not_written(tmp_path: Path) -> None:
+    store, config = make_store(), make_config()
+    intake(config, store, str(write_forms_csv(tmp_path / "a.csv", google_forms_export(ANSWERS, ["a", "b"]))))
+    assert "R7-0004" in table(store, P).by_key("提案ID")
+    store.apply([SetCell(P, RowKey("提案ID", "R7-0004"), "ステータス", "照会中")])
+    edited = [ANSWERS[0][0], *ANSWERS[0][1:7], "全く別の件名", *ANSWERS[0][8:]]
+    rows = google_forms_export([edited, ANSWERS[1]], ["a", "b"])
+    result = intake(config, store, str(write_forms_csv(tmp_path / "b.csv", rows)), now=NOW)
+    [edit] = result.edited
+    assert (edit.proposal_id, edit.updated, edit.columns) == ("R7-0004", False, ["件名"])
+    assert "ステータスが「照会中」のため台帳は変えず" in edit.reason
+    assert result.needs_attention
+    assert table(store, P).by_key("提案ID")["R7-0004"].get("件名") == "防災備蓄の共同実施"  # untouched
+    logged = [r for r in table(store, H).rows if r.get("キー") == "R7-0004" and r.get("列") == "件名"]
+    assert [r.get("新値") for r in logged] == ["【未反映】フォームで修正された回答: 全く別の件名"]  # not lost
+    assert intake(config, store, str(tmp_path / "b.csv"), now=NOW).edited == []  # reported once
+
+
+def test_keys_written_before_fingerprints_still_match(tmp_path: Path) -> None:
+    store, config = make_store(), make_config()
+    store.apply([AppendRows(P, ({"提案ID": "R7-0004", "受付キー": "2025-05-01T09:15:30|info@alpha.example.jp"},))])
+    result = intake(config, store, str(write_csv(tmp_path / "a.csv", resaved_in_excel(ANSWERS))), now=NOW)
+    assert [s.proposal_id for s in result.skipped] == ["R7-0004"]
+    assert [a.source_row for a in result.imported] == [3]
+
+
+def test_an_over_long_answer_is_imported_whole_and_said(tmp_path: Path) -> None:
+    long_text = "あ" * 40_000
+    rows = [[*ANSWERS[0][:8], long_text, "", *ANSWERS[0][10:]]]
+    store, config = make_store(), make_config()
+    [answer] = intake(config, store, str(write_csv(tmp_path / "a.csv", rows)), now=NOW).imported
+    assert answer.notes == [
+        "概要が40,000文字あり、1セルの上限（32,767文字）を超えています。台帳のセルに収まりきりません。内容を分けるか要約してください"
+    ]
+    assert table(store, P).by_key("提案ID")[answer.proposal_id].get("概要") == long_text  # not cut by intake
+
+
+def test_formatted_empty_rows_do_not_push_new_proposals_down(tmp_path: Path) -> None:
+    from openpyxl.styles import PatternFill
+
+    from kouminrenkei_sheets.store.xlsx import XlsxStore
+
+    register = tmp_path / "register.xlsx"
+    XlsxStore(register).create_book(None, REGISTER_SHEETS)
+    wb = openpyxl.load_workbook(register)
+    ws = wb[PROPOSALS]
+    for r in range(2, 3002):  # a desk's template: 3,000 rows with fills and nothing typed
+        ws.cell(r, 1).fill = PatternFill("solid", fgColor="FFFFCC")
+    wb.save(register)
+    config = config_from_dict({"store": {"backend": "xlsx"}, "intake": {"mapping": MAPPING}}, base_dir=tmp_path)
+    result = intake(config, XlsxStore(register), str(write_csv(tmp_path / "a.csv", ANSWERS)), now=NOW)
+    assert [a.proposal_id for a in result.imported] == ["R6-0001", "R7-0001"]
+    ws = openpyxl.load_workbook(register)[PROPOSALS]
+    assert [ws.cell(r, 1).value for r in (2, 3, 4)] == ["R6-0001", "R7-0001", None]
+    assert ws.max_row == 3001  # the formatted rows are still there, no cells added below them

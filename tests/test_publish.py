@@ -907,3 +907,33 @@ def test_page_has_a_card_layout_for_phones_and_bars_in_forced_colours(small_resu
         for tr in table.find_all("tbody")[0].find_all("tr"):
             labels = [td.attrs.get("data-label") for td in tr.elements()[1:]]
             assert labels == headers[1:]
+
+
+def test_a_withdrawn_proposal_leaves_every_folder_the_tool_wrote(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    rows = [proposal("R7-0001", 公表日=date(2025, 5, 1)), proposal("R7-0002", 公表日=date(2025, 5, 2))]
+    publish(config, make_store(rows), fiscal_year=2025)  # publish/R7
+    publish(config, make_store(rows))  # publish/
+    desk_folder = tmp_path / "publish" / "R7_控え"  # the desk's own copy: not the tool's to touch
+    desk_folder.mkdir()
+    (desk_folder / CSV_NAME).write_bytes((tmp_path / "publish" / "R7" / CSV_NAME).read_bytes())
+
+    # R7-0002 is set to 公表=不可; only the all-years page is asked for, yet R7 is rewritten too
+    withdrawn = [rows[0], {**rows[1], "公表": "不可"}]
+    result = publish(config, make_store(withdrawn))
+    assert result.refreshed == [tmp_path / "publish" / "R7"]
+    for folder in (tmp_path / "publish", tmp_path / "publish" / "R7"):
+        for name in (HTML_NAME, CSV_NAME, JSON_NAME):
+            text = (folder / name).read_text(encoding="utf-8-sig")
+            assert "R7-0001" in text and "R7-0002" not in text, (folder, name)
+        cells = [
+            c for row in openpyxl.load_workbook(folder / XLSX_NAME).active.iter_rows(values_only=True) for c in row
+        ]
+        assert "R7-0001" in cells and "R7-0002" not in cells
+    assert "R7-0002" in (desk_folder / CSV_NAME).read_text(encoding="utf-8-sig")
+
+    # and the other way round: asking for one 年度 rewrites the all-years page
+    gone = [{**rows[0], "ステータス": Status.FAILED}]
+    again = publish(config, make_store(gone), fiscal_year=2025)
+    assert again.refreshed == [tmp_path / "publish"]
+    assert "R7-0001" not in (tmp_path / "publish" / CSV_NAME).read_text(encoding="utf-8-sig")

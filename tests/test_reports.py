@@ -23,6 +23,7 @@ from kouminrenkei_sheets.reports import (
     HIDDEN,
     history,
     mark_reported,
+    markdown_text,
     render_history_json,
     render_history_text,
     render_json,
@@ -567,3 +568,31 @@ def test_report_command_writes_html(app: tuple[Path, MemoryStore], tmp_path: Pat
     path = tmp_path / "reports" / "report-20250701.html"
     assert f"状況報告を作成しました: {path}" in result.output
     assert "<svg" in path.read_text(encoding="utf-8")
+
+
+def test_markdown_report_shows_partner_text_literally(config: Config) -> None:
+    attack = "<img src=x onerror=alert(1)>[見る](javascript:alert(1))\u202e|*強調*"
+    rows = [*HISTORY_ROWS, h(datetime(2025, 6, 24, 8, 0), PROPOSALS, "R7-0001", "件名", "旧", attack, "push")]
+    store = make_store(rows)
+    store.put_table(SheetRef(REFERRALS), grid(REFERRAL_SHEET, [r("R7-0001-01", "<b>総務|課</b>", date(2025, 4, 5))]))
+    md = render_markdown(report(config, store, today=TODAY))
+    assert "<img" not in md and "<b>" not in md and "](javascript:" not in md and "\u202e" not in md
+    assert r"&lt;img src=x onerror=alert\(1\)&gt;\[見る\]\(javascript:alert\(1\)\)\|\*強調\*" in md
+    assert r"| &lt;b&gt;総務\|課&lt;/b&gt; | 1 |" in md  # the table keeps its columns
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a|b", r"a\|b"),
+        ("一行目\r\n二行目\n三行目", "一行目<br>二行目<br>三行目"),
+        ("R7-0001 2025/4/1 9:30", "R7-0001 2025/4/1 9:30"),
+        ("<script>x</script>", "&lt;script&gt;x&lt;/script&gt;"),
+        ("![画像](http://x/y.png)", r"\!\[画像\]\(http://x/y.png\)"),
+        ("`code` _下線_ ~取消~ #見出し", r"\`code\` \_下線\_ \~取消\~ \#見出し"),
+        ("\\", "\\\\"),
+        ("a\x00b\x1bc", "abc"),
+    ],
+)
+def test_markdown_text_escapes(text: str, expected: str) -> None:
+    assert markdown_text(text) == expected

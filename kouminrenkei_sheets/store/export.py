@@ -94,8 +94,10 @@ class _FixedTimeZip(zipfile.ZipFile):
 
 def _set(cell: Cell, value: CellValue) -> None:
     if isinstance(value, str):
+        from .xlsx import _clean_text  # the register's rule: control characters as visible pictures
+
         # Assigning a str that starts with "=" would make openpyxl store a formula.
-        cell.value = value
+        cell.value = _clean_text(value)
         cell.data_type = "s"
     elif isinstance(value, datetime):
         cell.value = value

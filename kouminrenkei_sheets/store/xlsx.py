@@ -578,12 +578,15 @@ def _column(ws: Worksheet, name: str) -> int:
 
 
 def _last_row(ws: Worksheet) -> int:
-    for r in range(ws.max_row, 1, -1):
-        for cell in ws[r]:
+    # One pass over the cells the sheet holds: ``ws[r]`` recomputes max_column on every call and
+    # creates the cells it visits, which made appending quadratic in formatted empty rows.
+    last = 1
+    for (r, _), cell in ws._cells.items():
+        if r > last:
             v = cell.value
             if v is not None and not (isinstance(v, str) and not v.strip()):
-                return r
-    return 1
+                last = r
+    return last
 
 
 class _WorksheetView:
