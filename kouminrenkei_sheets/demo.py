@@ -136,12 +136,14 @@ def _intake(config: Config, store: Store, today: date, step: Echo) -> None:
 
 
 def _validate(config: Config, store: Store, today: date, step: Echo) -> None:
+    from .findings import Severity
     from .validate import validate
 
     rep = validate(config, store, today=today)
     c = rep.counts
     step(
-        f"検証: 誤り {c['error']} 件・注意 {c['warning']} 件・情報 {c['info']} 件"
+        f"検証: {Severity.LABELS['error']} {c['error']} 件・{Severity.LABELS['warning']} {c['warning']} 件・"
+        f"{Severity.LABELS['info']} {c['info']} 件"
         "（台帳の「検証結果」シートと該当セルに表示）"
     )
     for f in rep.findings[:5]:
@@ -244,10 +246,11 @@ def _notify(config: Config, store: Store, today: date, step: Echo) -> None:
 
     n = notify(config, store, dry_run=True)
     step(f"メール通知（試行・送信しません）: {n.summary()}")
-    for x in n.notices[:4]:
+    for x in n.notices:  # every mail the summary counts
         step(f"  {x.to}: {x.subject}")
 
 
 def _jobs() -> list[Job]:
     """Every job, in the order a desk would run them."""
-    return [_intake, _validate, _sync, _agreements, _publish, _notify, _report]
+    # validate after sync: 検証結果 and the marks describe the sheets as the demo leaves them
+    return [_intake, _sync, _validate, _agreements, _publish, _notify, _report]
