@@ -325,7 +325,7 @@ def init(directory: str, backend: str, departments: str, register: str | None, f
     フォルダ（既定: 今のフォルダ）に kouminrenkei.toml と台帳を作ります。設定ファイルが既にあり、
     台帳がまだないときは、設定ファイルはそのままにして、設定が指す台帳だけを作ります。
     """
-    from .setup import init_desk
+    from .init import init_desk
 
     result = init_desk(Path(directory), backend=backend, departments=departments, register=register, force=force)
     if fmt == "json":

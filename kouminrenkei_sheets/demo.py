@@ -13,8 +13,8 @@ from pathlib import Path
 
 from .config import Config, load_config
 from .errors import UsageError
-from .sample import generate, write_sample
-from .setup import init_desk
+from .init import init_desk
+from .sample_data import generate, write_sample
 from .store.base import Store
 
 Echo = Callable[[str], None]

@@ -32,8 +32,8 @@ import openpyxl
 
 from kouminrenkei_sheets.config import Config, load_config
 from kouminrenkei_sheets.departments import load_departments
+from kouminrenkei_sheets.init import init_desk
 from kouminrenkei_sheets.schema import DEPARTMENTS, FIELDS, PROPOSALS, REFERRALS, Answer, Direction, Method, Status
-from kouminrenkei_sheets.setup import init_desk
 from kouminrenkei_sheets.store.base import AppendRows, CellValue, Change, SetCell, SheetRef, Store
 from kouminrenkei_sheets.store.factory import open_store
 from kouminrenkei_sheets.sync import sync

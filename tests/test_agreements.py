@@ -603,7 +603,7 @@ def test_cli_agreement(tmp_path: Path) -> None:
 
     xlsx = pytest.importorskip("kouminrenkei_sheets.store.xlsx")
     from kouminrenkei_sheets.cli import cli
-    from kouminrenkei_sheets.setup import init_desk
+    from kouminrenkei_sheets.init import init_desk
     from kouminrenkei_sheets.store.base import AppendRows
 
     init = init_desk(tmp_path / "desk", governor=GOVERNOR)

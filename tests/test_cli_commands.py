@@ -122,9 +122,9 @@ def test_run_json_is_the_library_result(desk: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_init_json_is_the_library_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from kouminrenkei_sheets import setup
+    from kouminrenkei_sheets import init as init_module
 
-    seen = capture(monkeypatch, setup, "init_desk")
+    seen = capture(monkeypatch, init_module, "init_desk")
     result = invoke("init", str(tmp_path / "new"), "--format", "json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)

@@ -180,7 +180,7 @@ def test_refer_waits_for_a_running_sync_then_gives_up(
 
 
 def test_cli(tmp_path: Path) -> None:
-    from kouminrenkei_sheets.setup import init_desk
+    from kouminrenkei_sheets.init import init_desk
     from kouminrenkei_sheets.store.factory import open_store
 
     init_desk(tmp_path)

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from kouminrenkei_sheets.config import Config
-from kouminrenkei_sheets.sample import corporate_number, generate, write_sample
+from kouminrenkei_sheets.sample_data import corporate_number, generate, write_sample
 from kouminrenkei_sheets.schema import REGISTER_SHEETS, Status
 from kouminrenkei_sheets.store.memory import MemoryStore
 from kouminrenkei_sheets.validate import validate

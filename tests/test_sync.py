@@ -850,7 +850,7 @@ def test_state_is_kept_as_rows_not_one_big_cell(synced: Desk) -> None:
 @pytest.fixture
 def cli_desk(tmp_path: Path) -> Iterator[tuple[Path, Desk]]:
     """A desk on xlsx with a config file, for the command line."""
-    from kouminrenkei_sheets.setup import init_desk
+    from kouminrenkei_sheets.init import init_desk
 
     init_desk(tmp_path, departments="books")
     config_path = tmp_path / "kouminrenkei.toml"
@@ -1182,7 +1182,7 @@ def test_two_syncs_started_together_one_works_the_other_is_busy(tmp_path: Path) 
     import sys
 
     from kouminrenkei_sheets.config import load_config
-    from kouminrenkei_sheets.setup import init_desk
+    from kouminrenkei_sheets.init import init_desk
     from kouminrenkei_sheets.store.factory import open_store
 
     init_desk(tmp_path, departments="books")

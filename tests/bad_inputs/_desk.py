@@ -10,8 +10,8 @@ from click.testing import CliRunner, Result
 
 from kouminrenkei_sheets import cli as cli_module
 from kouminrenkei_sheets.config import Config, load_config
+from kouminrenkei_sheets.init import init_desk
 from kouminrenkei_sheets.schema import DEPARTMENTS, PROPOSALS, Status
-from kouminrenkei_sheets.setup import init_desk
 from kouminrenkei_sheets.store.base import AppendRows, CellValue, SheetRef, Store
 from kouminrenkei_sheets.store.factory import open_store
 
