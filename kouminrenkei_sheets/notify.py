@@ -40,7 +40,8 @@ from .values import (
     parse_date,
     to_wareki,
 )
-from .workflow import answer_key, is_final, protected_columns
+from .workflow import answer_key, protected_columns, waits_for_answer
+from .workflow import due_date as workflow_due_date
 
 PROPOSAL_REF = SheetRef(PROPOSALS)
 REFERRAL_REF = SheetRef(REFERRALS)
@@ -52,7 +53,6 @@ HIDDEN_SUBJECT = "（保護対象のため非表示）"
 PARTNERS_LABEL = "企業等・その他"
 SUBJECT_PREFIX = "【公民連携デスク】"
 # Proposals in these statuses need nothing more from a department.
-CLOSED_STATUSES = (Status.COMPLETED, *Status.ENDS)
 
 WEEKDAYS = ("月", "火", "水", "木", "金", "土", "日")
 _WEEKDAY_NAMES = {
@@ -350,9 +350,7 @@ def plan_notices(
             continue  # a partner (県→企業等), or a row validation will flag
         pid = normalize_text(row.get("提案ID"))
         proposal = proposals.get(pid)
-        if proposal is not None and normalize_text(proposal.get("ステータス")) in CLOSED_STATUSES:
-            continue
-        if is_final(row.get("回答")):
+        if not waits_for_answer(row.get("回答"), proposal.get("ステータス") if proposal is not None else None):
             continue
         for item in _items(row, rid, pid, dept, proposal, config, settings, today, log):
             by_department.setdefault(dept, []).append(item)
@@ -438,11 +436,9 @@ def _items(
 
 
 def due_date(referral: Row, config: Config) -> date | None:
-    """回答期限, or 照会日 + the desk's answer days when it is blank; None when neither is readable."""
-    if not is_blank(referral.get("回答期限")):
-        return _date(referral.get("回答期限"))
-    referred = _date(referral.get("照会日"))
-    return referred + timedelta(days=config.desk.answer_days) if referred else None
+    """A referral row's due date by the one rule (:func:`workflow.due_date`)."""
+    due = referral.get("回答期限")
+    return workflow_due_date(_date(due), is_blank(due), _date(referral.get("照会日")), config.desk.answer_days)
 
 
 def _date(value: CellValue) -> date | None:
@@ -556,9 +552,7 @@ def _summary_notice(
         dept = normalize_text(r.get("照会先"))
         dept = dept if dept in departments else PARTNERS_LABEL
         proposal = by_key.get(normalize_text(r.get("提案ID")))
-        if is_final(r.get("回答")) or (
-            proposal is not None and normalize_text(proposal.get("ステータス")) in CLOSED_STATUSES
-        ):
+        if not waits_for_answer(r.get("回答"), proposal.get("ステータス") if proposal is not None else None):
             continue
         waiting[dept] += 1
         due = due_date(r, config)

@@ -79,7 +79,7 @@ from .values import (
     split_list,
     to_wareki,
 )
-from .workflow import answer_key, choice_key
+from .workflow import answer_key, choice_key, read_protection
 
 HTML_NAME = "index.html"
 CSV_NAME = "renkei.csv"
@@ -395,12 +395,12 @@ def _protected(
 ) -> tuple[set[str], Notice | None]:
     """The columns a row protects, or a notice when アイデア保護 cannot be read (then nothing is published)."""
     raw = row.get(PROTECTION)
-    try:
-        return set(match_multi_choice(raw, protectable)), None
-    except ValueProblem as e:
-        what = "この提案" if sheet == PROPOSALS else "この交流"
-        message = f"{e.reason} 保護する項目が読めないため、{what}は公表しませんでした。"
-        return set(), Notice(sheet, row.number, PROTECTION, _text(raw), message)
+    protection = read_protection(raw, protectable)
+    if protection.problem is None:
+        return set(protection.columns), None
+    what = "この提案" if sheet == PROPOSALS else "この交流"
+    message = f"{protection.problem} 保護する項目が読めないため、{what}は公表しませんでした。"
+    return set(protection.columns), Notice(sheet, row.number, PROTECTION, _text(raw), message)
 
 
 def _published_date(row: Row) -> tuple[date, str] | None:

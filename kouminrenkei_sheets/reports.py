@@ -32,7 +32,7 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,7 @@ from .values import (
     fiscal_year,
     fiscal_year_label,
     format_date,
+    id_key,
     is_blank,
     match_choice,
     match_multi_choice,
@@ -80,7 +81,7 @@ from .values import (
     to_wareki,
 )
 from .values import proposal_id as make_proposal_id
-from .workflow import answer_key, choice_key
+from .workflow import answer_key, choice_key, days_overdue, due_date, protected_columns, waits_for_answer
 
 FORMATS = ("text", "md", "xlsx", "json", "html")
 STATE_NAME = ".last_report.json"
@@ -557,13 +558,6 @@ def _history_entries(table: Table | None) -> list[HistoryEntry]:
     return entries
 
 
-def _protected(row: Row) -> set[str]:
-    try:
-        return set(match_multi_choice(row.get(P_PROTECTION), PROPOSAL_SHEET.headers))
-    except ValueProblem:
-        return set()
-
-
 def _choices(table: Table | None, name: str, default: Sequence[str]) -> tuple[str, ...]:
     if table is not None and table.has(name):
         listed = tuple(dict.fromkeys(v for r in table.rows if (v := normalize_text(r.get(name)))))
@@ -649,35 +643,36 @@ def report(
         StatusCount(s, statuses[s]) for s in sorted(statuses) if s not in Status.ALL
     ]
 
+    # keyed by the one ID rule (values.id_key): "r7-0001" in 照会 is the proposal "R7-0001"
     by_id: dict[str, Row] = {}
     for r in proposals.rows:
-        by_id.setdefault(_text(r.get(P_ID)), r)
+        by_id.setdefault(id_key(r.get(P_ID)), r)
     referral_rows = referrals.rows if referrals is not None else []
 
     # overdue referrals
-    answer_days = timedelta(days=config.desk.answer_days)
     overdue: dict[str, list[OverdueReferral]] = {}
     for r in referral_rows:
-        if answer_key(r.get(R_ANSWER)) in Answer.FINAL:
-            continue
         pid = _text(r.get(R_PROPOSAL))
-        proposal = by_id.get(pid)
-        if proposal is not None and choice_key(proposal.get(P_STATUS)) in Status.ENDS:
+        proposal = by_id.get(id_key(pid))
+        status = proposal.get(P_STATUS) if proposal is not None else None
+        if not waits_for_answer(r.get(R_ANSWER), status):
             continue
         sent = _date(r.get(R_SENT))
-        due = _date(r.get(R_DUE)) or (sent + answer_days if sent else None)
+        due = due_date(_date(r.get(R_DUE)), is_blank(r.get(R_DUE)), sent, config.desk.answer_days)
         if due is None:
             notices.append(
                 f"{REFERRALS} {r.number}行目（{_text(r.get(R_ID))}）: 照会日も回答期限も日付として読めないため、"
                 "期限超過を判定できません。"
             )
             continue
-        if today <= due:
+        days = days_overdue(r.get(R_ANSWER), status, due, today)
+        if days is None:
             continue
         department = _text(r.get(R_RECIPIENT)) or _BLANK
         title = ""
         if proposal is not None:
-            title = "（アイデア保護）" if P_TITLE in _protected(proposal) else _text(proposal.get(P_TITLE))
+            protected = protected_columns(proposal.get(P_PROTECTION))  # fails closed, like every job
+            title = "（アイデア保護）" if P_TITLE in protected else _text(proposal.get(P_TITLE))
         overdue.setdefault(department, []).append(
             OverdueReferral(
                 referral_id=_text(r.get(R_ID)),
@@ -686,7 +681,7 @@ def report(
                 department=department,
                 referred_on=sent,
                 due=due,
-                days_overdue=(today - due).days,
+                days_overdue=days,
                 answer=answer_key(r.get(R_ANSWER)),
             )
         )
@@ -702,7 +697,7 @@ def report(
         if answer_key(r.get(R_ANSWER)) not in REPLIES:
             continue
         answered = _date(r.get(R_ANSWERED))
-        pid = _text(r.get(R_PROPOSAL))
+        pid = id_key(r.get(R_PROPOSAL))
         if answered is not None and (pid not in first_answer or answered < first_answer[pid]):
             first_answer[pid] = answered
     to_answer: list[int] = []
@@ -797,7 +792,7 @@ def _exchanges(
         else:
             per_year.setdefault(fiscal_year(held), Counter())[_canonical(row.get(X_FORM), forms)] += 1
         for pid in split_list(row.get(X_RESULTS)):
-            proposal = proposals.get(pid)
+            proposal = proposals.get(id_key(pid))
             outcomes.append(
                 ExchangeOutcome(
                     exchange_id=_text(row.get(X_ID)),

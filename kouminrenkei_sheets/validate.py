@@ -12,7 +12,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from . import workflow
@@ -111,8 +111,6 @@ FUTURE_ALLOWED = frozenset({R_DUE, REFERRAL_SHEET.column("次回予定日").name
 # Dates a desk enters ahead as plans (a signing being arranged, a planned publication): fine in
 # the future until the status says the agreement is signed, then a warning.
 PLANNED_DATES = frozenset({P_SIGNED, PROPOSAL_SHEET.column("公表日").name})
-# Proposals whose open referrals are no longer chased.
-_CLOSED = frozenset({Status.COMPLETED, Status.FAILED, Status.WITHDRAWN, Status.ON_HOLD})
 
 _ID_PATTERNS = {P_ID: "年度-連番、例: R7-0001", R_ID: "提案ID-枝番、例: R7-0001-01"}
 
@@ -834,7 +832,7 @@ def _check_referrals(run: _Run, table: Table | None, proposals: _Check, master: 
     master_known = master.usable and master.has(M_NAME)
     names = list(run.departments)
     suggestions: dict[str, str | None] = {}
-    answer_days = timedelta(days=run.config.desk.answer_days)
+    answer_days = run.config.desk.answer_days
     answer_column = REFERRAL_SHEET.column(R_ANSWER)
 
     proposal_of = _proposal_ids(run, check, R_PROPOSAL)
@@ -902,14 +900,11 @@ def _check_referrals(run: _Run, table: Table | None, proposals: _Check, master: 
             check.add("answer.missing", row, R_ANSWER, raw_answer, answered=answered_shown, answer=Answer.NONE)
 
         # overdue: no final answer after the deadline (回答期限, else 照会日 + answer_days)
-        if final or (pid is not None and run.status.get(pid) in _CLOSED):
-            continue
         if answer is None and not _blank(raw_answer):
             continue  # not a valid answer: reported as a choice error already
-        due = due_dates.get(number)
-        if due is None and referred is not None and _blank(row.values.get(R_DUE)):
-            due = referred + answer_days
-        if due is not None and run.today > due:
+        due = workflow.due_date(due_dates.get(number), _blank(row.values.get(R_DUE)), referred, answer_days)
+        days = workflow.days_overdue(answer, run.status.get(pid) if pid is not None else None, due, run.today)
+        if due is not None and days is not None:
             check.add(
                 "overdue",
                 row,
@@ -917,7 +912,7 @@ def _check_referrals(run: _Run, table: Table | None, proposals: _Check, master: 
                 raw_answer,
                 department=target or "（照会先なし）",
                 due=format_date(due),
-                days=(run.today - due).days,
+                days=days,
                 answer=answer_text or Answer.NONE,
             )
     run.future(check, parsed, rows_by_number)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 
-from .schema import PROPOSAL_SHEET, Answer, Method, Status
+from .schema import PROPOSAL_SHEET, PROTECTABLE, Answer, Method, Status
 
 STATUSES: tuple[str, ...] = Status.ALL
 
@@ -189,13 +190,56 @@ def skipped_steps(status: object, answers: Sequence[object]) -> list[str]:
     return out
 
 
-def protected_columns(value: object) -> set[str]:
-    """The proposal columns its アイデア保護 names. Fails closed: an item that is not a protectable
-    column (a typo, a free-text note) protects them all, so nothing leaks on a misreading."""
-    from .schema import PROTECTABLE
-    from .values import normalize_text, split_multi
+@dataclass(frozen=True)
+class Protection:
+    """What a protection cell (アイデア保護, 交流の保護) protects. ``problem`` says why the cell could not be
+    read; then every protectable column is protected, so nothing leaks on a misreading."""
 
-    items = {normalize_text(i) for i in split_multi(value)}
-    if not items <= set(PROTECTABLE):
-        return set(PROTECTABLE)
-    return items
+    columns: frozenset[str]
+    problem: str | None = None
+
+
+def read_protection(value: object, protectable: Sequence[str] = PROTECTABLE) -> Protection:
+    """The one reading of a protection cell, for every job: the columns it names, or all of them (fail
+    closed) with the reason when an item is not a protectable column (a typo, a free-text note)."""
+    from .values import ValueProblem, match_multi_choice
+
+    try:
+        return Protection(frozenset(match_multi_choice(value, protectable)))
+    except ValueProblem as e:
+        return Protection(frozenset(protectable), e.reason)
+
+
+def protected_columns(value: object, protectable: Sequence[str] = PROTECTABLE) -> set[str]:
+    """The proposal columns its アイデア保護 protects (fails closed, see :func:`read_protection`)."""
+    return set(read_protection(value, protectable).columns)
+
+
+# A proposal in one of these statuses waits for no answer: its open referrals are not overdue.
+CLOSED_STATUSES: tuple[str, ...] = (Status.COMPLETED, *Status.ENDS)
+
+
+def is_closed(status: object) -> bool:
+    """完了, 不成立, 取下げ and 保留 close a proposal: nobody is chased for its referrals."""
+    return choice_key(status) in CLOSED_STATUSES
+
+
+def waits_for_answer(answer: object, proposal_status: object) -> bool:
+    """A referral still owes an answer: none final yet, and its proposal is not closed."""
+    return not is_final(answer) and not is_closed(proposal_status)
+
+
+def due_date(due: date | None, due_blank: bool, referred: date | None, answer_days: int) -> date | None:
+    """When a referral's answer is due: its 回答期限; when that cell is blank, 照会日 + the desk's answer
+    days; None when neither can be read (a 回答期限 that is typed but unreadable has no fallback)."""
+    if not due_blank:
+        return due
+    return referred + timedelta(days=answer_days) if referred is not None else None
+
+
+def days_overdue(answer: object, proposal_status: object, due: date | None, today: date) -> int | None:
+    """How many days a referral is past its due date, or None when it is not overdue (answered, its
+    proposal closed, no due date, or not yet due). The one definition validate, notify and report share."""
+    if due is None or not waits_for_answer(answer, proposal_status) or today <= due:
+        return None
+    return (today - due).days
