@@ -275,7 +275,7 @@ class PublishedExchange:
 
 
 @dataclass(frozen=True)
-class Notice:
+class PublishNotice:
     """Something in the register that kept a row (or a value) out of the publication."""
 
     sheet: str
@@ -328,7 +328,7 @@ class PublishResult:
     by_method: list[Count]
     fiscal_year: int | None = None
     withheld: int = 0  # rows in a published status whose 公表 is not 可
-    notices: list[Notice] = field(default_factory=list)
+    notices: list[PublishNotice] = field(default_factory=list)
     cp932_replaced: list[Cp932Replacement] = field(default_factory=list)
     removed: list[Path] = field(default_factory=list)  # stale files of an earlier run
     exchanges: list[PublishedExchange] = field(default_factory=list)
@@ -392,7 +392,7 @@ def _choice_list(table: Table | None, name: str, default: Sequence[str]) -> tupl
 
 def _protected(
     row: Row, sheet: str = PROPOSALS, protectable: Sequence[str] = PROTECTABLE
-) -> tuple[set[str], Notice | None]:
+) -> tuple[set[str], PublishNotice | None]:
     """The columns a row protects, or a notice when アイデア保護 cannot be read (then nothing is published)."""
     raw = row.get(PROTECTION)
     protection = read_protection(raw, protectable)
@@ -400,7 +400,7 @@ def _protected(
         return set(protection.columns), None
     what = "この提案" if sheet == PROPOSALS else "この交流"
     message = f"{protection.problem} 保護する項目が読めないため、{what}は公表しませんでした。"
-    return set(protection.columns), Notice(sheet, row.number, PROTECTION, _text(raw), message)
+    return set(protection.columns), PublishNotice(sheet, row.number, PROTECTION, _text(raw), message)
 
 
 def _published_date(row: Row) -> tuple[date, str] | None:
@@ -428,7 +428,7 @@ def _referrals_by_proposal(table: Table | None) -> dict[str, list[Row]]:
 
 def collect_rows(
     config: Config, tables: Mapping[SheetRef, Table | None]
-) -> tuple[list[PublishedRow], int, list[Notice]]:
+) -> tuple[list[PublishedRow], int, list[PublishNotice]]:
     """The publishable rows of the register (all 年度), how many were withheld, and notices."""
     proposals = tables.get(SheetRef(PROPOSALS))
     if proposals is None:
@@ -447,7 +447,7 @@ def collect_rows(
     town_choices = _choice_list(choices, "市町村", MUNICIPALITIES)
 
     rows: list[PublishedRow] = []
-    notices: list[Notice] = []
+    notices: list[PublishNotice] = []
     withheld = 0
     for row in proposals.rows:
         status = choice_key(row.get(STATUS))
@@ -463,7 +463,7 @@ def collect_rows(
         when = _published_date(row)
         if when is None:
             notices.append(
-                Notice(PROPOSALS, row.number, SIGNED, "",
+                PublishNotice(PROPOSALS, row.number, SIGNED, "",
                        f"{'・'.join(DATE_SOURCES)}のどれも日付として読めないため、公表しませんでした。")
             )  # fmt: skip
             continue
@@ -516,7 +516,7 @@ def collect_rows(
 
 def collect_exchanges(
     tables: Mapping[SheetRef, Table | None], rows: Sequence[PublishedRow], *, today: date
-) -> tuple[list[PublishedExchange], list[Notice]]:
+) -> tuple[list[PublishedExchange], list[PublishNotice]]:
     """The past 交流 marked 公表 = 可, oldest first. 成果 names only proposals in ``rows`` (published)."""
     table = tables.get(SheetRef(EXCHANGES))
     if table is None:
@@ -530,14 +530,14 @@ def collect_exchanges(
     choices = tables.get(SheetRef(CHOICES))
     forms = _choice_list(choices, "交流形式", EXCHANGE_FORMS)
     out: list[PublishedExchange] = []
-    notices: list[Notice] = []
+    notices: list[PublishNotice] = []
     for row in table.rows:
         if choice_key(row.get(X_PUBLICATION)) != Publication.YES:
             continue
         try:
             held = parse_date(row.get(X_HELD))
         except ValueProblem:
-            notices.append(Notice(EXCHANGES, row.number, X_HELD, _text(row.get(X_HELD)),
+            notices.append(PublishNotice(EXCHANGES, row.number, X_HELD, _text(row.get(X_HELD)),
                                   "開催日が日付として読めないため、公表しませんでした。"))  # fmt: skip
             continue
         if held > today:

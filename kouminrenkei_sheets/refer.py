@@ -15,11 +15,11 @@ from .departments import departments_from_table
 from .errors import DataError, UsageError
 from .schema import DEPARTMENTS, HISTORY, PROPOSALS, REFERRALS, Answer, Direction, HistoryKind, Status
 from .store.base import WRITE_LOCK_WAIT, AppendRows, CellValue, Change, RowKey, SetCell, SheetRef, Store
-from .sync import proposal_key, referral_key
 from .values import (
     ValueProblem,
     display,
     format_date,
+    id_key,
     match_choice,
     normalize_text,
     parse_proposal_id,
@@ -104,8 +104,8 @@ def _refer(
     if proposals is None or referrals is None:
         missing = PROPOSALS if proposals is None else REFERRALS
         raise UsageError(f"台帳にシート「{missing}」がありません。kouminrenkei init で作った台帳を指定してください。")
-    wanted = proposal_key(proposal_id)
-    proposal = next((r for r in proposals.rows if proposal_key(r.get("提案ID")) == wanted), None)
+    wanted = id_key(proposal_id)
+    proposal = next((r for r in proposals.rows if id_key(r.get("提案ID")) == wanted), None)
     if proposal is None or not wanted:
         raise UsageError(f"提案ID「{proposal_id}」は提案シートにありません。{_id_hint(proposal_id)}")
     pid = normalize_text(proposal.get("提案ID"))
@@ -142,11 +142,11 @@ def _refer(
         try:
             parent, n = parse_referral_id(rid)
         except ValueProblem:
-            parent, n = proposal_key(row.get("提案ID")), 0
-        if proposal_key(parent) != wanted and proposal_key(row.get("提案ID")) != wanted:
+            parent, n = id_key(row.get("提案ID")), 0
+        if id_key(parent) != wanted and id_key(row.get("提案ID")) != wanted:
             continue
         branch = max(branch, n)
-        already.setdefault(normalize_text(row.get("照会先")), referral_key(rid))
+        already.setdefault(normalize_text(row.get("照会先")), id_key(rid))
     for name, _ in names:
         if name in already:
             raise UsageError(f"提案 {pid} は既に「{name}」へ照会しています（照会ID {already[name]}）。")

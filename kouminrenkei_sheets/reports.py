@@ -258,7 +258,7 @@ class ReportTable:
 
 
 @dataclass
-class Report:
+class DeskReport:
     """Everything the desk's status report says, as data."""
 
     as_of: date
@@ -606,7 +606,7 @@ def _last_mark(config: Config) -> tuple[datetime | None, int]:
         return None, 0
 
 
-def mark_reported(config: Config, rep: Report) -> Path:
+def mark_reported(config: Config, rep: DeskReport) -> Path:
     """Remember that ``rep`` was delivered: the next report lists only changes made after it."""
     data = {"generated_at": rep.generated_at.isoformat(timespec="seconds"), "history_rows": rep.history_rows}
     text = json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n"
@@ -620,7 +620,7 @@ def report(
     today: date | None = None,
     since: datetime | None = None,
     now: datetime | None = None,
-) -> Report:
+) -> DeskReport:
     """The desk's status report as of ``today``.
 
     ``since`` overrides the time of the last report (see :func:`mark_reported`); ``now`` is the time
@@ -759,7 +759,7 @@ def report(
             if (e.time is not None and e.time > since) or (e.time is None and _position(history, e.row) >= mark_rows)
         ]
 
-    return Report(
+    return DeskReport(
         as_of=today,
         generated_at=generated_at,
         since=since,
@@ -898,11 +898,11 @@ def _rich_table(t: ReportTable) -> RichTable:
     return table
 
 
-def _heading(rep: Report) -> str:
+def _heading(rep: DeskReport) -> str:
     return f"公民連携デスク 状況報告（{to_wareki(rep.as_of)}現在）"
 
 
-def render_text(rep: Report, *, width: int = 110) -> str:
+def render_text(rep: DeskReport, *, width: int = 110) -> str:
     """The report as terminal text with tables (no colour codes, so it can be saved or mailed)."""
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, color_system=None, force_terminal=False, highlight=False)
@@ -944,7 +944,7 @@ def markdown_text(value: CellValue) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "<br>")
 
 
-def render_markdown(rep: Report) -> str:
+def render_markdown(rep: DeskReport) -> str:
     lines = [f"# {markdown_text(_heading(rep))}", "", f"作成: {rep.generated_at:%Y-%m-%d %H:%M}", ""]
     for t in rep.tables(change_limit=TEXT_CHANGE_LIMIT):
         lines += [f"## {markdown_text(t.title)}", ""]
@@ -979,7 +979,7 @@ def _svg_chart(t: ReportTable) -> dict[str, Any] | None:
     return {"title": t.chart, "bars": bars, "height": 16 + 28 * len(bars)}
 
 
-def render_html(rep: Report) -> str:
+def render_html(rep: DeskReport) -> str:
     """The report as one self-contained page for the desk: each chart as an accessible SVG, then its table."""
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
@@ -1010,11 +1010,11 @@ def render_html(rep: Report) -> str:
     )
 
 
-def render_json(rep: Report) -> str:
+def render_json(rep: DeskReport) -> str:
     return json.dumps(rep.to_dict(), ensure_ascii=False, indent=2, sort_keys=True) + "\n"
 
 
-def report_sheets(rep: Report) -> list[ExportSheet]:
+def report_sheets(rep: DeskReport) -> list[ExportSheet]:
     """The report as workbook tabs: one per table (every change, not only the latest), real dates and
     numbers, and a native bar chart beside each table that has one."""
     sheets = []
@@ -1028,12 +1028,12 @@ def report_sheets(rep: Report) -> list[ExportSheet]:
     return sheets
 
 
-def write_report_xlsx(rep: Report, path: str | Path) -> Path:
+def write_report_xlsx(rep: DeskReport, path: str | Path) -> Path:
     """The report as a workbook (see :func:`report_sheets`), written atomically."""
     return write_xlsx(path, report_sheets(rep))
 
 
-def write_report(rep: Report, fmt: str, path: str | Path) -> Path:
+def write_report(rep: DeskReport, fmt: str, path: str | Path) -> Path:
     """Write the report in one of FORMATS to ``path`` atomically."""
     if fmt == "xlsx":
         return write_report_xlsx(rep, path)
@@ -1043,7 +1043,7 @@ def write_report(rep: Report, fmt: str, path: str | Path) -> Path:
     return write_atomic(path, renderers[fmt](rep).encode("utf-8"))
 
 
-def default_report_path(config: Config, rep: Report, fmt: str) -> Path:
+def default_report_path(config: Config, rep: DeskReport, fmt: str) -> Path:
     suffix = {"text": "txt", "md": "md", "xlsx": "xlsx", "json": "json", "html": "html"}[fmt]
     return config.resolve(config.report.out) / f"report-{rep.as_of:%Y%m%d}.{suffix}"
 
