@@ -12,7 +12,6 @@ import os
 import posixpath
 import re
 import socket
-import tempfile
 import time
 import weakref
 import zipfile
@@ -34,6 +33,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from python_calamine import CalamineWorkbook
 
 from ..errors import BusyError, StoreError, WorkbookBusyError
+from ..files import atomic_write
 from ..schema import CHOICE_LISTS, CHOICES, Column, Owner, Sheet, ValueType, is_department_sheet
 from .base import (
     MARK_FILL,
@@ -242,27 +242,19 @@ def _stat(path: Path) -> tuple[int, int] | None:
 
 
 def atomic_save(wb: Workbook, path: Path, *, unchanged_since: tuple[int, int] | None = None) -> bool:
-    """Save next to the target and rename over it, so a crash never leaves half a file.
+    """Save next to the target and rename over it (:func:`files.atomic_write`), so a crash never
+    leaves half a file and the file keeps who may open it.
 
     With ``unchanged_since`` (the file's mtime and size when it was loaded) the file is replaced
     only if nobody saved it meanwhile; False means it was left alone.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".~kr-", suffix=".xlsx", dir=path.parent)
-    os.close(fd)
+    check = None if unchanged_since is None else (lambda: _stat(path) == unchanged_since)
     try:
-        wb.save(tmp)
-        if unchanged_since is not None and _stat(path) != unchanged_since:
-            return False
-        os.replace(tmp, path)
-        return True
+        return atomic_write(path, wb.save, unchanged=check)
     except PermissionError:
         raise StoreError(f"{path} に書き込めません（他のプログラムが使用中か、権限がありません）。") from None
     except OSError as e:
         raise StoreError(f"{path} に書き込めません: {e.strerror or e}") from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
 
 
 # ---------------------------------------------------------------- reading the tool's notes fast
@@ -539,10 +531,7 @@ def _read_lock(path: Path) -> dict[str, Any] | None:
 
 
 def _write_lock(path: Path, data: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".~kr-", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(json.dumps(data))
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data).encode("utf-8"))
 
 
 _HEADERS: weakref.WeakKeyDictionary[Worksheet, dict[str, int]] = weakref.WeakKeyDictionary()
