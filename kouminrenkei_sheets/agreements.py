@@ -23,6 +23,7 @@ from typing import Any
 from .config import Config
 from .departments import safe_file_name
 from .errors import ConfigError, StoreError, UsageError
+from .files import atomic_write
 from .schema import (
     CHOICES,
     HISTORY,
@@ -263,7 +264,7 @@ def _agreement(
             data = render_agreement(draft.context, templates[draft.method])
             draft.replaced = draft.target.exists()
             try:
-                _write_atomic(draft.target, data, overwrite=force)
+                atomic_write(draft.target, data, replace=force)
             except FileExistsError:  # appeared since we looked
                 problem = _exists_problem(draft)
                 if not all_:
@@ -371,7 +372,7 @@ def convert_to_pdf(docx: Path, target: Path, *, overwrite: bool, soffice: str | 
                 + (f"、{detail[-1]}" if detail else "")
                 + "）"
             )
-        _write_atomic(target, produced.read_bytes(), overwrite=overwrite)
+        atomic_write(target, produced.read_bytes(), replace=overwrite)
 
 
 # ---------------------------------------------------------------- choosing proposals
@@ -551,30 +552,6 @@ def _shipped(name: str) -> Path:
 
 
 # ---------------------------------------------------------------- writing
-def _write_atomic(target: Path, data: bytes, *, overwrite: bool) -> None:
-    """Write via a temp file in the same folder; without ``overwrite`` never replace an existing file."""
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem[:40]}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if overwrite:
-            os.replace(tmp, target)
-            return
-        try:
-            os.link(tmp, target)  # atomic and refuses to replace: FileExistsError
-        except FileExistsError:
-            raise
-        except OSError:  # no hard links on this file system (some network shares)
-            if target.exists():
-                raise FileExistsError(str(target)) from None
-            os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _recorded_path(config: Config, path: Path) -> str:
     """The path as the register keeps it: relative to the config folder when inside it."""
     try:

@@ -42,6 +42,9 @@ class StoreSettings:
     register: str = "register.xlsx"  # xlsx: a path; gsheets: a spreadsheet key or URL
     departments: str = "tabs"  # tabs: a tab of the register per 課; books: a workbook per 課
     departments_dir: str = "departments"
+    # xlsx: an Excel owner file (~$台帳.xlsx) older than this many hours is reported as probably left
+    # by a crash, with how to remove it (the book is still not written while it is there); 0 = never
+    owner_file_stale_hours: int = 12
 
 
 @dataclass
@@ -252,6 +255,11 @@ def _check(cfg: Config, where: str) -> None:
         )
     if not 1 <= cfg.desk.answer_days <= 365:
         raise ConfigError(f"{where} の desk.answer_days = {cfg.desk.answer_days} は 1〜365 の日数にしてください。")
+    if not 0 <= cfg.store.owner_file_stale_hours <= 24 * 365:
+        raise ConfigError(
+            f"{where} の store.owner_file_stale_hours = {cfg.store.owner_file_stale_hours} は"
+            " 0〜8760 の時間数にしてください（0 なら古さを知らせません）。"
+        )
     if cfg.sync.lock_ttl < 10:
         raise ConfigError(f"{where} の sync.lock_ttl = {cfg.sync.lock_ttl} は 10 秒以上にしてください。")
     _check_publish(cfg.publish, where)
@@ -323,6 +331,8 @@ register = "{register}"
 # tabs: 担当課シートを台帳のタブにする / books: 担当課ごとに別ブック（departments_dir に作成）
 departments = "{departments}"
 departments_dir = "departments"
+# Excel の所有者ファイル（~$register.xlsx）がこの時間より古ければ、異常終了の残りかもしれないと知らせます
+owner_file_stale_hours = 12
 {gs}
 [agreement]
 out = "agreements"

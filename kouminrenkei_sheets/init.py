@@ -6,12 +6,14 @@ dropdowns, date formats and a frozen header row; department sheets are created b
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .config import CONFIG_NAME, config_from_dict, render_config
 from .errors import UsageError
+from .files import write_file
 from .schema import REGISTER_SHEETS
 from .store.base import Store
 
@@ -80,10 +82,8 @@ def init_desk(
         result.created.append(f"{store.display_name(None)}: " + "・".join(s.name for s in REGISTER_SHEETS))
     if config_path.exists():
         result.backup = _free_backup_name(config_path)
-        config_path.replace(result.backup)
-    tmp = config_path.with_name(config_path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(config_path)
+        shutil.copy2(config_path, result.backup)  # the new file then keeps the old one's permissions
+    write_file(config_path, text.encode("utf-8"))
     return result
 
 

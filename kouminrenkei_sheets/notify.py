@@ -313,7 +313,8 @@ def notify(config: Config, store: Store, *, dry_run: bool = False, now: datetime
     owner = store.busy_owner(None)
     if owner is not None:
         # Sending without being able to log it would send the same mails again on the next run.
-        result.postponed = f"{store.display_name(None)}を{owner}さんが開いているため、次回に送ります。"
+        who = f"{owner}さん" if owner else "だれか"  # an owner file without a name
+        result.postponed = f"{store.display_name(None)}を{who}が開いているため、次回に送ります。"
         return result
     with store.lock(ttl_seconds=LOCK_TTL_SECONDS, wait_seconds=WRITE_LOCK_WAIT):
         result.notices = plan_notices(config, store, settings, now, result.warnings)

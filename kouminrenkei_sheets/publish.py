@@ -43,6 +43,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from .config import Config
 from .departments import departments_from_table
 from .errors import StoreError
+from .files import write_file
 from .schema import (
     CHOICES,
     DEPARTMENTS,
@@ -64,7 +65,7 @@ from .schema import (
     Status,
 )
 from .store.base import CellValue, Row, SheetRef, Store, Table
-from .store.export import ExportSheet, workbook_bytes, write_atomic
+from .store.export import ExportSheet, workbook_bytes
 from .values import (
     ValueProblem,
     fiscal_year,
@@ -927,7 +928,7 @@ def publish(
         outputs[CP932_NAME], replaced = cp932_bytes(OUTPUT_COLUMNS, row_cells, file=CP932_NAME)
         outputs[EXCHANGE_CP932_NAME], more = cp932_bytes(EXCHANGE_COLUMNS, exchange_cells, file=EXCHANGE_CP932_NAME)
         replaced += more
-    files = [write_atomic(out_dir / name, data) for name, data in outputs.items()]
+    files = [write_file(out_dir / name, data) for name, data in outputs.items()]
     removed: list[Path] = []
     for stale in (out_dir / CP932_NAME, out_dir / EXCHANGE_CP932_NAME):
         if not config.publish.cp932 and stale.exists():

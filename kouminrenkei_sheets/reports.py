@@ -42,6 +42,7 @@ from rich.table import Table as RichTable
 
 from .config import Config
 from .errors import StoreError, UsageError
+from .files import write_file
 from .schema import (
     CHOICES,
     EXCHANGE_FORMS,
@@ -62,7 +63,7 @@ from .schema import (
     Status,
 )
 from .store.base import CellValue, Row, SheetRef, Store, Table
-from .store.export import ExportChart, ExportSheet, write_atomic, write_xlsx
+from .store.export import ExportChart, ExportSheet, write_xlsx
 from .values import (
     ValueProblem,
     fiscal_year,
@@ -610,7 +611,7 @@ def mark_reported(config: Config, rep: DeskReport) -> Path:
     """Remember that ``rep`` was delivered: the next report lists only changes made after it."""
     data = {"generated_at": rep.generated_at.isoformat(timespec="seconds"), "history_rows": rep.history_rows}
     text = json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n"
-    return write_atomic(state_path(config), text.encode("utf-8"))
+    return write_file(state_path(config), text.encode("utf-8"))
 
 
 def report(
@@ -1040,7 +1041,7 @@ def write_report(rep: DeskReport, fmt: str, path: str | Path) -> Path:
     renderers = {"text": render_text, "md": render_markdown, "json": render_json, "html": render_html}
     if fmt not in renderers:
         raise UsageError(f"形式「{fmt}」は使えません（{'・'.join(FORMATS)}）。")
-    return write_atomic(path, renderers[fmt](rep).encode("utf-8"))
+    return write_file(path, renderers[fmt](rep).encode("utf-8"))
 
 
 def default_report_path(config: Config, rep: DeskReport, fmt: str) -> Path:

@@ -2,16 +2,16 @@
 
 Not a backend: no register, no dropdowns. The same rows give the same bytes (fixed document
 dates and zip entry times), every string is written as text (never run as a formula), dates as
-date cells and numbers as numbers, and the file appears atomically (temporary file in the same
-folder, then ``os.replace``). Every tab prints landscape, one page wide, with its header row on
-each page; a tab may carry native Excel charts drawn from its own columns.
+date cells and numbers as numbers, and the file appears atomically (:func:`files.atomic_write`).
+Every tab prints landscape, one page wide, with its header row on each page (:func:`print_setup`,
+used by the register's and departments' books too); a tab may carry native Excel charts drawn
+from its own columns.
 """
 
 from __future__ import annotations
 
 import io
 import os
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +26,7 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.writer.excel import ExcelWriter
 
+from ..files import write_file
 from .base import CellValue
 
 # A fixed moment for the document properties and the zip entries, so the bytes never depend on
@@ -147,7 +148,7 @@ def workbook_bytes(sheets: Sequence[ExportSheet]) -> bytes:
             else:
                 column = [spec.headers[c - 1], *(row[c - 1] if c <= len(row) else None for row in spec.rows)]
                 ws.column_dimensions[letter].width = _width(column)
-        _page_setup(ws)
+        print_setup(ws)
         _add_charts(ws, spec)
     wb.properties.created = FIXED_TIME
     wb.properties.modified = FIXED_TIME
@@ -159,7 +160,7 @@ def workbook_bytes(sheets: Sequence[ExportSheet]) -> bytes:
     return buffer.getvalue()
 
 
-def _page_setup(ws: Worksheet) -> None:
+def print_setup(ws: Worksheet) -> None:
     """Landscape A4, fit to one page wide (any number tall), the header row repeated on each page."""
     ws.page_setup.orientation = "landscape"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
@@ -196,27 +197,9 @@ def _add_charts(ws: Worksheet, spec: ExportSheet) -> None:
         top += int(height / 0.5) + 2  # rows are about 0.5 cm high
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
-
-
 def write_xlsx(path: str | os.PathLike[str], sheets: Sequence[ExportSheet]) -> Path:
     """Write a workbook with these tabs atomically."""
-    return write_atomic(path, workbook_bytes(sheets))
+    return write_file(path, workbook_bytes(sheets))
 
 
 def write_table_xlsx(

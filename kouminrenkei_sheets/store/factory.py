@@ -12,7 +12,11 @@ def open_store(config: Config) -> Store:
     if backend == "xlsx":
         from .xlsx import XlsxStore
 
-        return XlsxStore(config.resolve(config.store.register), base_dir=config.base_dir)
+        return XlsxStore(
+            config.resolve(config.store.register),
+            base_dir=config.base_dir,
+            owner_stale_hours=config.store.owner_file_stale_hours,
+        )
     if backend == "gsheets":
         try:
             from .gsheets import GSheetsStore

@@ -12,7 +12,6 @@ import os
 import posixpath
 import re
 import socket
-import tempfile
 import time
 import weakref
 import zipfile
@@ -34,7 +33,19 @@ from openpyxl.worksheet.worksheet import Worksheet
 from python_calamine import CalamineWorkbook
 
 from ..errors import BusyError, StoreError, WorkbookBusyError
-from ..schema import CHOICE_LISTS, CHOICES, Column, Owner, Sheet, ValueType, is_department_sheet
+from ..files import atomic_write
+from ..schema import (
+    CHOICE_LISTS,
+    CHOICES,
+    DEPARTMENT_SHEET,
+    Column,
+    Owner,
+    Sheet,
+    ValueType,
+    department_answer_columns,
+    department_desk_columns,
+    is_department_sheet,
+)
 from .base import (
     MARK_FILL,
     TOOL_AUTHOR,
@@ -56,6 +67,7 @@ from .base import (
     place_marks,
     table_from_grid,
 )
+from .export import print_setup
 
 DATE_FORMAT = "yyyy/m/d"
 DATETIME_FORMAT = "yyyy/m/d h:mm"
@@ -65,6 +77,13 @@ MARK = PatternFill("solid", fgColor=MARK_FILL)
 NO_FILL = PatternFill(fill_type=None)
 STATE_DIR = ".kouminrenkei"  # the tool's own files beside the register (locks)
 CHOICE_ROWS = 300  # how far down the 選択肢 lists may grow and still feed the dropdowns
+# Empty rows below a department sheet's last referral whose answer cells are unlocked ahead of
+# time: programs that ignore a column's style (some viewers, imports) still let staff type there.
+OPEN_ROWS = 100
+OWNER_STALE_HOURS = 12  # the default of store.owner_file_stale_hours
+OWN_COLUMNS = 20  # columns right of the schema's, unlocked for the notes staff add
+LOCKED = Protection(locked=True)
+UNLOCKED = Protection(locked=False)
 _NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
 _REL_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 
@@ -105,11 +124,11 @@ def find_owner_file(path: Path) -> Path | None:
 
 
 def read_owner_name(owner: Path) -> str:
-    """The user name Excel writes in its owner file (ANSI copy first, UTF-16 copy at byte 54)."""
+    """The user name Excel writes in its owner file (ANSI copy first, UTF-16 copy at byte 54); "" if none."""
     try:
         data = owner.read_bytes()
     except OSError:
-        return "（不明な利用者）"
+        return ""
     name = ""
     if len(data) > 56 and data[54]:
         n = data[54]
@@ -123,8 +142,41 @@ def read_owner_name(owner: Path) -> str:
                 break
             except UnicodeDecodeError:
                 continue
-    name = name.strip().strip("\x00")
-    return name or "（不明な利用者）"
+    return name.strip().strip("\x00").strip()
+
+
+def _age_text(seconds: float) -> str:
+    hours = int(seconds // 3600)
+    return f"{hours // 24}日" if hours >= 48 else f"{max(hours, 1)}時間"
+
+
+def owner_file_notice(book_name: str, owner: Path, *, stale_hours: float, now: float | None = None) -> tuple[str, str]:
+    """What to tell a person about an owner file: (the whole sentence, a short reason for a summary).
+
+    Excel deletes its owner file when it closes the workbook; one left by a crash or a lost network
+    connection stays forever. So an old one is named as probably stale, with how to remove it, but
+    the tool still does not write: only a person can tell that nobody has the book open.
+    """
+    name = read_owner_name(owner)
+    who = f"{name} さん" if name else "だれか"
+    unnamed = "" if name else f"（所有者ファイル {owner.name} に利用者名が書かれていません）"
+    try:
+        age = (time.time() if now is None else now) - owner.stat().st_mtime
+    except OSError:
+        age = 0.0
+    if stale_hours > 0 and age >= stale_hours * 3600:
+        when = _age_text(age)
+        return (
+            f"{book_name} には {when}前に作られた Excel の所有者ファイル {owner} があります{unnamed}。"
+            "Excel が異常終了して残ったものかもしれません。だれも開いていないことを確かめてから、"
+            "このファイルを削除して再実行してください（エクスプローラーでは隠しファイルです）。"
+            "削除されるまでは書き込みません。",
+            f"{who}が開いています（{when}前からの所有者ファイル {owner.name}。残っただけなら削除してください）",
+        )
+    return (
+        f"{book_name} は {who}が Excel で開いているため書き込めません{unnamed}。閉じてから再実行してください。",
+        f"{who}が開いています",
+    )
 
 
 def write_owner_file(path: Path, user: str) -> Path:
@@ -187,24 +239,65 @@ def format_sheet(ws: Worksheet, sheet: Sheet, *, choice_refs: dict[str, str] | N
         elif column.type in (ValueType.PHONE, ValueType.CORPORATE_NUMBER, ValueType.ID):
             dim.number_format = "@"  # keep leading zeros
         if protect:
-            dim.protection = Protection(locked=column.owner is Owner.DESK)
+            dim.protection = LOCKED if column.owner is Owner.DESK else UNLOCKED
         dv = _validation_for(column, letter, choice_refs)
         if dv is not None:
             ws.add_data_validation(dv)
     ws.freeze_panes = "B2" if sheet.key else "A2"
     ws.auto_filter.ref = f"A1:{get_column_letter(len(sheet.columns))}1"
+    print_setup(ws)
     if protect:
         # Desk-owned columns locked; answers, and columns staff add on the right, stay editable.
-        for i in range(len(sheet.columns) + 1, len(sheet.columns) + 21):
-            ws.column_dimensions[get_column_letter(i)].protection = Protection(locked=False)
+        for i in range(len(sheet.columns) + 1, len(sheet.columns) + 1 + OWN_COLUMNS):
+            ws.column_dimensions[get_column_letter(i)].protection = UNLOCKED
         ws.protection.sheet = True
         ws.protection.formatColumns = False
         ws.protection.formatCells = False
         ws.protection.insertColumns = False
         ws.protection.sort = False
         ws.protection.autoFilter = False
+        settle_protection(ws)
     if sheet.hidden:
         ws.sheet_state = "hidden"
+
+
+def cell_locks(ws: Worksheet) -> dict[int, bool] | None:
+    """Column number -> locked, for the schema's columns of a protected department sheet; None elsewhere.
+
+    Excel decides by the *cell's* style whether a cell of a protected sheet may be typed in (the
+    column's style only counts for cells that do not exist yet), so every cell the tool writes there
+    carries its own: desk-owned columns locked, the department's answer columns unlocked. Columns
+    are found by header, wherever the department moved them.
+    """
+    if not ws.protection.sheet:
+        return None
+    headers = _headers(ws)
+    answers = [headers[k] for k in (header_key(c.name) for c in department_answer_columns()) if k in headers]
+    if header_key(DEPARTMENT_SHEET.key) not in headers or not answers:
+        return None
+    locks = {c: False for c in answers}
+    for column in department_desk_columns():
+        found = headers.get(header_key(column.name))
+        if found is not None:
+            locks[found] = True
+    return locks
+
+
+def settle_protection(ws: Worksheet, locks: dict[int, bool] | None = None) -> None:
+    """Every referral row, and :data:`OPEN_ROWS` empty rows below, locked or unlocked by owner."""
+    locks = cell_locks(ws) if locks is None else locks
+    if not locks:
+        return
+    last = _last_row(ws)
+    for col, locked in locks.items():
+        for row in range(2, last + 1 + OPEN_ROWS):
+            cell = ws._cells.get((row, col))
+            if cell is None:
+                if locked:
+                    continue  # no cell: the column's style (locked) applies
+                cell = ws.cell(row=row, column=col)
+            if cell.protection.locked != locked:
+                cell.protection = LOCKED if locked else UNLOCKED
 
 
 def choice_refs_for(sheet_names: Sequence[str]) -> dict[str, str] | None:
@@ -242,27 +335,19 @@ def _stat(path: Path) -> tuple[int, int] | None:
 
 
 def atomic_save(wb: Workbook, path: Path, *, unchanged_since: tuple[int, int] | None = None) -> bool:
-    """Save next to the target and rename over it, so a crash never leaves half a file.
+    """Save next to the target and rename over it (:func:`files.atomic_write`), so a crash never
+    leaves half a file and the file keeps who may open it.
 
     With ``unchanged_since`` (the file's mtime and size when it was loaded) the file is replaced
     only if nobody saved it meanwhile; False means it was left alone.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".~kr-", suffix=".xlsx", dir=path.parent)
-    os.close(fd)
+    check = None if unchanged_since is None else (lambda: _stat(path) == unchanged_since)
     try:
-        wb.save(tmp)
-        if unchanged_since is not None and _stat(path) != unchanged_since:
-            return False
-        os.replace(tmp, path)
-        return True
+        return atomic_write(path, wb.save, unchanged=check)
     except PermissionError:
         raise StoreError(f"{path} に書き込めません（他のプログラムが使用中か、権限がありません）。") from None
     except OSError as e:
         raise StoreError(f"{path} に書き込めません: {e.strerror or e}") from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
 
 
 # ---------------------------------------------------------------- reading the tool's notes fast
@@ -305,8 +390,15 @@ class XlsxStore(Store):
 
     backend = "xlsx"
 
-    def __init__(self, register: Path | str, *, base_dir: Path | str | None = None) -> None:
+    def __init__(
+        self,
+        register: Path | str,
+        *,
+        base_dir: Path | str | None = None,
+        owner_stale_hours: float = OWNER_STALE_HOURS,
+    ) -> None:
         self.register = Path(register)
+        self.owner_stale_hours = owner_stale_hours  # an Excel owner file older than this is probably stale
         self.base_dir = Path(base_dir) if base_dir is not None else self.register.parent
         self.saves = 0  # how many files this store wrote (tests assert "wrote nothing")
 
@@ -335,6 +427,12 @@ class XlsxStore(Store):
     def busy_owner(self, book: str | None) -> str | None:
         owner = find_owner_file(self.path(book))
         return read_owner_name(owner) if owner else None
+
+    def _busy_notice(self, book: str | None) -> tuple[str, str] | None:
+        owner = find_owner_file(self.path(book))
+        if owner is None:
+            return None
+        return owner_file_notice(self.display_name(book), owner, stale_hours=self.owner_stale_hours)
 
     def _missing(self, book: str | None) -> StoreError:
         what = "台帳" if book is None else "担当課のブック"
@@ -404,19 +502,15 @@ class XlsxStore(Store):
     def apply(self, changes: Sequence[Change], *, skip_busy: bool = False) -> ApplyResult:
         result = ApplyResult()
         grouped = group_by_book(changes)
-        busy = {book: self.busy_owner(book) for book in grouped}
+        busy = {book: self._busy_notice(book) for book in grouped}
         if not skip_busy:
-            for book, owner in busy.items():
-                if owner is not None:
-                    raise WorkbookBusyError(
-                        f"{self.display_name(book)} は {owner} さんが Excel で開いているため書き込めません。"
-                        "閉じてから再実行してください。",
-                        path=str(self.path(book)),
-                        owner=owner,
-                    )
+            for book, notice in busy.items():
+                if notice is not None:
+                    raise WorkbookBusyError(notice[0], path=str(self.path(book)), owner=self.busy_owner(book))
         for book, chs in grouped.items():
-            if busy[book] is not None:
-                result.skipped[self.display_name(book)] = f"{busy[book]} さんが開いています"
+            notice = busy[book]
+            if notice is not None:
+                result.skipped[self.display_name(book)] = notice[1]
                 continue
             conflicts, wrote = self._apply_book(book, chs)
             result.conflicts.extend(conflicts)
@@ -469,6 +563,7 @@ class XlsxStore(Store):
                 conflicts.extend(placed.conflicts)
                 if not placed.empty:
                     _carry_out(ws, placed)
+                    settle_protection(ws)
                     changed = True
             for ch in sheet_changes:
                 if isinstance(ch, MarkCells):
@@ -539,10 +634,7 @@ def _read_lock(path: Path) -> dict[str, Any] | None:
 
 
 def _write_lock(path: Path, data: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".~kr-", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(json.dumps(data))
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data).encode("utf-8"))
 
 
 _HEADERS: weakref.WeakKeyDictionary[Worksheet, dict[str, int]] = weakref.WeakKeyDictionary()
