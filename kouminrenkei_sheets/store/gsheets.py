@@ -111,6 +111,7 @@ CHOICE_ROWS = 300  # how far down the 選択肢 lists may grow and still feed th
 LOCK_COMPACT_AT = 50  # dead lock claims kept before the holder deletes them
 VERSION_TTL = 10.0  # seconds a spreadsheet's Drive version is trusted without asking again
 RETRY_AFTER_MAX = 300.0  # a longer Retry-After is waited this long, then the retries go on
+MAX_URL_RANGES = 12_000  # bytes of ranges in one GET's URL (Google refuses very long URLs)
 MAX_REQUEST_BYTES = 2_000_000  # Google: keep a request's body under 2 MB (10 MB is refused outright)
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 DRIVE_RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
@@ -678,7 +679,7 @@ class GSheetsStore(Store):
                     rng = pr.get("range", {})
                     where = f"シート「{titles.get(rng.get('sheetId', 0), '?')}」の {_grid_a1(rng)}"
                     if pr.get("description"):
-                        where += f"（{pr['description']}）"
+                        where += f"（説明: {pr['description']}）"
                     ranges.append(where)
         who = ""
         with contextlib.suppress(APIError, requests.RequestException, KouminrenkeiError, KeyError, IndexError):
@@ -689,7 +690,7 @@ class GSheetsStore(Store):
         account = self.account or "このアカウント"
         editors = f"保護の編集者に登録された人とオーナー（{who}）" if who else "保護の編集者に登録された人とオーナー"
         return (
-            f"「{name}」の保護された範囲{('（' + shown + '）') if shown else ''}には書き込めません。"
+            f"「{name}」の保護された範囲{(' ' + shown + ' ') if shown else ''}には書き込めません。"
             f"編集できるのは{editors}だけで、{account} は含まれていません。"
             f"「データ > シートと範囲を保護」でその範囲の編集者に {account} を加えてください。"
         )
@@ -1236,16 +1237,34 @@ class GSheetsStore(Store):
                 cells.append((p.title, r, c))
         if not ranges:
             return {}
-        self._count(self.reads, b.book)
-        params: dict[str, Any] = {"ranges": ranges, "fields": "sheets(data(rowData(values(note))))"}
-        data = self._api(b.book, b.key, "読み込み", lambda: self.http.fetch_sheet_metadata(b.key, params=params))
         out: dict[str, dict[tuple[int, int], str]] = {}
-        grids = [g for s in data.get("sheets", []) for g in s.get("data", [])]
-        for (title, r, c), grid in zip(cells, grids, strict=False):
-            rows = grid.get("rowData", [])
-            values = rows[0].get("values", []) if rows else []
-            note = values[0].get("note", "") if values else ""
-            out.setdefault(title, {})[(r, c)] = note
+        # One tab per request (the answer lists tabs in their own order, ranges in ours) and short
+        # enough a URL: thousands of marked cells would be refused (414) in one.
+        batches: list[list[int]] = []
+        length = 0
+        for i, rng in enumerate(ranges):
+            n = len(rng.encode("utf-8")) * 3 + 10  # percent-encoded, with "&ranges="
+            if not batches or cells[batches[-1][0]][0] != cells[i][0] or length + n > MAX_URL_RANGES:
+                batches.append([])
+                length = 0
+            batches[-1].append(i)
+            length += n
+        for batch in batches:
+            self._count(self.reads, b.book)
+            params: dict[str, Any] = {
+                "ranges": [ranges[i] for i in batch],
+                "fields": "sheets(data(rowData(values(note))))",
+            }
+            data = self._api(
+                b.book, b.key, "読み込み", functools.partial(self.http.fetch_sheet_metadata, b.key, params=params)
+            )
+            grids = [g for s in data.get("sheets", []) for g in s.get("data", [])]
+            for i, grid in zip(batch, grids, strict=False):
+                title, r, c = cells[i]
+                rows = grid.get("rowData", [])
+                values = rows[0].get("values", []) if rows else []
+                note = values[0].get("note", "") if values else ""
+                out.setdefault(title, {})[(r, c)] = note
         return out
 
     # -- the spreadsheets:batchUpdate part
