@@ -207,14 +207,6 @@ def utc_machine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     time.tzset()
 
 
-def test_the_desk_clock_is_tokyo_time_on_a_utc_server(utc_machine: None, factory: GSheetsStoreFactory) -> None:
-    s = factory()
-    instant = datetime(2025, 3, 31, 23, 30, 5, 900_000, tzinfo=UTC).timestamp()
-    assert clock.now(s.config, clock=lambda: instant) == datetime(2025, 4, 1, 8, 30, 5)
-    assert clock.today(s.config, clock=lambda: instant) == date(2025, 4, 1)  # already 4月1日 in Tokyo
-    assert datetime.fromtimestamp(instant).hour == 23  # the machine's own clock says UTC
-
-
 def test_timestamps_the_tool_writes_are_desk_time_on_a_utc_server(
     utc_machine: None, factory: GSheetsStoreFactory, fake: FakeGoogle
 ) -> None:
@@ -234,15 +226,6 @@ def test_timestamps_the_tool_writes_are_desk_time_on_a_utc_server(
     stamps += [r.get("実行日時") for r in tables[SheetRef("検証結果")].rows]  # type: ignore[union-attr]
     assert stamps and all(isinstance(t, datetime) for t in stamps)
     assert all(abs(t - tokyo) < timedelta(minutes=10) for t in stamps), (stamps, tokyo)  # type: ignore[operator]
-
-
-def test_mail_date_header_is_desk_time() -> None:
-    from kouminrenkei_sheets.notify import Notice, NotifySettings, build_message
-
-    settings = NotifySettings(host="smtp.example.jp", sender="desk@pref.example.jp")
-    msg = build_message(Notice("summary", "b@example.jp", "件名", "本文\n"), settings, datetime(2025, 4, 1, 9, 0))
-    assert msg["Date"] == format_datetime(datetime(2025, 4, 1, 9, 0, tzinfo=clock.zone("Asia/Tokyo")))
-    assert msg["Date"].endswith("+0900")
 
 
 # ---------------------------------------------------------------- request size
