@@ -3,9 +3,13 @@
 Reads cost one ``values:batchGet`` per spreadsheet for every tab asked for (the spreadsheet's
 metadata only when its structure must be checked, then cached for the run). Writes cost one
 ``values:batchUpdate`` (valueInputOption RAW, so text starting with ``=`` stays text) per changed
-spreadsheet, plus one ``spreadsheets:batchUpdate`` only when tabs, rows, formats or marks change.
-Every call goes through a client-side rate limit and bounded exponential backoff with jitter;
-after that a :class:`~kouminrenkei_sheets.errors.ServiceError` (exit 4).
+spreadsheet, plus one ``spreadsheets:batchUpdate`` only when tabs, rows, formats or marks change;
+either is cut into several when its body would pass Google's 2 MB recommendation.
+Every call goes through a client-side rate limit and bounded exponential backoff with jitter (at
+least the ``Retry-After`` a 429 asks for); after that a :class:`~kouminrenkei_sheets.errors.ServiceError`
+(exit 4). Spreadsheets the store creates get locale ja_JP and the desk's time zone (passed in); on
+department tabs the desk-owned columns and the header row are protected ranges whose only editor is
+the account the store runs as, and a write refused by a protected range is its own message.
 
 How values travel: rows are read unformatted, dates as serial numbers, text always as text. In a
 date column (a header the schema types as a date) a number is a date, written back as a serial
@@ -1455,7 +1459,6 @@ class GSheetsStore(Store):
     ) -> None:
         """The structure write. Adding tabs or rows is not idempotent: after a lost answer the
         metadata says whether it took effect, so it is never done twice."""
-        risky = any(_risky(r) for r in requests)
         expected = {p.title: p.rows for p in [*plans, *([marks] if marks else [])]}
 
         def applied() -> bool:
@@ -1467,11 +1470,11 @@ class GSheetsStore(Store):
         # Over 2 MB (marks and formats of thousands of rows) it goes in parts; what is not idempotent
         # goes first, in its order, so only the first part needs the "did it take effect?" check.
         ordered = [r for r in requests if _risky(r)] + [r for r in requests if not _risky(r)]
-        for i, part in enumerate(split_requests(ordered, self.max_request_bytes)):
-            first = i == 0 and risky
+        for part in split_requests(ordered, self.max_request_bytes):
             self._count(self.writes, b.book)
+            careful = any(_risky(r) for r in part)  # in practice only the first part
             send = functools.partial(
-                self.http.call, "post", url, json={"requests": part}, idempotent=not first, applied=applied
+                self.http.call, "post", url, json={"requests": part}, idempotent=not careful, applied=applied
             )
             self._api(b.book, b.key, "書式・構成の変更", send)
         meta = b.meta if b.meta is not None else {}
