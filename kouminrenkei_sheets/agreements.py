@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from . import clock
 from .config import Config
 from .departments import safe_file_name
 from .errors import ConfigError, StoreError, UsageError
@@ -230,7 +231,7 @@ def _agreement(
     force: bool,
     today: date | None,
 ) -> AgreementResult:
-    today = today or date.today()
+    today = today or clock.today(config)
     tables = store.read([_PROPOSALS, _CHOICES])
     proposals = tables[_PROPOSALS]
     if proposals is None:
@@ -569,7 +570,7 @@ def _record(config: Config, store: Store, proposals: Table, made: Sequence[_Draf
         changes.append(EnsureSheet(_PROPOSALS, PROPOSAL_SHEET))
     if HISTORY not in store.sheet_names(None):
         changes.append(EnsureSheet(_HISTORY, HISTORY_SHEET))
-    now = datetime.now().replace(microsecond=0)
+    now = clock.now(config)
     actor = config.actor
     history: list[dict[str, CellValue]] = []
     for d in made:

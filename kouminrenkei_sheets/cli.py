@@ -308,10 +308,12 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 )
 @click.option(
     "--departments",
-    type=click.Choice(["tabs", "books"]),
-    default="tabs",
+    type=click.Choice(["books", "tabs"]),
+    default="books",
     show_default=True,
-    help="担当課シートを台帳のタブにするか（tabs）、課ごとの別ブックにするか（books）",
+    help="担当課シートを課ごとの別ブック・別スプレッドシートにするか（books、お勧め）、台帳のタブにするか"
+    "（tabs: 台帳を開ける全員に個人情報・保護されたアイデア・他課のタブが見え、"
+    "台帳が Excel で開かれている間は同期できません）",
 )
 @click.option("--register", default=None, metavar="キー", help="gsheets: 台帳スプレッドシートのキーまたはURL")
 @click.option(
@@ -324,6 +326,11 @@ def init(directory: str, backend: str, departments: str, register: str | None, f
 
     フォルダ（既定: 今のフォルダ）に kouminrenkei.toml と台帳を作ります。設定ファイルが既にあり、
     台帳がまだないときは、設定ファイルはそのままにして、設定が指す台帳だけを作ります。
+
+    担当課シートは既定で課ごとの別ブック（--departments books）です。各課に見えるのは自課あての照会だけで、
+    台帳の個人情報・アイデア保護の内容・他の課のシートは見えず、誰かがブックを開いていても同期が止まりません。
+    --departments tabs（台帳のタブ）では、台帳を開ける全員にそれらが見え、
+    台帳が Excel で開かれている間は同期できません。
     """
     from .init import init_desk
 
@@ -339,6 +346,8 @@ def init(directory: str, backend: str, departments: str, register: str | None, f
         click.echo(f"  元の設定ファイルは {result.backup} に残しました。必要な設定を写してください。")
     for what in result.created:
         click.echo(f"  作成: {what}")
+    for note in result.notes:
+        click.echo(note, err=result.departments == "tabs")
     click.echo("次は設定ファイルの [desk]（デスク名・県名・知事名）を直し、担当課シートに課を登録してください。")
 
 

@@ -34,6 +34,7 @@ class DeskSettings:
     answer_days: int = DEFAULT_ANSWER_DAYS
     actor: str = ""  # 実行者 written in 変更履歴; empty = the OS user name
     phone: str = ""
+    time_zone: str = "Asia/Tokyo"  # the desk's clock: every timestamp the tool writes (see clock.py)
 
 
 @dataclass
@@ -260,9 +261,23 @@ def _check(cfg: Config, where: str) -> None:
             f"{where} の store.owner_file_stale_hours = {cfg.store.owner_file_stale_hours} は"
             " 0〜8760 の時間数にしてください（0 なら古さを知らせません）。"
         )
+    if not _zone_ok(cfg.desk.time_zone):
+        raise ConfigError(
+            f'{where} の desk.time_zone = {cfg.desk.time_zone!r} はタイムゾーン名（例: "Asia/Tokyo"）にしてください。'
+        )
     if cfg.sync.lock_ttl < 10:
         raise ConfigError(f"{where} の sync.lock_ttl = {cfg.sync.lock_ttl} は 10 秒以上にしてください。")
     _check_publish(cfg.publish, where)
+
+
+def _zone_ok(name: str) -> bool:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
 
 
 def municipality_code_ok(code: str) -> bool:
@@ -304,7 +319,7 @@ def _check_publish(p: PublishSettings, where: str) -> None:
 
 
 def render_config(
-    *, backend: str = "xlsx", register: str | None = None, governor: str = "", departments: str = "tabs"
+    *, backend: str = "xlsx", register: str | None = None, governor: str = "", departments: str = "books"
 ) -> str:
     """The text of a new kouminrenkei.toml, commented in Japanese."""
     register = register or ("register.xlsx" if backend == "xlsx" else "ここにスプレッドシートのキーまたはURL")
@@ -323,12 +338,15 @@ prefecture = "茨城県"
 governor = "{governor}"
 # 照会の回答期限（照会日からの日数）
 answer_days = 30
+# 日時（変更履歴・検証結果・ログ）を書くときのタイムゾーン（サーバーの時計が UTC でもこの地域の時刻で書く）
+time_zone = "Asia/Tokyo"
 
 [store]
 # xlsx（共有フォルダの Excel ファイル）または gsheets（Google スプレッドシート）
 backend = "{backend}"
 register = "{register}"
-# tabs: 担当課シートを台帳のタブにする / books: 担当課ごとに別ブック（departments_dir に作成）
+# books: 担当課ごとに別ブック（departments_dir に作成。各課には自課の照会だけが見える）
+# tabs: 担当課シートを台帳のタブにする（台帳を開ける全員に個人情報・他課のタブが見える）
 departments = "{departments}"
 departments_dir = "departments"
 # Excel の所有者ファイル（~$register.xlsx）がこの時間より古ければ、異常終了の残りかもしれないと知らせます

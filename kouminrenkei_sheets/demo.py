@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from . import clock
 from .config import Config, load_config
 from .errors import UsageError
 from .init import init_desk
@@ -36,7 +37,7 @@ def build_demo(directory: Path, *, force: bool = False, seed: int = 7, today: da
         if not force:
             raise UsageError(f"{directory} は既にあります。作り直すときは --force を付けてください。")
         _remove_demo(directory)
-    today = today or date.today()
+    today = today or clock.now_in(clock.zone()).date()  # the demo desk keeps the default zone
     init = init_desk(directory, departments="books", governor=DEMO_GOVERNOR)
     config = load_config(init.config_path)
     store = init.store
@@ -176,7 +177,7 @@ def _sync(config: Config, store: Store, today: date, step: Echo) -> None:
     from .store.base import RowKey, SetCell, SheetRef
     from .sync import sync
 
-    now = datetime.combine(today, datetime.now().time()).replace(microsecond=0)
+    now = datetime.combine(today, clock.now(config).time())
     _sync_line("同期（1回目）", sync(config, store, now=now), step)
 
     # A new proposal from the form is referred to two departments.

@@ -1,7 +1,8 @@
 """``kouminrenkei init``: a configuration file and a register built from the schema.
 
 The register gets every desk tab (提案, 照会, 担当課, 選択肢, 変更履歴, 検証結果) with Japanese headers,
-dropdowns, date formats and a frozen header row; department sheets are created by sync as needed.
+dropdowns, date formats and a frozen header row; department sheets are created by sync as needed, by
+default one workbook / spreadsheet per department (see :data:`BOOKS_WHY` and :data:`TABS_WARNING`).
 """
 
 from __future__ import annotations
@@ -17,12 +18,25 @@ from .files import write_file
 from .schema import REGISTER_SHEETS
 from .store.base import Store
 
+# Why departments get their own books by default, and what choosing tabs means (init's output and --help).
+BOOKS_WHY = (
+    "担当課シートは課ごとの別ブック（Google では別スプレッドシート）に作ります。各課に見えるのは自課あての照会だけで、"
+    "台帳の個人情報（担当者・メール・電話）、アイデア保護の内容、他の課のシートは見えません。"
+    "また、課の誰かがブックを開いたままでも台帳と他の課の同期は止まりません。"
+)
+TABS_WARNING = (
+    "注意: --departments tabs では担当課シートが台帳のタブになり、各課の人が台帳そのものを開きます。"
+    "台帳を開ける人には全員、提案者の担当者・メール・電話などの個人情報、アイデア保護の内容、他の課のタブまで見えます。"
+    "さらに、誰かが台帳を Excel で開いている間は同期できません。課ごとの別ブック（--departments books）をお勧めします。"
+)
+
 
 @dataclass
 class InitResult:
     config_path: Path
     store: Store
     created: list[str] = field(default_factory=list)
+    departments: str = "books"  # where department sheets go: books (one per 課) or tabs of the register
     config_written: bool = True  # False: an existing kouminrenkei.toml was used as it is
     backup: Path | None = None  # --force: where the replaced kouminrenkei.toml was kept
 
@@ -32,14 +46,21 @@ class InitResult:
             "config_written": self.config_written,
             "backup": str(self.backup) if self.backup else None,
             "created": list(self.created),
+            "departments": self.departments,
+            "notes": self.notes,
         }
+
+    @property
+    def notes(self) -> list[str]:
+        """What the layout of department sheets means (the warning when they are the register's tabs)."""
+        return [TABS_WARNING] if self.departments == "tabs" else [BOOKS_WHY]
 
 
 def init_desk(
     directory: Path,
     *,
     backend: str = "xlsx",
-    departments: str = "tabs",
+    departments: str = "books",
     register: str | None = None,
     governor: str = "",
     force: bool = False,
@@ -66,7 +87,7 @@ def init_desk(
                 "設定を作り直すときは --force を付けてください（元の設定は .bak に残します）。"
             )
         store.create_book(None, REGISTER_SHEETS)
-        result = InitResult(config_path, store, config_written=False)
+        result = InitResult(config_path, store, departments=config.store.departments, config_written=False)
         result.created.append(f"{store.display_name(None)}: " + "・".join(s.name for s in REGISTER_SHEETS))
         return result
     if backend == "gsheets" and not register:
@@ -74,7 +95,7 @@ def init_desk(
     text = render_config(backend=backend, register=register, governor=governor, departments=departments)
     config = config_from_dict(tomllib.loads(text), path=config_path.resolve())
     store = open_store(config)
-    result = InitResult(config_path, store)
+    result = InitResult(config_path, store, departments=departments)
     if store.book_exists(None):
         result.created.append(f"{store.display_name(None)}（既存のものをそのまま使います）")
     else:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from . import clock
 from .config import Config
 from .errors import ConfigError, StoreError
 from .schema import (
@@ -240,7 +241,7 @@ def intake(
 ) -> IntakeResult:
     """Import the new answers of a form into 提案; ``dry_run`` plans without writing."""
     settings = intake_settings(config)
-    now = now or datetime.now()
+    now = now or clock.now(config)
     spec, answers = read_source(source, config, store)
     result = IntakeResult(spec.label, dry_run=dry_run)
     _check_questions(settings, answers, spec.label, config)

@@ -12,12 +12,13 @@ import ssl
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any
 
+from . import clock
 from .config import Config
 from .departments import Department, departments_from_table
 from .errors import ConfigError, ServiceError, StoreError
@@ -305,7 +306,7 @@ class NotifyResult:
 def notify(config: Config, store: Store, *, dry_run: bool = False, now: datetime | None = None) -> NotifyResult:
     """Send the notices that are due now; ``dry_run`` shows them without sending or writing."""
     settings = notify_settings(config, need_server=not dry_run)
-    now = now or datetime.now()
+    now = now or clock.now(config)
     result = NotifyResult(dry_run=dry_run)
     if dry_run:
         result.notices = plan_notices(config, store, settings, now, result.warnings)
@@ -593,22 +594,19 @@ def _status_order(status: str) -> int:
 
 
 # ---------------------------------------------------------------- sending
-def build_message(notice: Notice, settings: NotifySettings, now: datetime) -> EmailMessage:
-    """A MIME message: UTF-8 body (base64), RFC 2047-encoded Japanese headers."""
+def build_message(notice: Notice, settings: NotifySettings, now: datetime, zone: tzinfo | None = None) -> EmailMessage:
+    """A MIME message: UTF-8 body (base64), RFC 2047-encoded Japanese headers; a naive ``now`` is
+    wall time in ``zone`` (the desk's, default Asia/Tokyo)."""
     msg = EmailMessage()
     msg["Subject"] = notice.subject
     msg["From"] = Address(settings.sender_name, addr_spec=settings.sender)
     msg["To"] = notice.to
-    msg["Date"] = format_datetime(now.astimezone() if now.tzinfo else now.replace(tzinfo=_local_tz()))
+    msg["Date"] = format_datetime(now if now.tzinfo else now.replace(tzinfo=zone or clock.zone()))
     domain = settings.sender.rpartition("@")[2] or None
     digest = hashlib.sha256(f"{notice.to}\n{notice.subject}\n{notice.body}".encode()).hexdigest()[:12]
     msg["Message-ID"] = make_msgid(idstring=f"kouminrenkei.{digest}", domain=domain)
     msg.set_content(notice.body, charset="utf-8", cte="base64")
     return msg
-
-
-def _local_tz() -> Any:
-    return datetime.now().astimezone().tzinfo
 
 
 def send_notices(notices: list[Notice], settings: NotifySettings, config: Config, now: datetime) -> None:
@@ -634,7 +632,7 @@ def send_notices(notices: list[Notice], settings: NotifySettings, config: Config
     try:
         for notice in notices:
             try:
-                smtp.send_message(build_message(notice, settings, now))
+                smtp.send_message(build_message(notice, settings, now, clock.desk_zone(config)))
             except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError) as e:
                 notice.error = f"{notice.to} あての送信を拒否されました: {_reason(e)}"
                 continue

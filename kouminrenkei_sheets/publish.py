@@ -40,6 +40,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from . import clock
 from .config import Config
 from .departments import departments_from_table
 from .errors import StoreError
@@ -882,7 +883,7 @@ def publish(
     so the page of every 年度 is not overwritten. ``today`` (default: the clock) decides which 交流
     have been held and is the 更新日 unless ``[publish] updated`` sets one.
     """
-    today = today or date.today()
+    today = today or clock.today(config)
     refs = [SheetRef(PROPOSALS), SheetRef(REFERRALS), SheetRef(DEPARTMENTS), SheetRef(CHOICES), SheetRef(EXCHANGES)]
     tables = store.read(refs)
     rows, withheld, notices = collect_rows(config, tables)

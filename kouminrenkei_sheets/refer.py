@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from . import clock
 from .config import Config
 from .departments import departments_from_table
 from .errors import DataError, UsageError
@@ -84,8 +85,8 @@ def refer(
 ) -> ReferResult:
     """Refer proposal ``proposal_id`` to each of ``to`` (課 names from the 担当課 master, or for a
     県→企業等 proposal also partner names). 回答期限 is ``due``, else today + desk.answer_days."""
-    today = today or date.today()
-    now = now or datetime.now().replace(microsecond=0)
+    today = today or clock.today(config)
+    now = now or clock.now(config)
     due = due or today + timedelta(days=config.desk.answer_days)
     if due < today:
         raise UsageError(f"回答期限 {format_date(due)} が照会日 {format_date(today)} より前です。")

@@ -40,6 +40,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from . import clock
 from .config import Config
 from .errors import StoreError, UsageError
 from .files import write_file
@@ -627,8 +628,8 @@ def report(
     ``since`` overrides the time of the last report (see :func:`mark_reported`); ``now`` is the time
     recorded as this report's (default: the clock).
     """
-    today = today or date.today()
-    generated_at = (now or datetime.now()).replace(microsecond=0)
+    today = today or clock.today(config)
+    generated_at = (now or clock.now(config)).replace(microsecond=0)
     refs = [SheetRef(PROPOSALS), SheetRef(REFERRALS), SheetRef(HISTORY), SheetRef(CHOICES), SheetRef(EXCHANGES)]
     tables = store.read(refs)
     proposals = tables[SheetRef(PROPOSALS)]

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from . import clock
 from .config import Config
 from .errors import ConfigError, KouminrenkeiError, WorkbookBusyError
 from .store.base import WRITE_LOCK_WAIT, Store
@@ -150,7 +151,7 @@ def run(
     starts. run never records the status report's 「前回の報告」 marker.
     """
     settings = run_settings(config)
-    now = now or datetime.now().replace(microsecond=0)
+    now = now or clock.now(config)
     result = RunResult(now, log_path=config.resolve(settings.log))
     assert result.log_path is not None
     logger, handler = _open_log(result.log_path, settings, config)
@@ -195,7 +196,9 @@ def _open_log(
     except OSError as e:
         where = str(config.path) if config.path else "設定"
         raise ConfigError(f"{where} の run.log のログファイル {path} に書き込めません: {e.strerror or e}") from None
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
+    formatter.converter = clock.log_converter(clock.desk_zone(config))  # the desk's time, like the sheets
+    handler.setFormatter(formatter)
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(logging.INFO)
     logger.propagate = False  # the log file only; a scheduler's mail carries only what the command prints

@@ -13,7 +13,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from . import workflow
+from . import clock, workflow
 from .config import Config
 from .departments import Department, departments_from_table
 from .errors import KouminrenkeiError, UsageError
@@ -518,7 +518,7 @@ def sync(
     workbook once. A run interrupted after the register was written finishes on the next run; a
     workbook open in Excel is left alone and caught up later. ``dry_run`` writes nothing.
     """
-    now = now or datetime.now().replace(microsecond=0)
+    now = now or clock.now(config)
     if dry_run:
         return _sync(config, store, dry_run=True, department=department, now=now)
     wait_seconds = float(config.sync.lock_ttl) if wait else 0.0

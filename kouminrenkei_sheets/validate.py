@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from . import workflow
+from . import clock, workflow
 from .config import Config
 from .departments import Department, departments_from_table
 from .errors import StoreError
@@ -1128,7 +1128,7 @@ def _validate(
     progress: Callable[[str, int, int], None] | None,
 ) -> Report:
     step = progress or (lambda what, done, total: None)
-    run = _Run(config, store, today or date.today())
+    run = _Run(config, store, today or clock.today(config))
     tables = run.read()
     run.findings_table = tables.get(SheetRef(FINDINGS))
 
@@ -1180,7 +1180,7 @@ def _validate(
     report = Report(findings)
     step("検証結果の書き込み" if write_back else "完了", len(run.departments) + 1, len(run.departments) + 1)
     if write_back:
-        plan = _plan(run, findings, datetime.now().replace(microsecond=0))
+        plan = _plan(run, findings, clock.now(config))
         if plan:
             result = store.apply(plan, skip_busy=True)
             report.written = result.written

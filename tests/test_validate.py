@@ -916,6 +916,7 @@ def test_cli_json_equals_the_report(
 ) -> None:
     store, path = cli_store(_bad_grids())
     monkeypatch.setattr("kouminrenkei_sheets.validate.date", _FixedDate)
+    monkeypatch.setattr("kouminrenkei_sheets.clock.today", lambda config, **_: TODAY)  # the desk's "today"
     result = CliRunner().invoke(cli_module.cli, ["--config", str(path), "validate", "--format", "json"])
     assert result.exit_code == 1, result.output
     expected = validate(config(), store, today=TODAY, write_back=False).to_dict()
@@ -926,6 +927,7 @@ def test_cli_text_output_and_exit_codes(
     cli_store: Callable[[Grids], tuple[Store, Path]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("kouminrenkei_sheets.validate.date", _FixedDate)
+    monkeypatch.setattr("kouminrenkei_sheets.clock.today", lambda config, **_: TODAY)  # the desk's "today"
     store, path = cli_store(_bad_grids())
     result = CliRunner().invoke(cli_module.cli, ["--config", str(path), "validate", "--no-write-back"])
     assert result.exit_code == 1

@@ -3,9 +3,13 @@
 Reads cost one ``values:batchGet`` per spreadsheet for every tab asked for (the spreadsheet's
 metadata only when its structure must be checked, then cached for the run). Writes cost one
 ``values:batchUpdate`` (valueInputOption RAW, so text starting with ``=`` stays text) per changed
-spreadsheet, plus one ``spreadsheets:batchUpdate`` only when tabs, rows, formats or marks change.
-Every call goes through a client-side rate limit and bounded exponential backoff with jitter;
-after that a :class:`~kouminrenkei_sheets.errors.ServiceError` (exit 4).
+spreadsheet, plus one ``spreadsheets:batchUpdate`` only when tabs, rows, formats or marks change;
+either is cut into several when its body would pass Google's 2 MB recommendation.
+Every call goes through a client-side rate limit and bounded exponential backoff with jitter (at
+least the ``Retry-After`` a 429 asks for); after that a :class:`~kouminrenkei_sheets.errors.ServiceError`
+(exit 4). Spreadsheets the store creates get locale ja_JP and the desk's time zone (passed in); on
+department tabs the desk-owned columns and the header row are protected ranges whose only editor is
+the account the store runs as, and a write refused by a protected range is its own message.
 
 How values travel: rows are read unformatted, dates as serial numbers, text always as text. In a
 date column (a header the schema types as a date) a number is a date, written back as a serial
@@ -19,6 +23,7 @@ claim log) and ``_marks`` (where the tool's cell notes are).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -32,7 +37,8 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from email.utils import parsedate_to_datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
@@ -45,8 +51,9 @@ from gspread.exceptions import APIError, NoValidUrlKeyFound
 from gspread.http_client import HTTPClient
 from gspread.urls import DRIVE_FILES_API_V3_URL
 from gspread.utils import absolute_range_name, extract_id_from_url, rowcol_to_a1
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
+from ..clock import desk_zone, zone
 from ..config import Config
 from ..errors import BusyError, ConfigError, KouminrenkeiError, ServiceError, StoreError
 from ..schema import (
@@ -92,11 +99,13 @@ ENDPOINT_ENV = "KOUMINRENKEI_GSHEETS_ENDPOINT"  # tests only: like gsheets.endpo
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 GOOGLE_HOSTS = ("https://sheets.googleapis.com", "https://www.googleapis.com")
 SHEETS_MIME = "application/vnd.google-apps.spreadsheet"
+SPREADSHEET_LOCALE = "ja_JP"  # of the spreadsheets the tool creates
 LOCK_TAB = "_lock"
 MARKS_TAB = "_marks"
 INTERNAL_TABS = (LOCK_TAB, MARKS_TAB)
 LOCK_HEADERS = ("名前", "トークン", "保持者", "期限", "状態", "記録日時")
 MARKS_HEADERS = ("シート", "キー列", "キー", "列", "メモ")  # a mark names its row by key, not number
+PROTECTED_MARK = "protected cell or object"  # in Google's 403 for an edit of a protected range
 DATE_PATTERN = "yyyy/m/d"
 DATETIME_PATTERN = "yyyy/m/d h:mm:ss"
 NEW_TAB_ROWS = 1000
@@ -105,6 +114,9 @@ GROW_ROWS = 500  # rows added at once when a tab fills up, so growing is rare
 CHOICE_ROWS = 300  # how far down the 選択肢 lists may grow and still feed the dropdowns
 LOCK_COMPACT_AT = 50  # dead lock claims kept before the holder deletes them
 VERSION_TTL = 10.0  # seconds a spreadsheet's Drive version is trusted without asking again
+RETRY_AFTER_MAX = 300.0  # a longer Retry-After is waited this long, then the retries go on
+MAX_URL_RANGES = 12_000  # bytes of ranges in one GET's URL (Google refuses very long URLs)
+MAX_REQUEST_BYTES = 2_000_000  # Google: keep a request's body under 2 MB (10 MB is refused outright)
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 DRIVE_RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 META_FIELDS = (
@@ -322,6 +334,30 @@ class RateLimiter:
 class _Transient(Exception):
     """A failure worth retrying: quota (429), a 5xx, a timeout or a dropped connection."""
 
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds the server asked us to wait (Retry-After), if it said
+
+
+def retry_after(response: requests.Response | None) -> float | None:
+    """The wait a ``Retry-After`` header asks for, in seconds (delta-seconds or an HTTP date), capped."""
+    value = response.headers.get("Retry-After", "").strip() if response is not None else ""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), RETRY_AFTER_MAX)
+
 
 class _BadRange(Exception):
     """The API could not parse a range: the tab it names does not exist (any more)."""
@@ -423,9 +459,17 @@ class GoogleHTTPClient(HTTPClient):
         limiter = None
         if api == "sheets":
             limiter = self.read_limiter if method.upper() == "GET" else self.write_limiter
+        backoff = wait_exponential_jitter(initial=1, max=self.backoff_max, jitter=1)
+
+        def wait(state: RetryCallState) -> float:
+            """The backoff, or longer when the server said how long to wait (Retry-After)."""
+            failed = state.outcome.exception() if state.outcome is not None else None
+            asked = failed.retry_after if isinstance(failed, _Transient) else None
+            return max(backoff(state), asked or 0.0)
+
         retrying = Retrying(
             stop=stop_after_attempt(self.max_retries + 1),
-            wait=wait_exponential_jitter(initial=1, max=self.backoff_max, jitter=1),
+            wait=wait,
             retry=retry_if_exception_type(_Transient),
             sleep=self.sleep,
             reraise=True,
@@ -440,6 +484,7 @@ class GoogleHTTPClient(HTTPClient):
                         limiter.acquire()
                     self.attempts[f"{method.upper()} {api}"] += 1
                     ambiguous = True
+                    asked: float | None = None
                     try:
                         return super().request(
                             method, url, params=params, data=data, json=json, files=files, headers=headers
@@ -450,6 +495,7 @@ class GoogleHTTPClient(HTTPClient):
                         if code not in RETRY_STATUS and not rate:
                             raise
                         last, ambiguous = _describe(e), not rate
+                        asked = retry_after(e.response)
                     except (requests.ConnectTimeout, google.auth.exceptions.TransportError) as e:
                         last, ambiguous = _describe(e), False
                     except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as e:
@@ -466,7 +512,7 @@ class GoogleHTTPClient(HTTPClient):
                             )
                         if applied():
                             return None
-                    raise _Transient(last)
+                    raise _Transient(last, asked)
         except _Transient:
             raise ServiceError(
                 f"Google スプレッドシートの API が {self.max_retries + 1} 回続けて失敗しました（最後: {last}）。"
@@ -548,8 +594,10 @@ class GSheetsStore(Store):
         now: Callable[[], datetime] | None = None,
         timeout: float | tuple[float, float] = (10.0, 60.0),
         max_workers: int = 8,
+        time_zone: tzinfo | None = None,
     ) -> None:
         self.config = config
+        self.zone = time_zone or zone()  # the desk's: new spreadsheets' timeZone, the lock log's times
         settings = config.gsheets
         if credentials is None:
             credentials, account = load_credentials(config)
@@ -569,6 +617,7 @@ class GSheetsStore(Store):
         self._sleep = sleep
         self._clock = clock
         self._now = now or (lambda: datetime.now(UTC))
+        self.max_request_bytes = MAX_REQUEST_BYTES
         self.max_workers = max(1, max_workers)
         self.reads: dict[str | None, int] = {}  # requests per book, like MemoryStore's counters
         self.writes: dict[str | None, int] = {}
@@ -581,7 +630,7 @@ class GSheetsStore(Store):
 
     @classmethod
     def from_config(cls, config: Config) -> GSheetsStore:
-        return cls(config)
+        return cls(config, time_zone=desk_zone(config))
 
     # -- naming and errors
     def display_name(self, book: str | None) -> str:
@@ -603,6 +652,8 @@ class GSheetsStore(Store):
                 f"（{self.account or 'このアカウント'} には保存容量がありません）。"
                 "gsheets.drive_folder に共有ドライブのフォルダを指定してください。"
             )
+        if code == 403 and PROTECTED_MARK in message:
+            return StoreError(self._protected_message(book, key))
         if code == 403:
             return StoreError(f"「{name}」（{key}）を開けません。{self._share_hint()}")
         if code == 404:
@@ -614,6 +665,39 @@ class GSheetsStore(Store):
         if 400 <= code < 500:
             return StoreError(f"「{name}」の{action}を Google が受け付けませんでした: {message}")
         return ServiceError(f"Google スプレッドシートの API がエラーを返しました（{code}: {message}）。")
+
+    def _protected_message(self, book: str | None, key: str) -> str:
+        """What a write into a protected range was refused for: the ranges this account may not edit
+        (tab, cells, description) and who may (one spreadsheets.get; Google names a range's editors
+        only to its editors, so else the owner, when Drive says who that is)."""
+        name = self.display_name(book)
+        ranges: list[str] = []
+        with contextlib.suppress(APIError, requests.RequestException, KouminrenkeiError):
+            fields = "sheets(properties(sheetId,title),protectedRanges(range,description,requestingUserCanEdit))"
+            data = self.http.fetch_sheet_metadata(key, params={"fields": fields})
+            titles = {s["properties"].get("sheetId", 0): s["properties"]["title"] for s in data.get("sheets", [])}
+            for sheet in data.get("sheets", []):
+                for pr in sheet.get("protectedRanges", []):
+                    if pr.get("requestingUserCanEdit", True):
+                        continue
+                    rng = pr.get("range", {})
+                    where = f"シート「{titles.get(rng.get('sheetId', 0), '?')}」の {_grid_a1(rng)}"
+                    if pr.get("description"):
+                        where += f"（説明: {pr['description']}）"
+                    ranges.append(where)
+        who = ""
+        with contextlib.suppress(APIError, requests.RequestException, KouminrenkeiError, KeyError, IndexError):
+            params = {"fields": "owners(emailAddress)", "supportsAllDrives": True}
+            owners = self.http.request("get", f"{DRIVE_FILES_API_V3_URL}/{key}", params=params).json().get("owners")
+            who = owners[0]["emailAddress"] if owners else ""
+        shown = "、".join(ranges[:3]) + (f" ほか {len(ranges) - 3} か所" if len(ranges) > 3 else "")
+        account = self.account or "このアカウント"
+        editors = f"保護の編集者に登録された人とオーナー（{who}）" if who else "保護の編集者に登録された人とオーナー"
+        return (
+            f"「{name}」の保護された範囲{(' ' + shown + ' ') if shown else ''}には書き込めません。"
+            f"編集できるのは{editors}だけで、{account} は含まれていません。"
+            f"「データ > シートと範囲を保護」でその範囲の編集者に {account} を加えてください。"
+        )
 
     def _api(self, book: str | None, key: str, action: str, fn: Callable[[], T]) -> T:
         try:
@@ -970,7 +1054,12 @@ class GSheetsStore(Store):
         return result
 
     def _apply_book(
-        self, book: str | None, changes: list[Change], *, drop_tabs: Sequence[str] = ()
+        self,
+        book: str | None,
+        changes: list[Change],
+        *,
+        drop_tabs: Sequence[str] = (),
+        properties: Mapping[str, Any] | None = None,
     ) -> tuple[bool, list[WriteConflict]]:
         b = self._book(book)
         with b.lock:
@@ -1004,6 +1093,9 @@ class GSheetsStore(Store):
             requests = self._structure_requests(b, plans, marks_plan)
             if requests and drop_tabs:  # the empty default tab of a new book goes in the same write
                 requests += [{"deleteSheet": {"sheetId": (b.meta or {})[t].sheet_id}} for t in drop_tabs]
+            if properties:  # a new spreadsheet's locale and time zone, in the same write
+                fields = ",".join(properties)
+                requests.insert(0, {"updateSpreadsheetProperties": {"properties": dict(properties), "fields": fields}})
             data = [vr for p in plans for vr in self._value_ranges(p)]
             if marks_plan is not None:
                 data += self._value_ranges(marks_plan)
@@ -1012,10 +1104,12 @@ class GSheetsStore(Store):
             try:
                 if requests:
                     self._batch_update(b, requests, plans, marks_plan, drop_tabs)
-                if data:
+                for part in split_value_ranges(data, self.max_request_bytes):  # one request unless > 2 MB
                     self._count(self.writes, b.book)
-                    body = {"valueInputOption": "RAW", "data": data}
-                    self._api(b.book, b.key, "書き込み", lambda: self.http.values_batch_update(b.key, body=body))
+                    body = {"valueInputOption": "RAW", "data": part}
+                    self._api(
+                        b.book, b.key, "書き込み", functools.partial(self.http.values_batch_update, b.key, body=body)
+                    )
             except BaseException:  # what the sheet holds now is unknown: read it again next time
                 for p in [*plans, *([marks_plan] if marks_plan else [])]:
                     b.tabs.pop(p.title, None)
@@ -1147,16 +1241,34 @@ class GSheetsStore(Store):
                 cells.append((p.title, r, c))
         if not ranges:
             return {}
-        self._count(self.reads, b.book)
-        params: dict[str, Any] = {"ranges": ranges, "fields": "sheets(data(rowData(values(note))))"}
-        data = self._api(b.book, b.key, "読み込み", lambda: self.http.fetch_sheet_metadata(b.key, params=params))
         out: dict[str, dict[tuple[int, int], str]] = {}
-        grids = [g for s in data.get("sheets", []) for g in s.get("data", [])]
-        for (title, r, c), grid in zip(cells, grids, strict=False):
-            rows = grid.get("rowData", [])
-            values = rows[0].get("values", []) if rows else []
-            note = values[0].get("note", "") if values else ""
-            out.setdefault(title, {})[(r, c)] = note
+        # One tab per request (the answer lists tabs in their own order, ranges in ours) and short
+        # enough a URL: thousands of marked cells would be refused (414) in one.
+        batches: list[list[int]] = []
+        length = 0
+        for i, rng in enumerate(ranges):
+            n = len(rng.encode("utf-8")) * 3 + 10  # percent-encoded, with "&ranges="
+            if not batches or cells[batches[-1][0]][0] != cells[i][0] or length + n > MAX_URL_RANGES:
+                batches.append([])
+                length = 0
+            batches[-1].append(i)
+            length += n
+        for batch in batches:
+            self._count(self.reads, b.book)
+            params: dict[str, Any] = {
+                "ranges": [ranges[i] for i in batch],
+                "fields": "sheets(data(rowData(values(note))))",
+            }
+            data = self._api(
+                b.book, b.key, "読み込み", functools.partial(self.http.fetch_sheet_metadata, b.key, params=params)
+            )
+            grids = [g for s in data.get("sheets", []) for g in s.get("data", [])]
+            for i, grid in zip(batch, grids, strict=False):
+                title, r, c = cells[i]
+                rows = grid.get("rowData", [])
+                values = rows[0].get("values", []) if rows else []
+                note = values[0].get("note", "") if values else ""
+                out.setdefault(title, {})[(r, c)] = note
         return out
 
     # -- the spreadsheets:batchUpdate part
@@ -1347,11 +1459,6 @@ class GSheetsStore(Store):
     ) -> None:
         """The structure write. Adding tabs or rows is not idempotent: after a lost answer the
         metadata says whether it took effect, so it is never done twice."""
-        risky = any(
-            k in r
-            for r in requests
-            for k in ("addSheet", "deleteDimension", "appendDimension", "addProtectedRange", "deleteSheet")
-        )
         expected = {p.title: p.rows for p in [*plans, *([marks] if marks else [])]}
 
         def applied() -> bool:
@@ -1359,14 +1466,17 @@ class GSheetsStore(Store):
             done = all(t in meta and meta[t].rows == rows for t, rows in expected.items())
             return done and not any(t in meta for t in drop_tabs)
 
-        self._count(self.writes, b.book)
         url = f"https://sheets.googleapis.com/v4/spreadsheets/{b.key}:batchUpdate"
-        self._api(
-            b.book,
-            b.key,
-            "書式・構成の変更",
-            lambda: self.http.call("post", url, json={"requests": requests}, idempotent=not risky, applied=applied),
-        )
+        # Over 2 MB (marks and formats of thousands of rows) it goes in parts; what is not idempotent
+        # goes first, in its order, so only the first part needs the "did it take effect?" check.
+        ordered = [r for r in requests if _risky(r)] + [r for r in requests if not _risky(r)]
+        for part in split_requests(ordered, self.max_request_bytes):
+            self._count(self.writes, b.book)
+            careful = any(_risky(r) for r in part)  # in practice only the first part
+            send = functools.partial(
+                self.http.call, "post", url, json={"requests": part}, idempotent=not careful, applied=applied
+            )
+            self._api(b.book, b.key, "書式・構成の変更", send)
         meta = b.meta if b.meta is not None else {}
         for p in [*plans, *([marks] if marks else [])]:
             if p.title in meta:
@@ -1455,7 +1565,10 @@ class GSheetsStore(Store):
                     for i in range(depth)
                 )
                 changes.append(AppendRows(SheetRef(CHOICES, book), rows))
-            self._apply_book(book, changes, drop_tabs=empty_defaults)
+            # Drive makes a spreadsheet in the account's locale (a service account's: en_US, GMT):
+            # a Japanese desk's gets ja_JP (dates typed 2025/4/1, 和暦 formats) and the desk's time zone.
+            properties = {"locale": SPREADSHEET_LOCALE, "timeZone": str(self.zone)} if created else None
+            self._apply_book(book, changes, drop_tabs=empty_defaults, properties=properties)
         if created and book is not None and self.config.gsheets.share_departments:
             email = self._department_email(book)
             if email:
@@ -1538,14 +1651,14 @@ class GSheetsStore(Store):
         b = self._book(None)
         while True:
             token = uuid.uuid4().hex  # a fresh claim each try: a released token never counts again
-            expires = self._now() + timedelta(seconds=ttl_seconds)
+            expires = (self._now() + timedelta(seconds=ttl_seconds)).astimezone(self.zone)
             self._lock_append(b, [name, token, holder, expires.isoformat(timespec="seconds"), "claim", self._stamp()])
             first, my_row, dead_above = self._lock_state(b, name, token)
             if first is not None and first[0] == token:
                 break
             self._lock_append(b, [name, token, holder, "", "release", self._stamp()])
             if self._clock() >= deadline:
-                who = f"{first[1]}、期限 {_local(first[2])}" if first else ""
+                who = f"{first[1]}、期限 {_local(first[2], self.zone)}" if first else ""
                 raise BusyError(busy_message(who))
             self._sleep(min(2.0, max(0.1, deadline - self._clock())))
         if my_row is not None and dead_above == my_row - 2 and dead_above >= LOCK_COMPACT_AT:
@@ -1557,7 +1670,7 @@ class GSheetsStore(Store):
                 self._lock_append(b, [name, token, holder, "", "release", self._stamp()])
 
     def _stamp(self) -> str:
-        return self._now().isoformat(timespec="seconds")
+        return self._now().astimezone(self.zone).isoformat(timespec="seconds")
 
     def _lock_append(self, b: _Book, row: list[Any]) -> None:
         params: dict[str, Any] = {"valueInputOption": "RAW", "insertDataOption": "INSERT_ROWS"}
@@ -1627,11 +1740,93 @@ class GSheetsStore(Store):
 
 
 # ---------------------------------------------------------------- request builders
-def _local(iso: str) -> str:
+def _local(iso: str, tz: tzinfo) -> str:
     try:
-        return datetime.fromisoformat(iso).astimezone().strftime("%Y/%m/%d %H:%M")
+        return datetime.fromisoformat(iso).astimezone(tz).strftime("%Y/%m/%d %H:%M")
     except ValueError:
         return iso
+
+
+NOT_IDEMPOTENT = ("addSheet", "deleteDimension", "appendDimension", "addProtectedRange", "deleteSheet")
+
+
+def _risky(request: Mapping[str, Any]) -> bool:
+    """A structure request that must not be done twice (after a lost answer, check before retrying)."""
+    return any(k in request for k in NOT_IDEMPOTENT)
+
+
+def _wire_size(obj: Any) -> int:
+    """Bytes of ``obj`` as requests sends it (json.dumps, non-ASCII escaped)."""
+    return len(json.dumps(obj))
+
+
+def split_requests(requests: Sequence[dict[str, Any]], limit: int) -> list[list[dict[str, Any]]]:
+    """spreadsheets:batchUpdate requests in order, cut into bodies of at most ``limit`` bytes each."""
+    parts: list[list[dict[str, Any]]] = []
+    size = limit + 1
+    for request in requests:
+        n = _wire_size(request) + 2
+        if size + n > limit and (not parts or parts[-1]):
+            parts.append([])
+            size = len('{"requests": []}')
+        parts[-1].append(request)
+        size += n
+    return parts
+
+
+_A1_RANGE = re.compile(r"^(.*)!([A-Z]+)(\d+):([A-Z]+)(\d+)$")
+
+
+def split_value_ranges(data: Sequence[dict[str, Any]], limit: int) -> list[list[dict[str, Any]]]:
+    """values:batchUpdate ranges cut into bodies of at most ``limit`` bytes each; a range too big
+    for one body is cut into blocks of whole rows (each cell still lands where it was meant to)."""
+    pieces: list[dict[str, Any]] = []
+    budget = limit - len('{"valueInputOption": "RAW", "data": []}') - 2
+    for vr in data:
+        if _wire_size(vr) <= budget:
+            pieces.append(vr)
+            continue
+        m = _A1_RANGE.match(vr["range"])
+        assert m is not None, vr["range"]  # every range the store writes is a rectangle
+        title, first, last, top = m.group(1), m.group(2), m.group(4), int(m.group(3))
+        rows: list[list[Any]] = []
+        size = 0
+        for row in [*vr["values"], None]:
+            n = _wire_size(row) + 2 if row is not None else 0
+            if rows and (row is None or size + n + 200 > budget):
+                end = top + len(rows) - 1
+                pieces.append({"range": f"{title}!{first}{top}:{last}{end}", "majorDimension": "ROWS", "values": rows})
+                top, rows, size = end + 1, [], 0
+            if row is not None:
+                rows.append(row)
+                size += n
+    parts: list[list[dict[str, Any]]] = []
+    size = budget + 1
+    for vr in pieces:
+        n = _wire_size(vr) + 2
+        if size + n > budget:
+            parts.append([])
+            size = 0
+        parts[-1].append(vr)
+        size += n
+    return parts
+
+
+def _grid_a1(rng: Mapping[str, Any]) -> str:
+    """A GridRange in A1 form: 'A:I' for whole columns, 'J1:N1', '2:5' for whole rows."""
+    r0, r1 = rng.get("startRowIndex"), rng.get("endRowIndex")
+    c0, c1 = rng.get("startColumnIndex"), rng.get("endColumnIndex")
+
+    def letters(c: int) -> str:
+        return rowcol_to_a1(1, c + 1).rstrip("0123456789")
+
+    top, bottom = (r0 or 0) + 1, r1
+    if c0 is None and c1 is None:
+        return f"{top}:{bottom}" if bottom else "シート全体"
+    left, right = letters(c0 or 0), letters((c1 or 26) - 1) if c1 else ""
+    if (r0 or 0) == 0 and r1 is None:
+        return f"{left}:{right}" if right else f"{left}列以降"
+    return f"{left}{top}:{right}{bottom or ''}"
 
 
 def _sheet_id(title: str, used: set[int]) -> int:

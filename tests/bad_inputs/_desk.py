@@ -21,7 +21,7 @@ def make_desk(
     proposals: Sequence[Mapping[str, CellValue]] = ({"提案ID": "R7-0001", "ステータス": Status.RECEIVED},),
     departments: Sequence[Mapping[str, CellValue]] = ({"部局": "営業戦略部", "課": "観光戦略課"},),
 ) -> tuple[Config, Store, Path]:
-    init_desk(tmp_path)
+    init_desk(tmp_path, departments="tabs")  # these desks keep department sheets as tabs of the register
     path = tmp_path / "kouminrenkei.toml"
     config = load_config(path)
     store = open_store(config)

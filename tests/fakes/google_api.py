@@ -5,9 +5,9 @@ service account's JWT is checked against the public key of a key made for the te
 needs the bearer token it handed out, and answers have Google's shapes (ragged rows, no ``values``
 key for an empty range, quoted sheet titles in echoed ranges, ``{"error": {code, message, status}}``
 bodies, 403 for a spreadsheet not shared with the caller, 404 for one that does not exist).
-It counts requests per endpoint, can add latency, and can fail a chosen share of calls with 429,
-500, 503, a dropped connection or a hang (deterministically, from a seed) — before or after the
-call took effect. Only what the project uses is implemented.
+It counts requests per endpoint (``fake.calls``, each with its body's ``size`` in bytes), can add
+latency, and can fail a chosen share of calls with 429, 500, 503, a dropped connection or a hang
+(deterministically, from a seed) — before or after the call took effect. Only what the project uses is implemented.
 
 **People.** ``fake.at(when, edit) -> Moment`` runs ``edit()`` once, inside the server, just before
 the request ``when`` selects: ``When.first_write(key=None, *, nth=1)`` (values update/batchUpdate/
@@ -641,6 +641,7 @@ class Call:
     status: int  # 0 for a dropped connection
     fault: str | None = None
     user: str | None = None
+    size: int = 0  # bytes of the request body
 
 
 @dataclass(frozen=True)
@@ -1368,7 +1369,7 @@ class FakeGoogle:
             time.sleep(self.latency)
         if len(raw) > self.max_request_bytes:
             big = bad_request(f"Request payload size exceeds the limit: {self.max_request_bytes} bytes.")
-            self._record(Call(endpoint, method, key, big.code))
+            self._record(Call(endpoint, method, key, big.code, size=len(raw)))
             _send(h, big.code, big.body())
             return
         auth = self._authenticate(h.headers.get("Authorization", ""))
@@ -1398,7 +1399,7 @@ class FakeGoogle:
         if fault is not None:
             self._send_fault(h, fault, Call(endpoint, method, key, 0, fault.kind + "-after", user))
             return
-        self._record(Call(endpoint, method, key, status, None, user))
+        self._record(Call(endpoint, method, key, status, None, user, len(raw)))
         _send(h, status, answer)
 
     def _control(self, what: str, body: dict[str, Any], query: dict[str, list[str]]) -> dict[str, Any]:
