@@ -352,6 +352,7 @@ class _Slot:
     base: dict[str, CellValue] | None = None  # effective base of the merge
     replay: bool = False  # an earlier write of this row did not happen: redo it, log nothing twice
     replay_columns: frozenset[str] = frozenset()
+    repeated: bool = False  # the department typed the ID on two rows: neither is synced until one goes
 
 
 @dataclass
@@ -683,9 +684,15 @@ def _department_plan(d: Department, table: Table | None, store: Store, result: S
             continue
         slot = plan.slots.setdefault(key, _Slot(key))
         if slot.row is not None:
+            # Which of the two rows is the referral's is the department's call: sync neither (a write
+            # by key would be refused anyway) and keep the last synced state until one row is gone.
+            slot.repeated = True
             result.added_rows.append(
-                RowNote(d.name, label, row.number, key, f"照会IDが{slot.row.number}行目と重複（同期の対象外）")
-            )
+                RowNote(
+                    d.name, label, row.number, key,
+                    f"照会IDが{slot.row.number}行目と重複（どちらかの行を消すか直すまで、この照会は同期しません）",
+                )
+            )  # fmt: skip
             continue
         slot.row = row
     return plan
@@ -790,7 +797,7 @@ def _pull(
 ) -> None:
     """Answers changed in the department sheet since the last sync → 照会 (also from moved rows)."""
     for key, slot in plan.slots.items():
-        if slot.row is None or key not in referrals:
+        if slot.row is None or slot.repeated or key not in referrals:
             continue
         if slot.base is None and normalize_text(_get(referrals[key], "照会先")) != normalize_text(plan.department.name):
             continue  # a row the department added for someone else's referral: reported in pass 2
@@ -863,6 +870,10 @@ def _push(
     for key in sorted(plan.slots):
         slot = plan.slots[key]
         row = slot.row
+        if slot.repeated:
+            if slot.base is not None:
+                plan.merged[key] = dict(slot.base)  # the last synced state stays until the department decides
+            continue
         if key in addressed:
             view = department_view(working[key], proposals.get(proposal_key(working[key].get("提案ID"))))
             plan.merged[key] = view

@@ -518,8 +518,21 @@ def test_a_repeat_of_a_removed_row_is_the_departments_own_and_stays(synced: Desk
 def test_a_duplicated_row_in_a_department_sheet_is_reported_not_merged(synced: Desk) -> None:
     synced.add_dept_row(KANKO, {"照会ID": "R7-0002-01", "回答": "連携可"})
     result = synced.sync()
-    assert [r.reason for r in result.added_rows] == ["照会IDが2行目と重複（同期の対象外）"]
+    assert [r.reason for r in result.added_rows] == [
+        "照会IDが2行目と重複（どちらかの行を消すか直すまで、この照会は同期しません）"
+    ]
     assert synced.referral("R7-0002-01")["回答"] == Answer.NONE
+    # the desk moves the deadline meanwhile: nothing is pushed onto either row, and no write is refused
+    synced.set_referral("R7-0002-01", "回答期限", date(2025, 6, 30))
+    again = synced.sync()
+    assert again.write_conflicts == [] and len(again.added_rows) == 1
+    rows = [r for r in synced.table(synced.ref(KANKO)).rows if r.get("照会ID") == "R7-0002-01"]
+    assert len(rows) == 2 and all(r.get("回答期限") != date(2025, 6, 30) for r in rows)
+    # the department deletes its second row: the referral is synced again, the deadline lands
+    typed = {"照会ID": "R7-0002-01", "回答": "連携可"}
+    synced.store.apply([DeleteRow(synced.ref(KANKO), RowKey("照会ID", "R7-0002-01"), expected=typed)])
+    synced.sync()
+    assert synced.dept_rows(KANKO)["R7-0002-01"]["回答期限"] == date(2025, 6, 30)
 
 
 def test_a_moved_referral_takes_its_new_answers_along(synced: Desk) -> None:
@@ -1149,7 +1162,13 @@ class SyncMachine(RuleBasedStateMachine):
             for r in self.desk.table(self.desk.ref(name)).rows:
                 if str(r.get("照会ID")) not in addressed:  # only rows the department added itself remain
                     assert r.get("回答理由・コメント") == ADDED_MARK, (name, r.values)
+            typed = Counter(str(r.get("照会ID")) for r in self.desk.table(self.desk.ref(name)).rows)
             for key in addressed:
+                if typed[key] > 1:
+                    # the department typed a second row with this ID: sync leaves both alone and says so
+                    result = self.desk.sync(dry_run=True)
+                    assert any(n.key == key and "重複" in n.reason for n in result.added_rows), (name, key)
+                    continue
                 view = department_view(dict(referrals[key].values), proposals.get(str(referrals[key].get("提案ID"))))
                 for c in DEPARTMENT_SHEET.columns:
                     assert same(c, rows[key].get(c.name), view[c.name]), (name, key, c.name)
