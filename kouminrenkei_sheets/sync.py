@@ -870,7 +870,7 @@ def _push(
     for key in sorted(plan.slots):
         slot = plan.slots[key]
         row = slot.row
-        if slot.repeated:
+        if slot.repeated and key in addressed:  # (a withdrawn or moved one is still taken out by its values)
             if slot.base is not None:
                 plan.merged[key] = dict(slot.base)  # the last synced state stays until the department decides
             continue

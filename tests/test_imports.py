@@ -106,8 +106,8 @@ def test_the_domain_and_the_store_never_import_a_job() -> None:
 
 
 def test_the_store_does_not_import_the_domain_above_it() -> None:
-    """store/ may use schema, values, errors, files and clock (nothing above them); it never reaches into jobs, the CLI or
-    the department master, and only its factory reads the configuration."""
+    """store/ may use schema, values, errors, files and clock (nothing above them); it never reaches
+    into jobs, the CLI or the department master, and only its factory reads the configuration."""
     allowed = {"schema", "values", "errors", "files", "clock"}  # the vocabulary and the foundations
     offenders = {}
     for module, names in IMPORTS.items():
