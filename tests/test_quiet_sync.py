@@ -10,6 +10,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+
+from fakes.google_api import FakeGoogle, GSheetsStoreFactory
+from kouminrenkei_sheets.schema import DEPARTMENT_TEMPLATE, DEPARTMENTS, PROPOSALS, REFERRALS, REGISTER_SHEETS
+from kouminrenkei_sheets.store.base import WRITE_LOCK, AppendRows, SheetRef, Store, Table
+from kouminrenkei_sheets.store.gsheets import GSheetsStore
+from kouminrenkei_sheets.sync import sync
 from test_sync import (  # the same desks, on every backend
     BOUSAI,
     KANKO,
@@ -19,12 +25,6 @@ from test_sync import (  # the same desks, on every backend
     store_factory,
     synced,
 )
-
-from fakes.google_api import FakeGoogle, GSheetsStoreFactory
-from kouminrenkei_sheets.schema import DEPARTMENT_TEMPLATE, DEPARTMENTS, PROPOSALS, REFERRALS, REGISTER_SHEETS
-from kouminrenkei_sheets.store.base import WRITE_LOCK, AppendRows, SheetRef, Store, Table
-from kouminrenkei_sheets.store.gsheets import GSheetsStore
-from kouminrenkei_sheets.sync import sync
 
 __all__ = ["desk", "store_factory", "synced"]  # fixtures used by name
 
