@@ -613,7 +613,7 @@ class _Seen:
         result.added_rows = [RowNote(**r) for r in record.get("added_rows", [])]
         return result
 
-    def keep(self, result: SyncResult, plans: Sequence[_DepartmentPlan], targets: Sequence[Department]) -> None:
+    def keep(self, result: SyncResult, targets: Sequence[Department]) -> None:
         """Record the versions after a full sync whose writes all went through (else no record)."""
         if result.write_conflicts or result.skipped_busy or result.deferred or result.register_busy:
             return
@@ -774,7 +774,7 @@ def _sync(
         return result
     _write(store, planner, plans, register, outside)
     if seen is not None:
-        seen.keep(result, plans, targets)
+        seen.keep(result, targets)
     return result
 
 
