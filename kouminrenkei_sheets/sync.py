@@ -6,6 +6,7 @@ planned in memory, then written as one batch per workbook, register first (see :
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -195,6 +196,7 @@ class SyncResult:
     departments: list[str] = field(default_factory=list)  # the department sheets looked at
 
     register_busy: str = ""  # who has the register open (then nothing was written)
+    unchanged: bool = False  # no book changed since the last sync's own writes: nothing was read
 
     def count(self, kind: str) -> int:
         """Changes of one kind that were made (planned, for a dry run)."""
@@ -261,6 +263,7 @@ class SyncResult:
                 for c in self.write_conflicts
             ],
             "departments": list(self.departments),
+            "unchanged": self.unchanged,
             "changes": [c.to_dict() for c in self.changes],
         }
 
@@ -522,14 +525,148 @@ def sync(
     now = now or clock.now(config)
     if dry_run:
         return _sync(config, store, dry_run=True, department=department, now=now)
+    seen: _Seen | None = None
+    if department is None:  # before the lock: a quiet desk costs a stat per file, or one Drive listing
+        seen = _Seen.look(config, store)
+        quiet = seen.quiet_result()
+        if quiet is not None:
+            return quiet
     wait_seconds = float(config.sync.lock_ttl) if wait else 0.0
     with store.lock(ttl_seconds=config.sync.lock_ttl, wait_seconds=wait_seconds):
-        return _sync(config, store, dry_run=False, department=department, now=now)
+        return _sync(config, store, dry_run=False, department=department, now=now, seen=seen)
 
 
-def _sync(config: Config, store: Store, *, dry_run: bool, department: str | None, now: datetime) -> SyncResult:
+# ---------------------------------------------------------------- quiet runs
+# After a full sync whose writes all went through, the version of every book it depends on is kept
+# in a record of the store's own (a file beside the register; on Sheets beside the config): the
+# version observed *before* reading a book it did not write, the version its own save left on a
+# book it wrote when nobody saved it between the read and the write (Excel: the file's mtime and
+# size right after the save). On Sheets the register's version is a digest of the tabs sync reads
+# (its Drive version moves with every lock claim), taken from the read itself; a spreadsheet the
+# sync wrote is not vouched for (Drive cannot tell our write from a person's just after it) and is
+# read once more next time, which then records it. The next
+# sync looks at the versions first: all the same → nothing can have changed, and it reports what
+# the last one found without reading anything. The record is dropped before a sync writes, so a run
+# that stops half way never leaves one behind.
+RECORD = "sync-versions"
+RECORD_FORMAT = 1
+MISSING = "-"  # the version of a book that does not exist (yet)
+
+
+def _config_digest(config: Config) -> str:
+    return hashlib.blake2b(repr(config).encode(), digest_size=12).hexdigest()
+
+
+def _register_tabs(departments: Iterable[Department]) -> list[str]:
+    resident = {d.ref.sheet for d in departments if d.ref.book is None}
+    return [PROPOSALS, REFERRALS, DEPARTMENTS, *sorted(resident)]
+
+
+@dataclass
+class _Seen:
+    """The versions a sync saw before reading anything, and the record of the last sync."""
+
+    config: Config
+    store: Store
+    record: dict[str, Any] | None
+    tabs: list[str]
+    versions: dict[str | None, str] = field(default_factory=dict)
+
+    @classmethod
+    def look(cls, config: Config, store: Store) -> _Seen:
+        record = store.load_record(RECORD)
+        if record is not None and (
+            record.get("format") != RECORD_FORMAT or record.get("config") != _config_digest(config)
+        ):
+            record = None
+        tabs = list(record["tabs"]) if record is not None else [PROPOSALS, REFERRALS, DEPARTMENTS]
+        seen = cls(config, store, record, tabs)
+        books: list[str | None] = [] if record is None and store.versions_from_reads else [None]
+        if record is not None:
+            books += [b for b, _ in record.get("versions", []) if b is not None]
+        seen.observe(books)
+        return seen
+
+    def read(self) -> None:
+        """Just after the register was read: where its version is a digest of what was read, that."""
+        token = self.store.read_version(None, tabs=self.tabs)
+        if token is not None:
+            self.versions[None] = token
+
+    def observe(self, books: Sequence[str | None]) -> None:
+        """Versions of these books (before they are read); a missing book has the version MISSING."""
+        todo = [b for b in dict.fromkeys(books) if b not in self.versions]
+        if todo:
+            got = self.store.book_versions(todo, tabs=self.tabs)
+            self.versions.update({b: got.get(b) or MISSING for b in todo})
+
+    def quiet_result(self) -> SyncResult | None:
+        record = self.record
+        if record is None:
+            return None
+        kept = {b: v for b, v in record.get("versions", [])}
+        if None not in kept or any(v is None or self.versions.get(b) != v for b, v in kept.items()):
+            return None
+        result = SyncResult(unchanged=True)
+        result.departments = list(record.get("departments", []))
+        result.problems = list(record.get("problems", []))
+        result.failure_candidates = list(record.get("failure_candidates", []))
+        result.added_rows = [RowNote(**r) for r in record.get("added_rows", [])]
+        return result
+
+    def keep(self, result: SyncResult, targets: Sequence[Department]) -> None:
+        """Record the versions after a full sync whose writes all went through (else no record)."""
+        if result.write_conflicts or result.skipped_busy or result.deferred or result.register_busy:
+            return
+        tabs = _register_tabs(targets)
+        written = set(result.files_written)
+        books: list[str | None] = [None, *dict.fromkeys(d.ref.book for d in targets if d.ref.book is not None)]
+        ours = self.store.own_versions(
+            {b: self.versions.get(b, MISSING) for b in books if self.store.display_name(b) in written}, tabs=tabs
+        )
+        if result.removed_rows:
+            return  # rows taken out: the row numbers the next run reports have moved
+        versions: list[tuple[str | None, str | None]] = []  # None: not vouched for, read next time
+        register_written = self.store.display_name(None) in written
+        if not register_written and self.store.versions_from_reads:
+            token = self.store.read_version(None, tabs=tabs)  # the register as this run read it
+            if token is not None:
+                self.versions[None], self.tabs = token, tabs
+        if tabs != self.tabs and not register_written:
+            return  # the register's version was taken over other tabs: look again next time
+        for book in books:
+            token = ours.get(book) if self.store.display_name(book) in written else self.versions.get(book)
+            if token is None and book is None:
+                return
+            versions.append((book, token))
+        self.store.save_record(
+            RECORD,
+            {
+                "format": RECORD_FORMAT,
+                "config": _config_digest(self.config),
+                "tabs": tabs,
+                "versions": versions,
+                "departments": list(result.departments),
+                "problems": list(result.problems),
+                "failure_candidates": list(result.failure_candidates),
+                "added_rows": [r.to_dict() for r in result.added_rows],
+            },
+        )
+
+
+def _sync(
+    config: Config,
+    store: Store,
+    *,
+    dry_run: bool,
+    department: str | None,
+    now: datetime,
+    seen: _Seen | None = None,
+) -> SyncResult:
     result = SyncResult(dry_run=dry_run)
     planner = _Planner(config, result, now)
+    if seen is None and department is None and not dry_run:
+        seen = _Seen.look(config, store)
     tables = store.read([PROPOSAL_REF, REFERRAL_REF, MASTER_REF, STATE_REF])
     proposal_table, referral_table, state_table = tables[PROPOSAL_REF], tables[REFERRAL_REF], tables[STATE_REF]
     if proposal_table is None or referral_table is None:
@@ -576,6 +713,9 @@ def _sync(config: Config, store: Store, *, dry_run: bool, department: str | None
 
     # -- department sheets and the state of the last sync
     state = _read_state(state_table)
+    if seen is not None:  # versions of the department books before they are read
+        seen.read()
+        seen.observe([d.ref.book for d in targets if d.ref.book is not None])
     refs = []
     for d in targets:
         if d.ref.book is None or store.book_exists(d.ref.book):
@@ -633,7 +773,22 @@ def _sync(config: Config, store: Store, *, dry_run: bool, department: str | None
 
     if dry_run:
         return result
+    _write(store, planner, plans, register, outside)
+    if seen is not None:
+        seen.keep(result, targets)
+    return result
 
+
+def _write(
+    store: Store,
+    planner: _Planner,
+    plans: Sequence[_DepartmentPlan],
+    register: Sequence[Change],
+    outside: Sequence[_DepartmentPlan],
+) -> None:
+    result = planner.result
+    if register or outside:
+        store.save_record(RECORD, None)  # a run stopped half way must leave no record behind
     # -- write: the register first (it records what the department writes will overwrite) …
     labels = {p.department.ref: p.label for p in plans}
     if register:
@@ -645,7 +800,7 @@ def _sync(config: Config, store: Store, *, dry_run: bool, department: str | None
             result.register_busy = next(iter(applied.skipped.values()))
             for plan in plans:
                 result.deferred[plan.department.name] = plan.writes
-            return result
+            return
     # … then each department workbook once; one open in Excel waits for the next run.
     for plan in outside:
         book = plan.department.ref.book
@@ -660,7 +815,6 @@ def _sync(config: Config, store: Store, *, dry_run: bool, department: str | None
             for plan in outside:
                 if store.display_name(plan.department.ref.book) in applied.skipped:
                     result.deferred[plan.department.name] = plan.writes
-    return result
 
 
 def _department_plan(d: Department, table: Table | None, store: Store, result: SyncResult) -> _DepartmentPlan | None:

@@ -777,6 +777,29 @@ def id_key(value: object) -> str:
 
 def parse_referral_id(value: object) -> tuple[str, int]:
     """(提案ID, 枝番) of a referral ID: "R7-0001-01" → ("R7-0001", 1); the 提案ID in its compact form."""
+    try:
+        got = _referral_id_cached(type(value).__name__, value)
+    except TypeError:  # an unhashable value: worked out afresh
+        got = _referral_id_or_problem(value)
+    if isinstance(got, ValueProblem):
+        raise ValueProblem(got.reason, got.suggestion)  # a fresh exception each time
+    return got
+
+
+@lru_cache(maxsize=65536)
+def _referral_id_cached(_kind: str, value: object) -> tuple[str, int] | ValueProblem:
+    # (the type is part of the key: 1 and 1.0 and True are equal but read differently)
+    return _referral_id_or_problem(value)
+
+
+def _referral_id_or_problem(value: object) -> tuple[str, int] | ValueProblem:
+    try:
+        return _parse_referral_id(value)
+    except ValueProblem as e:
+        return e
+
+
+def _parse_referral_id(value: object) -> tuple[str, int]:
     text = _compact(value).upper()
     m = re.match(r"^(?P<p>[^-]+-[^-]+)-(?P<n>\d{2,})$", text)
     problem = ValueProblem(f"{_quote(value)} は照会IDの形ではありません（例: R7-0001-01）")

@@ -7,7 +7,7 @@ with a latency added to every request, through the real gspread and google-auth 
       for every spreadsheet it writes, sent with bare gspread calls 8 at a time (the floor for any tool);
   (b) ``sync``: requests by endpoint and per spreadsheet, and wall time, when 5% of the department rows
       were edited (answers pulled into 照会, desk-owned cells put back), then with no edits;
-  (c) what telling which spreadsheets changed costs (Drive's modifiedTime through ``book_version``).
+  (c) a quiet sync (nothing changed since the last one): target <= 2 requests; exit 1 on a missed target.
 
     python scripts/bench_gsheets.py [--referrals 10000] [--departments 30] [--latency 0.1] [--edited 0.05]
 """
@@ -221,7 +221,7 @@ def report(
     print(f"  sync's own work (MemoryStore) + minimum I/O: {both:.2f} s (ratio {seconds / both:.2f})")
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--referrals", type=int, default=10_000)
     parser.add_argument("--departments", type=int, default=30)
@@ -295,6 +295,16 @@ def main() -> None:
             floor_calls = len(reads) + len(written)
             report(f"sync with {args.edited:.0%} edited", seconds, calls, floor_calls, floor_seconds, work)
             print(f"  register: {dict(by_key[register])} (of which the lock: 1 batchGet, 2 appends)")
+            over = [
+                k
+                for k, c in by_key.items()
+                if c["sheets.values.batchGet"] > 2 or c["sheets.values.batchUpdate"] + c["sheets.values.append"] > 1
+            ]
+            budget_ok = not over
+            print(
+                f"  <= 2 reads + 1 write per spreadsheet touched, register included: {'met' if budget_ok else 'MISSED'}"
+                + (f" — over: {['register' if k == register else k for k in over][:5]}" if over else "")
+            )
             shapes = Counter(tuple(sorted(by_key[k].items())) for k in keys if k)
             for shape, n in shapes.most_common():
                 print(f"  {n} department spreadsheets: {dict(shape)}")
@@ -307,6 +317,15 @@ def main() -> None:
             report("sync with no edits", seconds, calls, len(reads), floor_seconds, work)
             print(f"  spreadsheets written: {result.files_written or 'none'}")
 
+            # -- and the one after: no spreadsheet changed since, so nothing is read
+            seconds, result, calls, by_key, store, work = run(3)
+            requests = sum(calls.values())
+            quiet_ok = result.unchanged and requests <= 2 and not result.files_written
+            print(
+                f"sync with no edits since (quiet): {requests} request(s) {dict(calls)}, {seconds:.2f} s; "
+                f"target <= 2 requests whatever the number of departments: {'met' if quiet_ok else 'MISSED'}"
+            )
+
             # -- (c) the stretch goal: which spreadsheets changed, from Drive
             probe = GSheetsStore(config())
             fake.control("reset_calls")
@@ -317,7 +336,10 @@ def main() -> None:
             )
     finally:
         fake.close()
+    ok = budget_ok and quiet_ok
+    print("targets met" if ok else "TARGET MISSED")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -768,6 +768,7 @@ def test_a_register_open_in_excel_means_nothing_is_written(synced: Desk) -> None
 
 
 def test_one_sync_at_a_time(synced: Desk) -> None:
+    synced.set_dept(BOUSAI, "R7-0001-01", "回答", "連携可")  # (a quiet desk needs no lock: test_quiet_sync)
     with synced.store._hold_lock(WRITE_LOCK, ttl_seconds=60, wait_seconds=0), pytest.raises(BusyError):
         synced.sync()
 

@@ -8,13 +8,17 @@ spreadsheet (its id: a path relative to the config folder, or a spreadsheet key)
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import tempfile
 import threading
 import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Protocol, Union
+from pathlib import Path
+from typing import Any, Protocol, Union
 
 from ..schema import Sheet
 from ..values import id_key, is_blank
@@ -550,6 +554,70 @@ class Store(ABC):
     def book_version(self, book: str | None) -> str | None:
         """A token that changes whenever the book changes (mtime, revision); None if unknown."""
         return None
+
+    def book_versions(self, books: Sequence[str | None], *, tabs: Sequence[str] = ()) -> dict[str | None, str | None]:
+        """Change tokens of several books at once, as cheaply as the backend can (a stat per file,
+        one Drive listing): a token differs whenever the book changed; None when the book is missing.
+        ``tabs`` names the register tabs the caller depends on: a backend whose register also changes
+        for reasons of its own (the Sheets lock log) answers for those tabs only."""
+        return {b: self.book_version(b) for b in dict.fromkeys(books)}
+
+    def own_versions(self, seen: Mapping[str | None, str], *, tabs: Sequence[str] = ()) -> dict[str | None, str | None]:
+        """For books this store wrote, the token :meth:`book_versions` would give for the book exactly
+        as its own last write left it — but only where the book was still at the version ``seen``
+        (taken before the job read it) when that write began: a person's save between the job's read
+        and its write is merged into the write, and must not pass for the job's own. None where the
+        backend cannot vouch for it."""
+        return dict.fromkeys(seen)
+
+    # Where a book's version is a digest of the values read (the Sheets register), it need not be
+    # looked at before reading: :meth:`read_version` gives it from the read itself.
+    versions_from_reads: bool = False
+
+    def read_version(self, book: str | None, *, tabs: Sequence[str] = ()) -> str | None:
+        """The token :meth:`book_versions` would give for the book as this store last read these tabs
+        (no request); None where the backend's versions do not come from reads."""
+        return None
+
+    def record_dir(self) -> Path | None:
+        """Where the tool keeps small records of its own beside the books; None: in memory only."""
+        return None
+
+    def load_record(self, name: str) -> dict[str, Any] | None:
+        """A record saved by :meth:`save_record` (None if there is none or it cannot be read)."""
+        folder = self.record_dir()
+        if folder is None:
+            return self.__dict__.get("_records", {}).get(name)
+        try:
+            data = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def save_record(self, name: str, data: Mapping[str, Any] | None) -> None:
+        """Keep (or, with None, drop) a small JSON record; written atomically; best effort."""
+        folder = self.record_dir()
+        if folder is None:
+            records: dict[str, Any] = self.__dict__.setdefault("_records", {})
+            if data is None:
+                records.pop(name, None)
+            else:
+                records[name] = json.loads(json.dumps(data))
+            return
+        path = folder / f"{name}.json"
+        with contextlib.suppress(OSError):
+            if data is None:
+                path.unlink(missing_ok=True)
+                return
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".~kr-", suffix=".json", dir=folder)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    json.dump(data, f, ensure_ascii=False)
+                os.replace(tmp, path)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
 
     def busy_owner(self, book: str | None) -> str | None:
         """Who has the book open where writing it now would be lost (Excel owner file), else None."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 import math
 import os
@@ -898,6 +899,35 @@ class GSheetsStore(Store):
 
     def _changed(self, b: _Book) -> None:
         self._versions.pop(b.key, None)
+
+    def book_versions(self, books: Sequence[str | None], *, tabs: Sequence[str] = ()) -> dict[str | None, str | None]:
+        """One Drive listing for the department spreadsheets in the folder (:meth:`book_version`), and for
+        the register, when ``tabs`` are named, a digest of those tabs' values in one values:batchGet:
+        every job's lock claim is a row in the register, so its Drive version moves on every run."""
+        wanted = list(dict.fromkeys(books))
+        out: dict[str | None, str | None] = {}
+        for book in wanted:
+            if book is None and tabs:
+                b = self._book(None)
+                with b.lock:
+                    fetched = self._fetch(b, list(tabs))
+                out[None] = _content_token({t: fetched[t].grid for t in tabs if t in fetched}, self._date_columns)
+            else:
+                out[book] = self.book_version(book)
+        return out
+
+    versions_from_reads = True
+
+    def read_version(self, book: str | None, *, tabs: Sequence[str] = ()) -> str | None:
+        b = self._books.get(book)
+        if book is not None or not tabs or b is None:
+            return None
+        with b.lock:
+            return _content_token({t: b.tabs[t].grid for t in tabs if t in b.tabs}, self._date_columns)
+
+    def record_dir(self) -> Path | None:
+        """The config's folder (this machine's own records; another machine keeps its own)."""
+        return self.config.base_dir / ".kouminrenkei" / f"gsheets-{self.resolve_key(None) or 'register'}"
 
     # -- reading
     def read(self, refs: Sequence[SheetRef]) -> dict[SheetRef, Table | None]:
@@ -1923,6 +1953,30 @@ def _schema_for(title: str) -> Sheet | None:
     if title in SHEETS:
         return SHEETS[title]
     return None if title.startswith("_") else DEPARTMENT_SHEET
+
+
+def _content_token(tabs: Mapping[str, Grid], date_columns: Mapping[str, ValueType]) -> str:
+    """A digest of tabs' values as they travel on the wire (so a value as the tool wrote it and the
+    same value read back agree); trailing blank cells and rows do not count."""
+    h = hashlib.blake2b(digest_size=16)
+    for title in sorted(tabs):
+        grid = _trimmed(tabs[title]) if tabs[title] else []
+        header = grid[0] if grid else []
+        kinds = [date_columns.get(header_key(x)) for x in header]
+        h.update(json.dumps(title).encode())
+        for i, row in enumerate(grid):
+            cells = []
+            for c, v in enumerate(row):
+                wire = encode(v, kinds[c] if i > 0 and c < len(kinds) else None)
+                if isinstance(wire, float) and wire.is_integer():
+                    wire = int(wire)
+                cells.append(wire)
+            while cells and cells[-1] == "":
+                cells.pop()
+            if cells or i == 0:
+                h.update(f"{i}:".encode() + json.dumps(cells, ensure_ascii=False, default=str).encode())
+                h.update(b"\n")
+    return "c:" + h.hexdigest()
 
 
 def _trimmed(grid: Grid) -> Grid:

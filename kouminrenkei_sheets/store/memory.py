@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import BusyError, StoreError
@@ -56,6 +57,7 @@ class MemoryStore(Store):
         self._locks: dict[str, tuple[float, str]] = {}
         # tests: what a person does just before the store's next write (one call each, in order)
         self.before_next_apply: list[Callable[[MemoryStore], None]] = []
+        self._own: dict[str | None, tuple[str | None, str | None]] = {}  # book -> versions around our write
 
     # -- reading
     def _book(self, book: str | None) -> dict[str, MemorySheet]:
@@ -85,7 +87,18 @@ class MemoryStore(Store):
         return book in self.books
 
     def book_version(self, book: str | None) -> str | None:
-        return str(self.writes.get(book, 0)) if book in self.books else None
+        """The write count and a digest of the book's content (tests also edit the grids directly)."""
+        if book not in self.books:
+            return None
+        digest = hashlib.blake2b(repr(self.books[book]).encode(), digest_size=12).hexdigest()
+        return f"{self.writes.get(book, 0)}:{digest}"
+
+    def own_versions(self, seen: Mapping[str | None, str], *, tabs: Sequence[str] = ()) -> dict[str | None, str | None]:
+        out: dict[str | None, str | None] = {}
+        for book, version in seen.items():
+            before, after = self._own.get(book, ("", ""))
+            out[book] = after if before == version and after == self.book_version(book) else None
+        return out
 
     def busy_owner(self, book: str | None) -> str | None:
         return self.open_by.get(book)
@@ -122,6 +135,7 @@ class MemoryStore(Store):
                 result.skipped[self.display_name(book)] = f"{owner}さんが開いています"
                 continue
             tabs = self._book(book)
+            version_before = self.book_version(book)
             by_sheet: dict[str, list[Change]] = {}
             for ch in chs:
                 by_sheet.setdefault(ch.ref.sheet, []).append(ch)
@@ -148,6 +162,7 @@ class MemoryStore(Store):
                         headers = ms.grid[0]
                         ms.marks = {(r, header_key(headers[c - 1])): note for (r, c), note in at.items()}
             self.writes[book] = self.writes.get(book, 0) + 1
+            self._own[book] = (version_before, self.book_version(book))
             result.written.append(self.display_name(book))
         return result
 

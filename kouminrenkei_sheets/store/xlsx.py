@@ -15,7 +15,7 @@ import socket
 import time
 import weakref
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -401,6 +401,7 @@ class XlsxStore(Store):
         self.owner_stale_hours = owner_stale_hours  # an Excel owner file older than this is probably stale
         self.base_dir = Path(base_dir) if base_dir is not None else self.register.parent
         self.saves = 0  # how many files this store wrote (tests assert "wrote nothing")
+        self._saved: dict[str | None, tuple[str, str | None]] = {}  # book -> versions around our save
 
     # -- locating books
     def path(self, book: str | None) -> Path:
@@ -423,6 +424,18 @@ class XlsxStore(Store):
         except OSError:
             return None
         return f"{st.st_mtime_ns}:{st.st_size}"
+
+    def own_versions(self, seen: Mapping[str | None, str], *, tabs: Sequence[str] = ()) -> dict[str | None, str | None]:
+        """The file's mtime and size taken the moment our save replaced it, if the file we loaded to
+        write was the one the job had seen."""
+        out: dict[str | None, str | None] = {}
+        for book, version in seen.items():
+            before, after = self._saved.get(book, ("", None))
+            out[book] = after if before == version else None
+        return out
+
+    def record_dir(self) -> Path | None:
+        return self.state_dir() / f"{self.register.name}.records"
 
     def busy_owner(self, book: str | None) -> str | None:
         owner = find_owner_file(self.path(book))
@@ -536,6 +549,7 @@ class XlsxStore(Store):
                 return conflicts, False
             if atomic_save(wb, path, unchanged_since=before):
                 self.saves += 1
+                self._saved[book] = (f"{before[0]}:{before[1]}" if before else "", self.book_version(book))
                 return conflicts, True
         raise StoreError(f"{path} は書き込む間に何度も別の人に保存されました。後で再実行してください。")
 

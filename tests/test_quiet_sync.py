@@ -1,0 +1,187 @@
+"""Quiet runs: a sync after which no book changed reads nothing; a person's edit is always seen.
+
+The versions each backend gives (file stat, a memory digest, one Drive listing plus a digest of the
+register tabs on Sheets) are compared before the lock; every other run reads as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from fakes.google_api import FakeGoogle, GSheetsStoreFactory
+from kouminrenkei_sheets.schema import DEPARTMENT_TEMPLATE, DEPARTMENTS, PROPOSALS, REFERRALS, REGISTER_SHEETS
+from kouminrenkei_sheets.store.base import WRITE_LOCK, AppendRows, SheetRef, Store, Table
+from kouminrenkei_sheets.store.gsheets import GSheetsStore
+from kouminrenkei_sheets.sync import sync
+from test_sync import (  # the same desks, on every backend
+    BOUSAI,
+    KANKO,
+    Desk,
+    desk,
+    make_config,
+    store_factory,
+    synced,
+)
+
+__all__ = ["desk", "store_factory", "synced"]  # fixtures used by name
+
+
+class Counting:
+    """Counts the store's reads (whichever backend) by wrapping its read method."""
+
+    def __init__(self, store: Store) -> None:
+        self.reads: list[str | None] = []
+        inner = store.read
+
+        def read(refs: Sequence[SheetRef]) -> dict[SheetRef, Table | None]:
+            self.reads.extend(dict.fromkeys(r.book for r in refs))
+            return inner(refs)
+
+        store.read = read  # type: ignore[method-assign]
+
+
+def settle(d: Desk) -> None:
+    """Syncs until one writes nothing (a spreadsheet the sync wrote on Sheets is read once more)."""
+    for _ in range(3):
+        if not d.sync().files_written:
+            return
+    raise AssertionError("sync did not settle")
+
+
+def test_no_edit_means_no_book_read(synced: Desk) -> None:
+    settle(synced)
+    counting = Counting(synced.store)
+    result = synced.sync()
+    assert result.unchanged and counting.reads == []
+    assert result.changes == [] and result.files_written == []
+    assert result.departments  # what the last sync looked at is still reported
+    assert synced.sync().unchanged and counting.reads == []
+
+
+def test_a_department_edit_is_seen_by_the_next_sync(synced: Desk) -> None:
+    settle(synced)
+    synced.set_dept(BOUSAI, "R7-0001-01", "回答", "連携可")
+    result = synced.sync()
+    assert not result.unchanged and result.pulled == 1
+    assert synced.referral("R7-0001-01")["回答"] == "連携可"
+
+
+def test_a_register_edit_is_seen_by_the_next_sync(synced: Desk) -> None:
+    settle(synced)
+    synced.set_proposal("R7-0002", "件名", "新しい件名")
+    result = synced.sync()
+    assert not result.unchanged and result.pushed >= 1
+
+
+def test_an_edit_right_after_a_busy_sync_is_seen(synced: Desk) -> None:
+    settle(synced)
+    synced.set_dept(KANKO, "R7-0002-01", "回答", "連携可")
+    assert synced.sync().pulled == 1  # a busy sync, then a person types at once
+    synced.set_dept(KANKO, "R7-0002-01", "回答理由・コメント", "直後の入力")
+    synced.sync()
+    assert synced.referral("R7-0002-01")["回答理由・コメント"] == "直後の入力"
+
+
+def test_an_edit_between_the_read_and_the_write_is_not_taken_for_the_syncs_own(synced: Desk) -> None:
+    """A person saves a department book while the sync works on it: the next sync still reads it."""
+    from kouminrenkei_sheets.store.memory import MemoryStore
+
+    if not isinstance(synced.store, MemoryStore):
+        pytest.skip("the memory store runs a person's edit just before the sync's write")
+    settle(synced)
+    synced.set_proposal("R7-0001", "件名", "書き換えた件名")  # the sync will write 防災's sheet
+    store = synced.store
+
+    def person(_s: MemoryStore) -> None:  # just before the sync's first write
+        synced.store.before_next_apply.clear()
+        synced.set_dept(BOUSAI, "R7-0001-01", "回答", "連携可")
+
+    store.before_next_apply.append(person)
+    busy = synced.sync()
+    assert busy.pushed >= 1 and busy.pulled == 0  # the answer came after the sync's read
+    assert synced.dept_rows(BOUSAI)["R7-0001-01"]["回答"] == "連携可"
+    after = synced.sync()
+    assert not after.unchanged and after.pulled == 1
+    assert synced.referral("R7-0001-01")["回答"] == "連携可"
+
+
+def test_a_quiet_sync_needs_no_lock(synced: Desk) -> None:
+    settle(synced)
+    with synced.store._hold_lock(WRITE_LOCK, ttl_seconds=60, wait_seconds=0):
+        assert synced.sync().unchanged
+
+
+def test_problems_of_the_last_sync_are_reported_again(synced: Desk) -> None:
+    synced.add_dept_row(KANKO, {"照会ID": "R7-0099-01", "回答理由・コメント": "課の控え"})
+    settle(synced)
+    result = synced.sync()
+    assert result.unchanged
+    assert [(r.key, r.reason) for r in result.added_rows] == [("R7-0099-01", "台帳にない照会ID（同期の対象外）")]
+
+
+def test_a_changed_config_is_not_quiet(synced: Desk, tmp_path: Any) -> None:
+    settle(synced)
+    assert synced.sync().unchanged
+    synced.config.desk.actor = "別の担当"
+    assert not synced.sync().unchanged
+
+
+# ---------------------------------------------------------------- Sheets: the request budget
+def _desk_on_sheets(factory: GSheetsStoreFactory, n: int) -> GSheetsStore:
+    s = factory(departments="books")
+    s.create_book(None, REGISTER_SHEETS)
+    s.apply(
+        [
+            AppendRows(SheetRef(DEPARTMENTS), tuple({"部局": "部", "課": f"課{i:03d}"} for i in range(n))),
+            AppendRows(
+                SheetRef(PROPOSALS), tuple({"提案ID": f"R7-{i + 1:04d}", "ステータス": "照会中"} for i in range(n))
+            ),
+            AppendRows(
+                SheetRef(REFERRALS),
+                tuple(
+                    {"照会ID": f"R7-{i + 1:04d}-01", "提案ID": f"R7-{i + 1:04d}", "照会先": f"課{i:03d}"}
+                    for i in range(n)
+                ),
+            ),
+        ]
+    )
+    return s
+
+
+@pytest.mark.parametrize("n", [30, 100])
+def test_a_quiet_sync_on_sheets_costs_two_requests(
+    gsheets_store_factory: GSheetsStoreFactory, fake_google: FakeGoogle, n: int
+) -> None:
+    s = _desk_on_sheets(gsheets_store_factory, n)
+    first = sync(s.config, s)  # makes the department spreadsheets
+    assert len(first.files_written) == n + 1
+    fresh = gsheets_store_factory.another(s)
+    assert sync(fresh.config, fresh).files_written == []  # reads what the first one wrote, records it
+    fake_google.reset_calls()
+    later = gsheets_store_factory.another(s)  # another run of the scheduled job
+    result = sync(later.config, later)
+    assert result.unchanged
+    assert fake_google.counts() == {"drive.files.list": 1, "sheets.values.batchGet": 1}
+    # and an answer typed in one department spreadsheet is seen by the next run
+    key = later.resolve_key("departments/課007")
+    assert key is not None
+    fake_google.edit(key, DEPARTMENT_TEMPLATE, "J2", "連携可")
+    after = gsheets_store_factory.another(s)
+    seen = sync(after.config, after)
+    assert not seen.unchanged and seen.pulled == 1
+
+
+def test_records_live_beside_the_register_on_xlsx(tmp_path: Any) -> None:
+    from kouminrenkei_sheets.store.xlsx import XlsxStore
+
+    config = make_config(tmp_path, "xlsx", "books")
+    d = Desk(config, XlsxStore(config.resolve("register.xlsx"), base_dir=tmp_path))
+    d.store.create_book(None, REGISTER_SHEETS)
+    d.seed()
+    settle(d)
+    assert list((tmp_path / ".kouminrenkei").glob("register.xlsx.records/sync-versions.json"))
+    again = Desk(config, XlsxStore(config.resolve("register.xlsx"), base_dir=tmp_path))  # another process
+    assert sync(config, again.store).unchanged
