@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import tempfile
 import threading
 import unicodedata
 from abc import ABC, abstractmethod
@@ -20,6 +18,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol, Union
 
+from ..files import atomic_write
 from ..schema import Sheet
 from ..values import id_key, is_blank
 
@@ -595,7 +594,7 @@ class Store(ABC):
         return data if isinstance(data, dict) else None
 
     def save_record(self, name: str, data: Mapping[str, Any] | None) -> None:
-        """Keep (or, with None, drop) a small JSON record; written atomically; best effort."""
+        """Keep (or, with None, empty) a small JSON record; written atomically; best effort."""
         folder = self.record_dir()
         if folder is None:
             records: dict[str, Any] = self.__dict__.setdefault("_records", {})
@@ -607,17 +606,11 @@ class Store(ABC):
         path = folder / f"{name}.json"
         with contextlib.suppress(OSError):
             if data is None:
-                path.unlink(missing_ok=True)
+                if path.exists():  # emptied, not deleted: the file keeps the mode the desk gave it
+                    atomic_write(path, b"{}")
                 return
             folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".~kr-", suffix=".json", dir=folder)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    json.dump(data, f, ensure_ascii=False)
-                os.replace(tmp, path)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
+            atomic_write(path, json.dumps(data, ensure_ascii=False).encode("utf-8"))  # keeps modes like every file
 
     def busy_owner(self, book: str | None) -> str | None:
         """Who has the book open where writing it now would be lost (Excel owner file), else None."""
