@@ -18,16 +18,17 @@ from typing import Any
 
 import pytest
 
+from fakes.google_api import When
 from kouminrenkei_sheets.agreements import agreement
 from kouminrenkei_sheets.config import Config, config_from_dict
 from kouminrenkei_sheets.intake import intake
 from kouminrenkei_sheets.run import run
-from kouminrenkei_sheets.schema import PROPOSAL_SHEET, PROPOSALS, REFERRALS, Answer, HistoryKind
+from kouminrenkei_sheets.schema import PROPOSAL_SHEET, PROPOSALS, REFERRALS, REGISTER_SHEETS, Answer, HistoryKind
 from kouminrenkei_sheets.store.base import AppendRows, CellValue, SheetRef, Store
 from kouminrenkei_sheets.store.gsheets import GSheetsStore
 from people import EDITS
 from test_agreements import proposal as agreement_proposal
-from test_people import person, referrals_by_id, row_of
+from test_people import desk_same_date, person, referrals_by_id, row_of
 from test_sync import BOUSAI, KANKO, KENKO, NOW, Desk, store_factory  # noqa: F401
 
 P = SheetRef(PROPOSALS)
@@ -308,8 +309,6 @@ def test_run_lands_every_write_on_its_own_row_while_a_person_edits_the_referral_
     assert not again.step("sync").result.write_conflicts
     assert [a.proposal_id for r in again.step("intake").result for a in r.imported] == []
     rows = referrals_by_id(desk)
-    from test_people import desk_same_date
-
     for name in (BOUSAI, KANKO, KENKO):
         for key, dept_row in desk.dept_rows(name).items():
             if key in rows:
@@ -333,3 +332,27 @@ def test_run_appends_history_below_a_row_another_job_wrote_between_its_steps(des
     assert [h.get("実行者") for h in rows].count("別のジョブ") == 1
     kinds = Counter(h.get("種別") for h in rows if h.get("実行者") == "テスト担当")
     assert kinds[HistoryKind.INTAKE] == 1 and kinds[HistoryKind.PULL] >= 1
+
+
+# ---------------------------------------------------------------- what is still open on Sheets
+@pytest.mark.xfail(
+    strict=True,
+    reason="Google Sheets has no conditional write: an edit in the one request between the store's "
+    "fresh read and its values:batchUpdate still shifts the write (closing it needs row anchors: "
+    "developer metadata + values:batchUpdateByDataFilter)",
+)
+def test_sheets_an_edit_between_the_fresh_read_and_the_write_itself(gsheets_store_factory: Any, tmp_path: Path) -> None:
+    config = job_config(tmp_path, "gsheets")
+    store = gsheets_store_factory(departments="books")
+    store.create_book(None, REGISTER_SHEETS)
+    desk = Desk(config, store)
+    desk.seed()
+    desk.sync(now=NOW)
+    desk.set_dept(KANKO, "R7-0002-01", "回答", Answer.YES)
+    key = store.resolve_key(None)
+    fake = store.fake
+    # the values:batchUpdate of sync's register write; When.first_write(key) would be the lock's claim
+    moment = fake.at(When.first("sheets.values.batchUpdate", key=key), lambda: fake.insert_rows(key, REFERRALS, 2))
+    desk.sync(now=NOW)
+    assert moment.fired
+    assert referrals_by_id(desk)["R7-0002-01"]["回答"] == Answer.YES
