@@ -356,3 +356,21 @@ def test_sheets_an_edit_between_the_fresh_read_and_the_write_itself(gsheets_stor
     desk.sync(now=NOW)
     assert moment.fired
     assert referrals_by_id(desk)["R7-0002-01"]["回答"] == Answer.YES
+
+
+# ---------------------------------------------------------------- refer: the referral ID a person typed meanwhile
+def test_refer_never_gives_a_referral_id_a_second_row(desk: Desk) -> None:
+    from kouminrenkei_sheets.errors import DataError
+    from kouminrenkei_sheets.refer import refer
+
+    desk.set_proposal("R7-0002", "ステータス", "受付")
+    bottom = ("R7-0002-02", "R7-0002", BOUSAI)  # typed by hand: the ID refer is about to give
+    at_write(desk, 1, lambda: person(desk, R, "type_row_at_bottom", new_row=bottom))
+    with pytest.raises(DataError, match="R7-0002-02"):
+        refer(desk.config, desk.store, "R7-0002", [KENKO], today=TODAY, now=NOW)
+    rows = desk.table(R).rows
+    assert [r.get("照会ID") for r in rows].count("R7-0002-02") == 1
+    assert referrals_by_id(desk)["R7-0002-02"]["照会先"] == BOUSAI  # the person's row, not written over
+    assert conflict_rows(desk, "R7-0002-02")
+    again = refer(desk.config, desk.store, "R7-0002", [KENKO], today=TODAY, now=NOW)  # the next run
+    assert [r.referral_id for r in again.referrals] == ["R7-0002-03"]
