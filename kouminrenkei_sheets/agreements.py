@@ -23,7 +23,7 @@ from typing import Any
 from . import clock
 from .config import Config
 from .departments import safe_file_name
-from .errors import ConfigError, StoreError, UsageError
+from .errors import ConfigError, DataError, StoreError, UsageError
 from .files import atomic_write
 from .schema import (
     CHOICES,
@@ -49,6 +49,8 @@ from .store.base import (
     SheetRef,
     Store,
     Table,
+    WriteConflict,
+    conflict_history,
 )
 from .values import (
     ValueProblem,
@@ -274,7 +276,7 @@ def _agreement(
                 continue
             draft.written = True
         made = [d for d in drafts if d.written]
-        _record(config, store, proposals, made, today)
+        made = _refused(_record(config, store, proposals, made, today), made, result, all_=all_)
     except BaseException:
         for d in drafts:
             if d.written and not d.replaced:  # not recorded: leave no stray file for --force to need
@@ -561,10 +563,12 @@ def _recorded_path(config: Config, path: Path) -> str:
         return str(path.resolve())
 
 
-def _record(config: Config, store: Store, proposals: Table, made: Sequence[_Draft], today: date) -> None:
-    """One batch: 協定書 and 協定書作成日 on each proposal row, and a 変更履歴 row per changed cell."""
+def _record(config: Config, store: Store, proposals: Table, made: Sequence[_Draft], today: date) -> list[WriteConflict]:
+    """One batch: 協定書 and 協定書作成日 on each proposal row, and a 変更履歴 row per changed cell.
+    Returns the cells the register refused (changed or deleted since it was read), which are then
+    in 変更履歴 as conflicts with both values."""
     if not made:
-        return
+        return []
     changes: list[Change] = []
     if not (proposals.has(DOCUMENT) and proposals.has(DOCUMENT_DATE)):
         changes.append(EnsureSheet(_PROPOSALS, PROPOSAL_SHEET))
@@ -592,7 +596,43 @@ def _record(config: Config, store: Store, proposals: Table, made: Sequence[_Draf
     for column in history[0]:
         assert HISTORY_SHEET.has(column), column
     changes.append(AppendRows(_HISTORY, tuple(history)))
-    store.apply(changes)
+    conflicts = store.apply(changes).conflicts
+    if conflicts:
+        store.apply([AppendRows(_HISTORY, conflict_history(conflicts, actor=actor, now=now))])
+    return conflicts
+
+
+def _refused(
+    conflicts: Sequence[WriteConflict], made: Sequence[_Draft], result: AgreementResult, *, all_: bool
+) -> list[_Draft]:
+    """The drafts whose 協定書 cell was written. A proposal whose row or cell a person changed while
+    the document was being made is a problem (the person's value stays); a new file its 協定書 does
+    not name is removed, so the files on disk are the ones the register records."""
+    if not conflicts:
+        return list(made)
+    by_key: dict[str, list[WriteConflict]] = {}
+    for c in conflicts:
+        by_key.setdefault(normalize_text(c.key).upper(), []).append(c)
+    kept: list[_Draft] = []
+    for d in made:
+        refused = by_key.get(d.proposal_id, [])
+        if not refused:
+            kept.append(d)
+            continue
+        details = "、".join(f"「{c.column}」{c.reason}" for c in refused)
+        message = (
+            f"提案 {d.proposal_id} の協定書を作りましたが、書き込む間に{PROPOSALS}シートが変えられたため"
+            f"記録できませんでした（{details}）。変更履歴を確認し、必要なら作り直してください。"
+        )
+        if not all_:  # one proposal: an error, and its new file removed like any unrecorded one
+            raise DataError(message.replace("作りましたが", "作ろうとしましたが"))
+        result.problems.append(AgreementProblem(d.proposal_id, message))
+        if any(c.column == DOCUMENT for c in refused):
+            if not d.replaced:
+                d.target.unlink(missing_ok=True)
+            continue
+        kept.append(d)
+    return kept
 
 
 def _make_pdf(draft: _Draft, force: bool, result: AgreementResult) -> Path | None:

@@ -42,6 +42,8 @@ from .store.base import (
     SheetRef,
     Store,
     Table,
+    WriteConflict,
+    conflict_history,
     header_key,
 )
 from .store.sources import read_source
@@ -205,11 +207,14 @@ class IntakeResult:
     unmapped_questions: list[str] = field(default_factory=list)  # questions whose answers stay in the form
     written: list[str] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
+    # writes the register no longer allowed (a person changed the cell, deleted the row, or typed a
+    # row with the same new 提案ID meanwhile): not made, both values in 変更履歴, decided by the next run
+    conflicts: list[WriteConflict] = field(default_factory=list)
 
     @property
     def needs_attention(self) -> bool:
-        """New proposals arrived, or an answer was edited: the desk should look at them."""
-        return bool(self.imported or self.edited)
+        """New proposals arrived, an answer was edited, or a write was refused: the desk should look."""
+        return bool(self.imported or self.edited or self.conflicts)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -220,6 +225,7 @@ class IntakeResult:
             "edited": [e.to_dict() for e in self.edited],
             "unmapped_questions": list(self.unmapped_questions),
             "written": list(self.written),
+            "conflicts": [c.describe() for c in self.conflicts],
         }
 
     def summary(self) -> str:
@@ -232,6 +238,8 @@ class IntakeResult:
             text += f"。修正された回答 {len(self.edited)} 件（{done} 件は提案に{update}、{flagged} 件は要確認）"
         if self.skipped:
             text += f"（取込済みなど {len(self.skipped)} 件は対象外）"
+        if self.conflicts:
+            text += f"。書き込む間に台帳が変えられたため {len(self.conflicts)} 件は書き込まず、変更履歴に記録しました"
         return text + "。"
 
 
@@ -251,8 +259,34 @@ def intake(
     with store.lock(ttl_seconds=LOCK_TTL_SECONDS, wait_seconds=WRITE_LOCK_WAIT):
         _plan(config, store, settings, answers, result, now)
         if result.changes:
-            result.written = store.apply(result.changes).written
+            applied = store.apply(result.changes)
+            result.written = applied.written
+            _after_conflicts(config, store, result, applied.conflicts, now)
     return result
+
+
+def _after_conflicts(
+    config: Config, store: Store, result: IntakeResult, conflicts: list[WriteConflict], now: datetime
+) -> None:
+    """Writes 提案 no longer allowed when intake wrote (a person typed the cell, deleted the row, or
+    typed a row under the same new 提案ID meanwhile) were not made: the person's value stays, both
+    values go to 変更履歴 (kind 競合), and the result says so. A new proposal not added is imported
+    by the next run (its answer is still new); an edit not written is flagged, not retried."""
+    if not conflicts:
+        return
+    result.conflicts.extend(conflicts)
+    refused_rows = {c.key for c in conflicts if not c.column}
+    if "" in refused_rows:  # the append itself was refused (a header gone): none of them was added
+        refused_rows |= {a.proposal_id for a in result.imported}
+    result.imported = [a for a in result.imported if a.proposal_id not in refused_rows]
+    cells = {(c.key, c.column) for c in conflicts if c.column}
+    for e in result.edited:
+        hit = [column for column in e.columns if (e.proposal_id, column) in cells]
+        if e.proposal_id in refused_rows or hit:
+            e.updated = False
+            what = "、".join(hit) or "行"
+            e.reason = f"書き込む間に台帳が変えられたため反映していません（{what}）。変更履歴を確認してください"
+    store.apply([AppendRows(HISTORY_REF, conflict_history(conflicts, actor=config.actor, now=now))])
 
 
 def _plan(
@@ -311,8 +345,8 @@ def _plan(
     if not register.has(KEY_COLUMN):
         planned.append(EnsureSheet(PROPOSAL_REF, PROPOSAL_SHEET))
     planned += changes
-    if new_rows:
-        planned.append(AppendRows(PROPOSAL_REF, tuple(new_rows)))
+    if new_rows:  # a 提案ID typed by a person meanwhile is not given a second row
+        planned.append(AppendRows(PROPOSAL_REF, tuple(new_rows), unique=ID_COLUMN))
     if tables[HISTORY_REF] is None:
         planned.append(EnsureSheet(HISTORY_REF, HISTORY_SHEET))
     planned.append(AppendRows(HISTORY_REF, tuple(history)))
@@ -351,12 +385,14 @@ def _edit(
     status = normalize_text(proposal.get(STATUS_COLUMN))
     cells: list[Change] = []
     logged: list[dict[str, CellValue]] = []
+    at = RowKey(ID_COLUMN, str(proposal.get(ID_COLUMN)))
     if status == Status.RECEIVED:
+        # each cell only if it still holds what was read: a value a person typed meanwhile is kept
         for column in differs:
-            cells.append(SetCell(PROPOSAL_REF, RowKey("提案ID", str(proposal.get("提案ID"))), column, values[column]))
+            cells.append(SetCell(PROPOSAL_REF, at, column, values[column], expected=proposal.get(column)))
             logged.append(_history_row(config, now, pid, column, proposal.get(column), display(values[column])))
         if differs:
-            cells.append(SetCell(PROPOSAL_REF, RowKey("提案ID", str(proposal.get("提案ID"))), UPDATED_COLUMN, now))
+            cells.append(SetCell(PROPOSAL_REF, at, UPDATED_COLUMN, now))
         reason = f"フォームで修正された回答（{where}）を反映"
         edit = EditedAnswer(pid, answer.row.number, True, differs, reason)
     else:
@@ -365,7 +401,7 @@ def _edit(
             logged.append(_history_row(config, now, pid, column, proposal.get(column), new))
         reason = f"ステータスが「{status}」のため台帳は変えず、修正内容を変更履歴に記録（確認してください）"
         edit = EditedAnswer(pid, answer.row.number, False, differs, reason)
-    cells.append(SetCell(PROPOSAL_REF, RowKey("提案ID", str(proposal.get("提案ID"))), KEY_COLUMN, answer.key))
+    cells.append(SetCell(PROPOSAL_REF, at, KEY_COLUMN, answer.key, expected=proposal.get(KEY_COLUMN)))
     logged.append(_history_row(config, now, pid, KEY_COLUMN, proposal.get(KEY_COLUMN), f"{reason}（{where}）"))
     return edit, cells, logged
 

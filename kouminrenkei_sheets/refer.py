@@ -15,7 +15,17 @@ from .config import Config
 from .departments import departments_from_table
 from .errors import DataError, UsageError
 from .schema import DEPARTMENTS, HISTORY, PROPOSALS, REFERRALS, Answer, Direction, HistoryKind, Status
-from .store.base import WRITE_LOCK_WAIT, AppendRows, CellValue, Change, RowKey, SetCell, SheetRef, Store
+from .store.base import (
+    WRITE_LOCK_WAIT,
+    AppendRows,
+    CellValue,
+    Change,
+    RowKey,
+    SetCell,
+    SheetRef,
+    Store,
+    conflict_history,
+)
 from .values import (
     ValueProblem,
     display,
@@ -165,7 +175,8 @@ def _refer(
         history.append(_history(config, now, REFERRALS, rid, "照会先", "", name))
     status = normalize_text(proposal.get("ステータス"))
     result.status_before = result.status_after = status
-    changes: list[Change] = [AppendRows(REFERRAL_REF, tuple(rows))]
+    # a 照会ID a person typed meanwhile is not given a second row
+    changes: list[Change] = [AppendRows(REFERRAL_REF, tuple(rows), unique="照会ID")]
     if status in MOVES_TO_REFERRED:
         result.status_after = Status.REFERRED
         changes.append(
@@ -175,7 +186,15 @@ def _refer(
         )
         history.append(_history(config, now, PROPOSALS, pid, "ステータス", proposal.get("ステータス"), Status.REFERRED))
     changes.append(AppendRows(HISTORY_REF, tuple(history)))
-    result.files_written = store.apply(changes).written
+    applied = store.apply(changes)
+    result.files_written = applied.written
+    if applied.conflicts:  # a person typed the same 照会ID or changed ステータス while refer wrote
+        store.apply([AppendRows(HISTORY_REF, conflict_history(applied.conflicts, actor=config.actor, now=now))])
+        raise DataError(
+            "書き込む間に台帳が変えられたため、次の書き込みはしていません（変更履歴に記録しました）: "
+            + "、".join(c.describe() for c in applied.conflicts)
+            + "。台帳を確かめてから照会し直してください。"
+        )
     return result
 
 

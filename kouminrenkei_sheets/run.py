@@ -271,6 +271,12 @@ def _intake(config: Config, store: Store, settings: RunSettings, now: datetime) 
     if imported:
         ids = "、".join(a.proposal_id for a in imported)
         step.attention.append(f"新しい提案を {len(imported)} 件取り込みました: {ids}")
+    refused = [c for r in results for c in r.conflicts]
+    if refused:  # rows or cells people changed while intake wrote: not written, kept in 変更履歴
+        step.attention.append(
+            f"書き込む間に提案シートが変えられたため、取込で {len(refused)} 件を書き込めなかったので"
+            "変更履歴に残しました: " + "、".join(c.describe() for c in refused)
+        )
     step.errors.extend(f"取込元 {source}: {error}" for source, error in errors)
     step.exit_code = first_priority(e.exit_code for _, e in errors)
     for r in results:
@@ -310,6 +316,12 @@ def _sync(config: Config, store: Store, now: datetime, *, wait: bool = False) ->
         step.attention.append(
             f"同期で競合が {len(result.conflicts)} 件ありました（採らなかった値は変更履歴に残しています）。"
             "kouminrenkei sync --dry-run か変更履歴シートで確認してください。"
+        )
+    if result.write_conflicts:  # cells people changed while sync wrote: left as they typed them
+        step.attention.append(
+            f"書き込む間にシートが変えられたため、同期で {len(result.write_conflicts)} 件を書き込めなかったので"
+            "変更履歴に残しました（次回の同期で改めて判断します）: "
+            + "、".join(c.describe() for c in result.write_conflicts)
         )
     step.attention.extend(f"同期できなかった担当課シート: {p}" for p in result.problems)
     return step

@@ -130,6 +130,8 @@ def edit(store: Store, ref: SheetRef, kind: str, *, column: str = "", row: int =
             sheet.sort_by(column, True)
         elif kind == "delete_first_row":
             sheet.delete_row(2)
+        elif kind == "delete_row":  # not in EDITS: the row ``row`` (e.g. the one a job is about to write)
+            sheet.delete_row(row)
         elif kind == "insert_column_first":
             sheet.insert_column(1, "課内メモ")
         elif kind == "type_same_cell":

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, Protocol, Union
 
 from ..files import atomic_write
-from ..schema import Sheet
-from ..values import id_key, is_blank
+from ..schema import HistoryKind, Sheet
+from ..values import display, id_key, is_blank
 
 CellValue = Union[str, int, float, bool, date, datetime, None]  # noqa: UP007 - used at runtime
 
@@ -176,10 +176,14 @@ class SetCell:
 
 @dataclass(frozen=True)
 class AppendRows:
-    """Add rows below the last row the sheet holds when it is written; columns by header."""
+    """Add rows below the last row the sheet holds when it is written; columns by header.
+
+    With ``unique`` (a key column's header) a row whose key the sheet already holds when it is
+    written (a person typed a row with the same new ID meanwhile) is not added: a WriteConflict."""
 
     ref: SheetRef
     rows: tuple[Mapping[str, CellValue], ...]
+    unique: str | None = None
 
 
 @dataclass(frozen=True)
@@ -254,6 +258,26 @@ class WriteConflict:
     def describe(self) -> str:
         where = f"{self.ref.sheet} {self.key}" + (f" の「{self.column}」" if self.column else "")
         return f"{where}: {self.reason}"
+
+
+def conflict_history(
+    conflicts: Iterable[WriteConflict], *, actor: str, now: datetime
+) -> tuple[dict[str, CellValue], ...]:
+    """変更履歴 rows (kind 競合) for writes a sheet refused: what it holds now as 旧値, what the job
+    meant to write as 新値 (for a whole row, why it was not written)."""
+    return tuple(
+        {
+            "日時": now,
+            "実行者": actor,
+            "シート": c.ref.sheet,
+            "キー": c.key,
+            "列": c.column or "（行）",
+            "旧値": display(c.found),
+            "新値": display(c.wanted) if c.column else f"（書き込まず: {c.reason}）",
+            "種別": HistoryKind.CONFLICT,
+        }
+        for c in conflicts
+    )
 
 
 @dataclass
@@ -416,7 +440,19 @@ def place(ref: SheetRef, view: SheetView, changes: Sequence[Change]) -> Placemen
         elif isinstance(ch, AppendRows | ReplaceRows):
             rows: list[dict[int, CellValue]] = []
             missing: set[str] = set()
+            taken: set[str] = set()
+            unique = ch.unique if isinstance(ch, AppendRows) else None
+            if unique and header_key(unique) in headers:
+                rows_of(RowKey(unique, ""))  # indexes the key column as the sheet holds it now
+                taken = set(rows_by_key[header_key(unique)])
             for values in ch.rows:
+                key = id_key(values.get(unique)) if unique else ""
+                if key and key in taken:
+                    why = f"同じ{unique}の行が書き込む前に入力されていたため、この行は追加しませんでした"
+                    out.conflicts.append(WriteConflict(ch.ref, key, "", None, None, why))
+                    continue
+                if key:
+                    taken.add(key)
                 row: dict[int, CellValue] = {}
                 for name, v in values.items():
                     col = headers.get(header_key(name))
