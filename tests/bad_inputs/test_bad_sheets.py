@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import openpyxl
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_random_text import proposal
 
 from kouminrenkei_sheets.config import Config, config_from_dict
@@ -196,3 +199,55 @@ def test_lone_surrogates_become_a_replacement_character_and_a_finding() -> None:
         "件名に壊れた文字（対になっていないサロゲート）が1個あり、置換文字「\ufffd」として読みました。"
         "元の文字を入力し直してください。"
     )
+
+
+UNKNOWNS = [Unknown("=TODAY()", "formula"), Unknown("#NAME?", "error"), Unknown("#REF!", "error")]
+SYNC_KEYS = ["R7-0001-01", "R7-0002-01", "R7-0003-01", "R7-0003-02"]
+REFERRAL_COLUMNS = [
+    "照会ID",
+    "提案ID",
+    "照会先",
+    "照会日",
+    "回答期限",
+    "回答",
+    "回答日",
+    "回答理由・コメント",
+    "先方担当者",
+]
+DEPARTMENT_COLUMNS = ["照会ID", "件名", "回答期限", "回答", "回答日", "回答理由・コメント", "先方担当者", "次回予定日"]
+PLACES = st.one_of(
+    st.tuples(
+        st.just("照会"), st.sampled_from(SYNC_KEYS), st.sampled_from(REFERRAL_COLUMNS), st.sampled_from(UNKNOWNS)
+    ),
+    st.tuples(
+        st.just("課"), st.sampled_from(SYNC_KEYS), st.sampled_from(DEPARTMENT_COLUMNS), st.sampled_from(UNKNOWNS)
+    ),
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(places=st.lists(PLACES, min_size=1, max_size=4, unique_by=lambda p: p[:3]))
+def test_unknown_values_anywhere_change_and_lose_nothing(tmp_path_factory: Any, places: list[Any]) -> None:
+    """Formulas without a result and error values in any 照会 or department cell: sync writes none of
+    the cells around them, twice over, and reports each one."""
+    from test_sync import Desk, make_config, new_store
+
+    config = make_config(tmp_path_factory.mktemp("desk"), "memory", "books")
+    desk = Desk(config, new_store(config))
+    desk.seed()
+    desk.sync()
+    owner = {k: str(desk.referral(k)["照会先"]) for k in SYNC_KEYS}
+    for where, key, column, value in sorted(places, key=lambda p: p[2] == "照会ID"):  # IDs last: cells by key
+        if where == "照会":
+            desk.set_referral(key, column, value)
+        else:
+            desk.set_dept(owner[key], key, column, value)
+    refs = [SheetRef(REFERRALS), *(desk.ref(n) for n in sorted(set(owner.values())))]
+    before = {ref: [r.values for r in desk.table(ref).rows] for ref in refs}
+    first, second = desk.sync(), desk.sync()
+    assert {ref: [r.values for r in desk.table(ref).rows] for ref in refs} == before
+    assert second.changes == []
+    # each one is reported, except cells of a row already left alone for its unknown 照会ID
+    lost_ids = {(w, k) for w, k, c, _ in places if c == "照会ID"}
+    wanted = {(c, str(v)) for w, k, c, v in places if c == "照会ID" or (w, k) not in lost_ids}
+    assert {(f.column, f.value) for f in first.unknown_cells} == wanted
