@@ -33,6 +33,7 @@ from .schema import (
     Sheet,
     Status,
     ValueType,
+    cell_text_limit,
     department_sheet_named,
 )
 from .store.base import (
@@ -55,6 +56,7 @@ from .store.base import (
 from .values import (
     Unknown,
     ValueProblem,
+    cut_to_fit,
     display,
     id_key,
     is_blank,
@@ -195,6 +197,7 @@ class SyncResult:
     deferred: dict[str, int] = field(default_factory=dict)  # department -> changes held over to next run
     problems: list[str] = field(default_factory=list)  # why a department sheet could not be synced
     unknown_cells: list[Finding] = field(default_factory=list)  # formulas without a result, error values: left alone
+    cut_cells: list[Finding] = field(default_factory=list)  # desk text too long for a department's cell: shown cut
     write_conflicts: list[WriteConflict] = field(default_factory=list)  # cells people changed mid-run
     files_written: list[str] = field(default_factory=list)
     departments: list[str] = field(default_factory=list)  # the department sheets looked at
@@ -255,6 +258,7 @@ class SyncResult:
             "deferred": dict(self.deferred),
             "problems": list(self.problems),
             "unknown_cells": [f.to_dict() for f in self.unknown_cells],
+            "cut_cells": [f.to_dict() for f in self.cut_cells],
             "write_conflicts": [
                 {
                     "sheet": str(c.ref),
@@ -384,6 +388,7 @@ class _Planner:
         self.history: list[SyncChange] = []  # rows to append to 変更履歴 (already de-duplicated)
         self.frozen: set[str] = set()  # referrals whose 照会先 or 提案ID cannot be known: left alone everywhere
         self.ids_unknown = False  # a 照会ID in 照会 cannot be read: no department row is taken out
+        self.limit = 0  # characters a cell of this backend holds (0: not checked)
         self._reported: set[tuple[str, int, str]] = set()
 
     def unknown(self, sheet: str, row: int, column: str, key: str, value: Unknown, effect: str) -> None:
@@ -551,6 +556,7 @@ def sync(
 def _sync(config: Config, store: Store, *, dry_run: bool, department: str | None, now: datetime) -> SyncResult:
     result = SyncResult(dry_run=dry_run)
     planner = _Planner(config, result, now)
+    planner.limit = cell_text_limit(store.backend)
     tables = store.read([PROPOSAL_REF, REFERRAL_REF, MASTER_REF, STATE_REF])
     proposal_table, referral_table, state_table = tables[PROPOSAL_REF], tables[REFERRAL_REF], tables[STATE_REF]
     if proposal_table is None or referral_table is None:
@@ -970,6 +976,13 @@ def _push(
             continue
         if key in addressed:
             view = department_view(working[key], proposals.get(proposal_key(working[key].get("提案ID"))))
+            for name, value in view.items():
+                if isinstance(value, str) and planner.limit and len(value) > planner.limit:
+                    view[name] = cut_to_fit(value, planner.limit)  # never a write the sheet refuses or cuts silently
+                    planner.result.cut_cells.append(
+                        make_finding("text.cut", sheet=label, column=name, key=key, value=value[:40],
+                                     length=len(value), limit=planner.limit)
+                    )  # fmt: skip
             if row is None and slot.state is not None and plan.unknown_keys:
                 _keep(plan, slot)  # the row may be the one whose 照会ID cannot be read: not restored
                 continue

@@ -26,6 +26,7 @@ __all__ = [
     "check_email",
     "check_phone",
     "corporate_check_digit",
+    "cut_to_fit",
     "display",
     "excel_serial",
     "fiscal_year",
@@ -114,6 +115,15 @@ def shorten_formula(text: str, limit: int = 60) -> str:
 def is_unknown(value: object) -> bool:
     """Whether a cell's value cannot be known (see :class:`Unknown`)."""
     return isinstance(value, Unknown)
+
+
+def cut_to_fit(text: str, limit: int) -> str:
+    """Text longer than a cell holds, cut so that it fits with the cut said at its end (the whole text
+    stays where it came from). Shorter text is returned as it is."""
+    if len(text) <= limit:
+        return text
+    note = f"…（全{len(text):,}文字のうち{limit - 60:,}文字まで表示。全文は台帳にあります）"
+    return text[: limit - 60] + note
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

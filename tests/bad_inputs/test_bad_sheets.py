@@ -251,3 +251,26 @@ def test_unknown_values_anywhere_change_and_lose_nothing(tmp_path_factory: Any, 
     lost_ids = {(w, k) for w, k, c, _ in places if c == "照会ID"}
     wanted = {(c, str(v)) for w, k, c, v in places if c == "照会ID" or (w, k) not in lost_ids}
     assert {(f.column, f.value) for f in first.unknown_cells} == wanted
+
+
+def test_over_long_desk_text_is_shown_cut_with_the_cut_said_and_kept_whole_in_the_register(tmp_path: Path) -> None:
+    from test_sync import KANKO as TOURISM
+    from test_sync import Desk, make_config, new_store
+
+    config = make_config(tmp_path, "memory", "books")
+    desk = Desk(config, new_store(config))
+    desk.seed()
+    long_text = "観" * 40_000
+    desk.set_proposal("R7-0002", "概要", long_text)
+    result = desk.sync()
+    shown = str(desk.dept_rows(TOURISM)["R7-0002-01"]["概要"])
+    assert len(shown) <= 32_767 and shown.startswith("観" * 32_707)
+    assert shown.endswith("…（全40,000文字のうち32,707文字まで表示。全文は台帳にあります）")
+    assert desk.proposal("R7-0002")["概要"] == long_text  # nothing lost
+    [finding] = result.cut_cells
+    assert (finding.column, finding.key) == ("概要", "R7-0002-01")
+    assert finding.message == (
+        "概要が40,000文字あり、担当課シートの1セル（32,767文字）に収まらないため、途中までを表示しています"
+        "（セルの末尾にそう書いてあります。全文は台帳にあります）。"
+    )
+    assert desk.sync().changes == []  # the cut view is stable: nothing pushed again
