@@ -390,6 +390,7 @@ class _Planner:
         self.ids_unknown = False  # a 照会ID in 照会 cannot be read: no department row is taken out
         self.limit = 0  # characters a cell of this backend holds (0: not checked)
         self._reported: set[tuple[str, int, str]] = set()
+        self.cleared: list[tuple[str, str, CellValue]] = []  # 照会 answers of moved referrals: (key, column, read)
 
     def unknown(self, sheet: str, row: int, column: str, key: str, value: Unknown, effect: str) -> None:
         """Report a cell the tool cannot know (once per cell): sync leaves it, and its row, alone."""
@@ -648,6 +649,14 @@ def _sync(config: Config, store: Store, *, dry_run: bool, department: str | None
     for plan in plans:
         _pull(plan, referrals, working, planner)
 
+    # -- the moved referrals' cleared answers, where the new department typed nothing to pull instead
+    pulled = {(ch.at.key, ch.column) for ch in planner.register_changes if isinstance(ch, SetCell)}
+    for key, name, read in planner.cleared:
+        if (key, name) not in pulled:
+            planner.register_changes.append(
+                SetCell(REFERRAL_REF, RowKey("照会ID", key), name, working[key].get(name), expected=read)
+            )
+
     # -- roll-ups from the merged answers
     _rollups(proposal_table, referrals, working, planner)
 
@@ -786,9 +795,7 @@ def _clear_moved(
             if is_unknown(value) or is_blank(value) or value == empty:
                 continue
             working[key][name] = empty
-            planner.register_changes.append(
-                SetCell(REFERRAL_REF, RowKey("照会ID", key), name, empty, expected=_get(referrals[key], name))
-            )
+            planner.cleared.append((key, name, _get(referrals[key], name)))
             planner.log(
                 SyncChange(HistoryKind.PUSH, source_of, REFERRALS, key, name, value,
                            f"（照会先が「{_text(_get(referrals[key], '照会先'))}」に変わったため消去）")

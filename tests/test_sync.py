@@ -1041,6 +1041,11 @@ class SyncMachine(RuleBasedStateMachine):
                 addressed = key in referrals and referrals[key].get("照会先") == name
                 if not addressed and (name, key) not in last:
                     continue  # a row the department added: sync leaves it alone
+                if not addressed:  # moved or withdrawn: its answers are kept in 変更履歴, never shown on
+                    for c in ANSWER_COLUMNS:
+                        if normalize_text(row.get(c.name)):
+                            self.typed.add((key, c.name, normalize_text(row.get(c.name))))
+                    continue
                 for c in ANSWER_COLUMNS:
                     before = last[(name, key)].get(c.name) if (name, key) in last else None
                     if not same(c, row.get(c.name), before) and key in referrals:
