@@ -274,3 +274,24 @@ def test_over_long_desk_text_is_shown_cut_with_the_cut_said_and_kept_whole_in_th
         "（セルの末尾にそう書いてあります。全文は台帳にあります）。"
     )
     assert desk.sync().changes == []  # the cut view is stable: nothing pushed again
+
+
+def test_an_error_value_from_google_sheets_is_unknown_and_the_row_stays(
+    gsheets_store_factory: Any, tmp_path: Path
+) -> None:
+    """Sheets sends an error as its text ("#NAME?", UNFORMATTED_VALUE): read as Unknown, like an xlsx error."""
+    from test_sync import KANKO as TOURISM
+    from test_sync import Desk, make_config
+
+    config = make_config(tmp_path, "gsheets", "books")
+    store = gsheets_store_factory(departments="books")
+    store.create_book(None, REGISTER_SHEETS)
+    desk = Desk(config, store)
+    desk.seed()
+    desk.sync()
+    desk.set_dept(TOURISM, "R7-0002-01", "照会ID", "#NAME?")
+    result = desk.sync()
+    keys = [r.get("照会ID") for r in desk.table(desk.ref(TOURISM)).rows]
+    assert keys == [Unknown("#NAME?", "error"), "R7-0003-02"]  # not restored as a second row, not deleted
+    assert result.changes == []
+    assert [(f.column, f.value) for f in result.unknown_cells] == [("照会ID", "#NAME?")]
