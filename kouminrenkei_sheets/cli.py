@@ -857,6 +857,10 @@ def _render_sync(result: Any, limit: int | None = None) -> None:
             click.echo(f"注意: {book} は書き込めませんでした（{why}）。次回の同期で反映します。", err=True)
     for problem in d["problems"]:
         click.echo(f"注意: {problem}", err=True)
+    for f in d["cut_cells"]:
+        click.echo(f"注意: {f['sheet']} {f['key']} {f['column']}: {f['message']}", err=True)
+    for f in d["unknown_cells"]:  # formulas without a stored result, error values: left alone
+        click.echo(f"注意: {f['sheet']} {f['row']}行目 {f['column']}: {f['message']}", err=True)
     if d["files_written"]:
         click.echo("書き込んだファイル: " + "、".join(d["files_written"]))
     elif not result.dry_run and not result.register_busy:

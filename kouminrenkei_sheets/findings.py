@@ -127,6 +127,17 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "機種依存文字（{chars}）が含まれています。{hint}",
     ),
     "text.control_chars": ("warning", "制御文字（{chars}）が含まれています。削除してください。"),
+    "cell.unknown": ("error", "{column}の{reason}。{effect}"),
+    "text.surrogate": (
+        "warning",
+        "{column}に壊れた文字（対になっていないサロゲート）が{count}個あり、置換文字「\ufffd」として読みました。"
+        "元の文字を入力し直してください。",
+    ),
+    "text.cut": (
+        "warning",
+        "{column}が{length:,}文字あり、担当課シートの1セル（{limit:,}文字）に収まらないため、途中までを表示しています"
+        "（セルの末尾にそう書いてあります。全文は台帳にあります）。",
+    ),
     "text.too_long": (
         "error",
         "{length:,}文字あり、1セルの上限（{limit:,}文字）を超えています。このままでは書き込むときに切れるため、"

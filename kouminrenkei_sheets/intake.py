@@ -48,6 +48,7 @@ from .store.base import (
 )
 from .store.sources import read_source
 from .values import (
+    Unknown,
     ValueProblem,
     display,
     fiscal_year,
@@ -319,6 +320,12 @@ def _plan(
             continue
         values, notes = _proposal_values(answer.row, settings, answer.stamp, now)
         notes += _length_notes(values, store.backend)
+        for column, v in list(values.items()):
+            if isinstance(v, Unknown):  # an error value or a formula without a result in the export
+                notes.append(
+                    f"{column}は{v.reason}。セルの文字「{v}」のまま取り込みました（元の回答を確かめてください）"
+                )
+                values[column] = str(v)
         if match.kind == "edit":
             assert match.proposal is not None
             edit, cells, logged = _edit(config, result, answer, match.proposal, values, now)

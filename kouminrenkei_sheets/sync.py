@@ -18,6 +18,7 @@ from . import clock, workflow
 from .config import Config
 from .departments import Department, departments_from_table
 from .errors import KouminrenkeiError, UsageError
+from .findings import Finding, make_finding
 from .schema import (
     DEPARTMENT_SHEET,
     DEPARTMENTS,
@@ -26,12 +27,14 @@ from .schema import (
     REFERRALS,
     REGISTER_SHEETS,
     SYNC_STATE,
+    Answer,
     Column,
     HistoryKind,
     Owner,
     Sheet,
     Status,
     ValueType,
+    cell_text_limit,
     department_sheet_named,
 )
 from .store.base import (
@@ -52,10 +55,13 @@ from .store.base import (
     header_key,
 )
 from .values import (
+    Unknown,
     ValueProblem,
+    cut_to_fit,
     display,
     id_key,
     is_blank,
+    is_unknown,
     normalize_text,
     parse_date,
     split_multi,
@@ -191,6 +197,8 @@ class SyncResult:
     skipped_busy: dict[str, str] = field(default_factory=dict)  # book -> who has it open
     deferred: dict[str, int] = field(default_factory=dict)  # department -> changes held over to next run
     problems: list[str] = field(default_factory=list)  # why a department sheet could not be synced
+    unknown_cells: list[Finding] = field(default_factory=list)  # formulas without a result, error values: left alone
+    cut_cells: list[Finding] = field(default_factory=list)  # desk text too long for a department's cell: shown cut
     write_conflicts: list[WriteConflict] = field(default_factory=list)  # cells people changed mid-run
     files_written: list[str] = field(default_factory=list)
     departments: list[str] = field(default_factory=list)  # the department sheets looked at
@@ -231,7 +239,7 @@ class SyncResult:
     @property
     def exit_code(self) -> int:
         """1 when a sheet could not be synced (its structure, repeated IDs): a person must look."""
-        return 1 if self.problems else 0
+        return 1 if self.problems or self.unknown_cells else 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -251,6 +259,8 @@ class SyncResult:
             "register_busy": self.register_busy,
             "deferred": dict(self.deferred),
             "problems": list(self.problems),
+            "unknown_cells": [f.to_dict() for f in self.unknown_cells],
+            "cut_cells": [f.to_dict() for f in self.cut_cells],
             "write_conflicts": [
                 {
                     "sheet": str(c.ref),
@@ -370,6 +380,7 @@ class _DepartmentPlan:
     merged: dict[str, dict[str, CellValue]] = field(default_factory=dict)  # 同期済 after this run
     in_flight: dict[str, tuple[str, dict[str, CellValue]]] = field(default_factory=dict)  # key -> (状態, before)
     create_book: bool = False
+    unknown_keys: bool = False  # a 照会ID cell of the sheet cannot be read: no missing row is restored
 
 
 class _Planner:
@@ -379,6 +390,23 @@ class _Planner:
         self.now = now
         self.register_changes: list[Change] = []
         self.history: list[SyncChange] = []  # rows to append to 変更履歴 (already de-duplicated)
+        self.frozen: set[str] = set()  # referrals whose 照会先 or 提案ID cannot be known: left alone everywhere
+        self.ids_unknown = False  # a 照会ID in 照会 cannot be read: no department row is taken out
+        self.limit = 0  # characters a cell of this backend holds (0: not checked)
+        self._reported: set[tuple[str, int, str]] = set()
+        self.cleared: list[tuple[str, str, CellValue]] = []  # 照会 answers of moved referrals: (key, column, read)
+
+    def unknown(self, sheet: str, row: int, column: str, key: str, value: Unknown, effect: str) -> None:
+        """Report a cell the tool cannot know (once per cell): sync leaves it, and its row, alone."""
+        if (sheet, row, column) in self._reported:
+            return
+        self._reported.add((sheet, row, column))
+        self.result.unknown_cells.append(
+            make_finding(
+                "cell.unknown", sheet=sheet, row=row, column=column, key=key or None, value=str(value),
+                reason=value.reason, effect=effect,
+            )
+        )  # fmt: skip
 
     # -- recording
     def log(self, change: SyncChange, *, record: bool = True) -> None:
@@ -667,6 +695,7 @@ def _sync(
     planner = _Planner(config, result, now)
     if seen is None and department is None and not dry_run:
         seen = _Seen.look(config, store)
+    planner.limit = cell_text_limit(store.backend)
     tables = store.read([PROPOSAL_REF, REFERRAL_REF, MASTER_REF, STATE_REF])
     proposal_table, referral_table, state_table = tables[PROPOSAL_REF], tables[REFERRAL_REF], tables[STATE_REF]
     if proposal_table is None or referral_table is None:
@@ -698,7 +727,12 @@ def _sync(
     referrals: dict[str, Row] = {}
     working: dict[str, dict[str, CellValue]] = {}
     for row in referral_table.rows:
-        key = referral_key(_get(row, "照会ID"))
+        raw_id = _get(row, "照会ID")
+        if isinstance(raw_id, Unknown):
+            planner.ids_unknown = True
+            planner.unknown(REFERRALS, row.number, "照会ID", "", raw_id, _LEFT_ROW_REGISTER)
+            continue
+        key = referral_key(raw_id)
         if not key:
             continue
         if key in referrals:
@@ -709,6 +743,11 @@ def _sync(
             continue
         referrals[key] = row
         working[key] = {c.source[1]: _get(row, c.source[1]) for c in _COLUMNS if c.source and c.source[0] == REFERRALS}
+        _report_unknown(planner, REFERRALS, row, key, ("提案ID", "照会先", *_SOURCES[REFERRALS]))
+        if is_unknown(_get(row, "照会先")) or is_unknown(_get(row, "提案ID")):
+            planner.frozen.add(key)
+    for row in proposal_table.rows:
+        _report_unknown(planner, PROPOSALS, row, _text(_get(row, "提案ID")), ("提案ID", *_SOURCES[PROPOSALS]))
     recipient = {key: normalize_text(_get(row, "照会先")) for key, row in referrals.items()}
 
     # -- department sheets and the state of the last sync
@@ -729,7 +768,7 @@ def _sync(
             if renamed is not None:
                 result.problems.append(renamed)
                 continue
-        plan = _department_plan(d, table, store, result)
+        plan = _department_plan(d, table, store, planner)
         if plan is None:
             continue
         dname = normalize_text(d.name)
@@ -744,9 +783,20 @@ def _sync(
             _resolve(slot)
         plans.append(plan)
 
+    # -- a referral moved to another department: the answers in 照会 were the old department's
+    _clear_moved(state, recipient, set(by_name), referrals, working, planner)
+
     # -- pass 1: answers the departments changed come into 照会 (the department owns those columns)
     for plan in plans:
         _pull(plan, referrals, working, planner)
+
+    # -- the moved referrals' cleared answers, where the new department typed nothing to pull instead
+    pulled = {(ch.at.key, ch.column) for ch in planner.register_changes if isinstance(ch, SetCell)}
+    for key, name, read in planner.cleared:
+        if (key, name) not in pulled:
+            planner.register_changes.append(
+                SetCell(REFERRAL_REF, RowKey("照会ID", key), name, working[key].get(name), expected=read)
+            )
 
     # -- roll-ups from the merged answers
     _rollups(proposal_table, referrals, working, planner)
@@ -817,9 +867,10 @@ def _write(
                     result.deferred[plan.department.name] = plan.writes
 
 
-def _department_plan(d: Department, table: Table | None, store: Store, result: SyncResult) -> _DepartmentPlan | None:
+def _department_plan(d: Department, table: Table | None, store: Store, planner: _Planner) -> _DepartmentPlan | None:
     """A department sheet ready to merge, or None (with a problem reported) when it cannot be synced."""
     label = _label(d)
+    result = planner.result
     if table is not None:
         problems = structure_problems(table, [c.name for c in _COLUMNS])
         if problems:
@@ -832,7 +883,12 @@ def _department_plan(d: Department, table: Table | None, store: Store, result: S
         plan.changes.append(EnsureSheet(d.ref, department_sheet_named(d.ref.sheet)))
         return plan
     for row in table.rows:
-        key = referral_key(_get(row, KEY))
+        raw_key = _get(row, KEY)
+        if isinstance(raw_key, Unknown):
+            plan.unknown_keys = True
+            planner.unknown(label, row.number, KEY, "", raw_key, _LEFT_ROW_DEPARTMENT)
+            continue
+        key = referral_key(raw_key)
         if not key:
             result.added_rows.append(RowNote(d.name, label, row.number, "", "照会IDが空欄の行（同期の対象外）"))
             continue
@@ -849,7 +905,62 @@ def _department_plan(d: Department, table: Table | None, store: Store, result: S
             )  # fmt: skip
             continue
         slot.row = row
+        _report_unknown(planner, label, row, key, [c.name for c in _COLUMNS])
     return plan
+
+
+_LEFT_CELL = "同期はこのセルを読み書きしません。"
+_LEFT_ROW_REGISTER = "この行は同期せず、担当課シートの行も外しません。"
+_LEFT_ROW_DEPARTMENT = "この行は同期せず、担当課シートから消えた行の復元もしません。"
+
+
+def _report_unknown(planner: _Planner, sheet: str, row: Row, key: str, columns: Iterable[str]) -> None:
+    for name in columns:
+        value = _get(row, name)
+        if isinstance(value, Unknown):
+            planner.unknown(sheet, row.number, name, key, value, _LEFT_CELL)
+
+
+def _keep(plan: _DepartmentPlan, slot: _Slot) -> None:
+    """Leave a department row as it is; the state of the last sync stays as it was."""
+    if slot.state is not None:
+        plan.merged[slot.key] = dict(slot.state.values)
+
+
+def _clear_moved(
+    state: _State,
+    recipient: Mapping[str, str],
+    departments: set[str],
+    referrals: Mapping[str, Row],
+    working: dict[str, dict[str, CellValue]],
+    planner: _Planner,
+) -> None:
+    """A referral whose 照会先 changed from one department to another: the answer, comment and
+    contact in 照会 were the old department's, so the new one must not be shown them. They are
+    cleared in 照会 and kept in 変更履歴 (the old department's row keeps them until it is taken out,
+    and its last answers are logged then too)."""
+    had = {key: sd for (sd, key), srow in state.rows.items()}
+    holders: dict[str, set[str]] = {}
+    for sd, key in state.rows:
+        holders.setdefault(key, set()).add(sd)
+    for key, now in recipient.items():
+        old = holders.get(key, set())
+        if not now or now not in departments or not old or now in old or key in planner.frozen:
+            continue
+        source_of = had[key]
+        for c in _ANSWER_COLUMNS:
+            assert c.source is not None
+            name = c.source[1]
+            value = working[key].get(name)
+            empty: CellValue = Answer.NONE if name == "回答" and not is_blank(value) else None
+            if is_unknown(value) or is_blank(value) or value == empty:
+                continue
+            working[key][name] = empty
+            planner.cleared.append((key, name, _get(referrals[key], name)))
+            planner.log(
+                SyncChange(HistoryKind.PUSH, source_of, REFERRALS, key, name, value,
+                           f"（照会先が「{_text(_get(referrals[key], '照会先'))}」に変わったため消去）")
+            )  # fmt: skip
 
 
 def structure_problems(table: Table, required: Iterable[str]) -> list[str]:
@@ -953,8 +1064,10 @@ def _pull(
     for key, slot in plan.slots.items():
         if slot.row is None or slot.repeated or key not in referrals:
             continue
-        if slot.base is None and normalize_text(_get(referrals[key], "照会先")) != normalize_text(plan.department.name):
-            continue  # a row the department added for someone else's referral: reported in pass 2
+        if key in planner.frozen or normalize_text(_get(referrals[key], "照会先")) != normalize_text(
+            plan.department.name
+        ):
+            continue  # someone else's referral (added, or moved away: its answers are logged as it leaves)
         base = slot.base or {}
         values = working[key]
         for c in _ANSWER_COLUMNS:
@@ -962,6 +1075,8 @@ def _pull(
             source = c.source[1]
             reg = values.get(source)
             dep = _cell(c, _dep_value(plan, slot, c, base.get(c.name) if slot.base is not None else reg))
+            if is_unknown(reg) or is_unknown(dep):
+                continue  # a value the tool cannot know is never an answer (reported when read)
             if same(c, dep, reg) or same(c, dep, base.get(c.name)):
                 continue  # equal, or only the register changed (pushed in pass 2)
             both = not same(c, reg, base.get(c.name))
@@ -1024,14 +1139,26 @@ def _push(
     for key in sorted(plan.slots):
         slot = plan.slots[key]
         row = slot.row
-        if slot.repeated and key in addressed:  # (a withdrawn or moved one is still taken out by its values)
-            if slot.base is not None:
-                plan.merged[key] = dict(slot.base)  # the last synced state stays until the department decides
+        # an unknown value, or an ID the department typed on two rows (a withdrawn or moved one is still
+        # taken out by its values): the row stays as it is, the last synced state with it
+        if key in planner.frozen or (slot.repeated and key in addressed):
+            _keep(plan, slot)
             continue
         if key in addressed:
             view = department_view(working[key], proposals.get(proposal_key(working[key].get("提案ID"))))
-            plan.merged[key] = view
+            for name, value in view.items():
+                if isinstance(value, str) and planner.limit and len(value) > planner.limit:
+                    view[name] = cut_to_fit(value, planner.limit)  # never a write the sheet refuses or cuts silently
+                    planner.result.cut_cells.append(
+                        make_finding("text.cut", sheet=label, column=name, key=key, value=value[:40],
+                                     length=len(value), limit=planner.limit)
+                    )  # fmt: skip
+            if row is None and slot.state is not None and plan.unknown_keys:
+                _keep(plan, slot)  # the row may be the one whose 照会ID cannot be read: not restored
+                continue
+            merged = plan.merged[key] = {k: None if is_unknown(v) else v for k, v in view.items()}
             if row is None:
+                view = merged  # (a cell the register cannot know is left empty in a new row)
                 restore = slot.base is not None and not slot.replay
                 kind = HistoryKind.RESTORE if restore else HistoryKind.PUSH
                 appends.append(view)
@@ -1049,6 +1176,9 @@ def _push(
             for c in _COLUMNS:
                 new = view[c.name]
                 actual = None if c.name in plan.missing_columns else _cell(c, _get(row, c.name))
+                if is_unknown(new) or is_unknown(actual):
+                    merged[c.name] = base.get(c.name)  # left alone on both sides, reported when read
+                    continue
                 dep = _dep_value(plan, slot, c, base.get(c.name) if slot.base is not None else new)
                 if same(c, actual, new) and c.name not in plan.missing_columns:
                     continue
@@ -1085,6 +1215,11 @@ def _push(
         # not (or no longer) addressed to this department
         if row is None:
             continue
+        if slot.base is not None and (
+            (key not in referrals and planner.ids_unknown) or any(is_unknown(v) for v in row.values.values())
+        ):
+            _keep(plan, slot)  # it may be the row whose 照会ID cannot be read, or holds what the tool cannot know
+            continue
         if slot.base is None:
             who = _text(_get(referrals[key], "照会先")) if key in referrals else ""
             reason = f"{who}あての照会です（同期の対象外）" if who else "台帳にない照会ID（同期の対象外）"
@@ -1098,13 +1233,13 @@ def _push(
             why = f"照会先が「{_text(_get(referrals[key], '照会先'))}」に変わったため削除"
         else:
             why = "台帳から照会が削除されたため削除"
-            # the answers have no register row to go to: keep them in 変更履歴
-            for c in _ANSWER_COLUMNS:
-                value = _get(row, c.name)
-                if not is_blank(value):
-                    planner.log(
-                        SyncChange(HistoryKind.PUSH, d.name, label, key, c.name, value, ""), record=not slot.replay
-                    )
+        base = slot.base or {}
+        for c in _ANSWER_COLUMNS:
+            value = _get(row, c.name)
+            # withdrawn: the answers have no register row to go to; moved: they were this department's
+            # and 照会 no longer holds them. Either way they are kept in 変更履歴.
+            if not is_blank(value) and (key not in referrals or not same(c, value, base.get(c.name))):
+                planner.log(SyncChange(HistoryKind.PUSH, d.name, label, key, c.name, value, ""), record=not slot.replay)
         planner.log(SyncChange(HistoryKind.PUSH, d.name, label, key, ROW_LABEL, ROW_LABEL, ROW_REMOVED),
                     record=not slot.replay)  # fmt: skip
         result.removed_rows.append(RowNote(d.name, label, row.number, key, why))

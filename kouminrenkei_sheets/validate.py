@@ -60,6 +60,7 @@ from .store.base import (
     header_key,
 )
 from .values import (
+    Unknown,
     ValueProblem,
     check_corporate_number,
     check_email,
@@ -438,6 +439,17 @@ class _Run:
                 for row in rows
                 if (v := row.values.get(name)) is not None and not (v.__class__ is str and not v.strip())
             ]
+            if any(isinstance(v, Unknown) for _, v in filled):  # a formula without a result, an error value
+                for row, v in filled:
+                    if isinstance(v, Unknown):
+                        check.add("cell.unknown", row, name, v, reason=v.reason, effect="値を入れ直してください。")
+                filled = [(r, v) for r, v in filled if not isinstance(v, Unknown)]
+            if check.table is not None and check.table.replaced:
+                for number, at in check.table.replaced:
+                    hit = next((r for r in rows if r.number == number), None) if at == header_key(name) else None
+                    if hit is not None:
+                        got = hit.values.get(at)
+                        check.add("text.surrogate", hit, name, got, count=str(got).count("\ufffd"))
             if column.required and len(filled) < len(rows):
                 hint = _required_hint(column)
                 for row in rows:

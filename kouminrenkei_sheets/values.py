@@ -18,12 +18,15 @@ from itertools import pairwise
 
 __all__ = [
     "ERAS",
+    "ERROR_VALUES",
     "Era",
+    "Unknown",
     "ValueProblem",
     "check_corporate_number",
     "check_email",
     "check_phone",
     "corporate_check_digit",
+    "cut_to_fit",
     "display",
     "excel_serial",
     "fiscal_year",
@@ -32,6 +35,7 @@ __all__ = [
     "fiscal_year_range",
     "format_date",
     "is_blank",
+    "is_unknown",
     "match_choice",
     "match_multi_choice",
     "normalize_text",
@@ -42,6 +46,7 @@ __all__ = [
     "parse_referral_id",
     "proposal_id",
     "referral_id",
+    "replace_surrogates",
     "split_multi",
     "to_wareki",
     "to_wareki_short",
@@ -58,6 +63,80 @@ class ValueProblem(ValueError):
 
     def __str__(self) -> str:
         return self.reason
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Values the tool cannot know
+
+
+# The error values a spreadsheet shows in place of a result (Excel and Google Sheets spell them alike).
+ERROR_VALUES = frozenset(
+    {"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA", "#SPILL!",
+     "#CALC!", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!", "#ERROR!", "#PYTHON!"}
+)  # fmt: skip
+
+
+class Unknown(str):
+    """A cell whose value the tool cannot know: a formula whose result is not stored (openpyxl drops
+    every cached result when it saves a book) or an error value (#NAME?, #REF!, #N/A …).
+
+    It is text so that it is never blank and shows what the sheet holds ("=TODAY()", "#NAME?"), but
+    jobs must treat it as neither a value, a key nor an answer: they leave the cell (and a row whose
+    key it is) alone and report it. ``kind`` is "formula" or "error"."""
+
+    kind: str
+
+    def __new__(cls, text: str, kind: str) -> Unknown:
+        self = super().__new__(cls, text)
+        self.kind = kind
+        return self
+
+    def __repr__(self) -> str:
+        return f"Unknown({str(self)!r}, {self.kind!r})"
+
+    def __reduce__(self) -> tuple[type[Unknown], tuple[str, str]]:  # copy.deepcopy (memory store) keeps it
+        return (Unknown, (str(self), self.kind))
+
+    @property
+    def reason(self) -> str:
+        """What the cell holds, in Japanese, and what a person can do about it."""
+        if self.kind == "error":
+            return f"エラー値「{self}」が入っていて、値が分かりません（数式か参照を直してください）"
+        return (
+            f"数式「{shorten_formula(self)}」の結果がブックに保存されていないため、値が分かりません"
+            "（Excel で開いて保存し直すか、数式をやめて値を入力してください）"
+        )
+
+
+def shorten_formula(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def is_unknown(value: object) -> bool:
+    """Whether a cell's value cannot be known (see :class:`Unknown`)."""
+    return isinstance(value, Unknown)
+
+
+def cut_to_fit(text: str, limit: int) -> str:
+    """Text longer than a cell holds, cut so that it fits with the cut said at its end (the whole text
+    stays where it came from). Shorter text is returned as it is."""
+    if len(text) <= limit:
+        return text
+    note = f"…（全{len(text):,}文字のうち{limit - 60:,}文字まで表示。全文は台帳にあります）"
+    return text[: limit - 60] + note
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def replace_surrogates(text: str) -> str:
+    """A lone surrogate (half of a UTF-16 pair, from a broken export or a Sheets cell written by a
+    script) cannot be written to UTF-8, XML or JSON: it becomes U+FFFD, the replacement character."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def has_surrogates(text: str) -> bool:
+    return _SURROGATE.search(text) is not None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -768,8 +847,8 @@ def _id_key_text(text: str) -> str:
 def id_key(value: object) -> str:
     """How a row's key is matched, everywhere: IDs whatever width, case or dash a person typed
     ("ｒ７－０００１－１" is R7-0001-01; "r7-0001" is R7-0001); other keys by their compact NFKC form."""
-    if value is None:
-        return ""
+    if value is None or isinstance(value, Unknown):
+        return ""  # (an error value or an uncached formula is never a key)
     if isinstance(value, str):
         return _id_key_text(value)
     return _compact(value).upper()

@@ -535,16 +535,36 @@ def test_a_duplicated_row_in_a_department_sheet_is_reported_not_merged(synced: D
     assert synced.dept_rows(KANKO)["R7-0002-01"]["回答期限"] == date(2025, 6, 30)
 
 
-def test_a_moved_referral_takes_its_new_answers_along(synced: Desk) -> None:
-    synced.set_dept(KANKO, "R7-0003-02", "回答理由・コメント", "観光面でも協力可能")
+def test_a_moved_referral_shows_the_new_department_none_of_the_old_ones_answers(synced: Desk) -> None:
+    synced.set_dept(KANKO, "R7-0003-02", "回答", "検討中")
+    synced.sync()
+    synced.set_dept(KANKO, "R7-0003-02", "回答理由・コメント", "担当は防災課です")  # typed, not yet synced
+    synced.set_dept(KANKO, "R7-0003-02", "先方担当者", "観光太郎")
     synced.set_referral("R7-0003-02", "照会先", BOUSAI)
     result = synced.sync()
     assert "R7-0003-02" not in synced.dept_rows(KANKO)
     moved = synced.dept_rows(BOUSAI)["R7-0003-02"]
-    assert moved["回答理由・コメント"] == "観光面でも協力可能"
-    assert synced.referral("R7-0003-02")["回答理由・コメント"] == "観光面でも協力可能"
+    assert moved["回答"] == Answer.NONE and moved["回答理由・コメント"] is None and moved["先方担当者"] is None
+    referral = synced.referral("R7-0003-02")
+    assert referral["回答"] == Answer.NONE and not referral["回答理由・コメント"] and not referral["先方担当者"]
+    kept = {(h["キー"], h["列"], h["旧値"]) for h in synced.history()}  # nothing of the old department's is lost
+    assert {("R7-0003-02", "回答", "検討中"), ("R7-0003-02", "回答理由・コメント", "担当は防災課です"),
+            ("R7-0003-02", "先方担当者", "観光太郎")} <= kept  # fmt: skip
     assert [(r.department, r.key) for r in result.removed_rows] == [(KANKO, "R7-0003-02")]
+    everything = json.dumps([synced.dept_rows(n) for n in (BOUSAI, KANKO, KENKO)], ensure_ascii=False, default=str)
+    for secret in (
+        "観光太郎",
+        "担当は防災課です",
+        "山田太郎",
+        "yamada@example.jp",
+        "029-301-1111",
+        "独自のポイント設計",
+    ):
+        assert secret not in everything  # in no department book
     assert synced.sync().changes == []
+    synced.set_dept(BOUSAI, "R7-0003-02", "回答", "連携可")  # the new department answers: its own answer
+    synced.sync()
+    assert synced.referral("R7-0003-02")["回答"] == "連携可"
 
 
 def test_a_withdrawn_referral_leaves_the_sheet_and_its_answers_stay_in_history(synced: Desk) -> None:
@@ -1035,6 +1055,11 @@ class SyncMachine(RuleBasedStateMachine):
                 addressed = key in referrals and referrals[key].get("照会先") == name
                 if not addressed and (name, key) not in last:
                     continue  # a row the department added: sync leaves it alone
+                if not addressed:  # moved or withdrawn: its answers are kept in 変更履歴, never shown on
+                    for c in ANSWER_COLUMNS:
+                        if normalize_text(row.get(c.name)):
+                            self.typed.add((key, c.name, normalize_text(row.get(c.name))))
+                    continue
                 for c in ANSWER_COLUMNS:
                     before = last[(name, key)].get(c.name) if (name, key) in last else None
                     if not same(c, row.get(c.name), before) and key in referrals:

@@ -20,7 +20,7 @@ from typing import Any, Protocol, Union
 
 from ..files import atomic_write
 from ..schema import HistoryKind, Sheet
-from ..values import display, id_key, is_blank
+from ..values import display, has_surrogates, id_key, is_blank, replace_surrogates
 
 CellValue = Union[str, int, float, bool, date, datetime, None]  # noqa: UP007 - used at runtime
 
@@ -74,6 +74,7 @@ class Table:
     rows: list[Row] = field(default_factory=list)
     marks: dict[tuple[int, str], str] = field(default_factory=dict)  # (row, column) -> tool note
     hidden: bool = False
+    replaced: list[tuple[int, str]] = field(default_factory=list)  # (row, column): lone surrogates → U+FFFD
 
     @property
     def columns(self) -> list[str]:
@@ -117,21 +118,25 @@ class Table:
 
 def table_from_grid(ref: SheetRef, grid: list[list[CellValue]], hidden: bool = False) -> Table:
     """Turn a grid (first row = header) into a Table; shared by the backends."""
-    headers = ["" if h is None else str(h) for h in (grid[0] if grid else [])]
+    headers = ["" if h is None else replace_surrogates(str(h)) for h in (grid[0] if grid else [])]
     keys = [header_key(h) for h in headers]
     rows: list[Row] = []
+    replaced: list[tuple[int, str]] = []
     for i, cells in enumerate(grid[1:], start=2):
         if all(is_blank(c) for c in cells):
             continue
         values: dict[str, CellValue] = {}
         for k, v in zip(keys, cells, strict=False):
             if k and k not in values:
+                if v.__class__ is str and not v.isascii() and has_surrogates(v):
+                    v = replace_surrogates(v)
+                    replaced.append((i, k))
                 values[k] = v
         for k in keys:
             if k:
                 values.setdefault(k, None)
         rows.append(Row(i, values))
-    return Table(ref, headers, rows, hidden=hidden)
+    return Table(ref, headers, rows, hidden=hidden, replaced=replaced)
 
 
 # ---------------------------------------------------------------- the changes a plan is made of

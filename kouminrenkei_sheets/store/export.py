@@ -95,10 +95,11 @@ class _FixedTimeZip(zipfile.ZipFile):
 
 def _set(cell: Cell, value: CellValue) -> None:
     if isinstance(value, str):
+        from .ooxml import escape_text  # a literal "_x0041_" stays text in Excel
         from .xlsx import _clean_text  # the register's rule: control characters as visible pictures
 
         # Assigning a str that starts with "=" would make openpyxl store a formula.
-        cell.value = _clean_text(value)
+        cell.value = escape_text(_clean_text(value))
         cell.data_type = "s"
     elif isinstance(value, datetime):
         cell.value = value

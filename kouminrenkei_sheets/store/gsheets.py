@@ -94,6 +94,7 @@ from .base import (
     place_marks,
     table_from_grid,
 )
+from .ooxml import error_value
 
 SCOPES = ("https://www.googleapis.com/auth/spreadsheets", "https://www.googleapis.com/auth/drive")
 ENDPOINT_ENV = "KOUMINRENKEI_GSHEETS_ENDPOINT"  # tests only: like gsheets.endpoint, for a config made by init
@@ -187,6 +188,8 @@ def decode(value: Any, kind: ValueType | None) -> CellValue:
     """A cell as the API gave it (UNFORMATTED_VALUE, SERIAL_NUMBER) → a CellValue; ``kind`` is the
     date type of the column, None for a column that does not hold dates."""
     if type(value) is str:  # the common case first: tens of thousands of cells per read
+        if value[:1] == "#" and (unknown := error_value(value)) is not None:
+            return unknown  # an error value (#NAME?, #REF! …): not a value the tool can know
         return value or None
     if value is None or isinstance(value, bool):
         return value

@@ -68,6 +68,7 @@ from .base import (
     table_from_grid,
 )
 from .export import print_setup
+from .ooxml import escape_text, unescape_text, unknown_cells
 
 DATE_FORMAT = "yyyy/m/d"
 DATETIME_FORMAT = "yyyy/m/d h:mm"
@@ -96,9 +97,9 @@ def _clean_text(value: str) -> str:
 def set_cell_value(cell: Any, value: CellValue) -> None:
     """Write a value as data: text stays text (even ``=…``), dates become date cells."""
     if isinstance(value, str):
-        cell.value = _clean_text(value)
-        if value.startswith("="):
-            cell.data_type = "s"  # openpyxl would otherwise store it as a formula
+        cell.value = escape_text(_clean_text(value))
+        if value.startswith(("=", "#")):
+            cell.data_type = "s"  # openpyxl would otherwise store a formula, or "#N/A" as an error
     elif isinstance(value, datetime):
         cell.value = value
         cell.number_format = DATETIME_FORMAT
@@ -487,7 +488,10 @@ class XlsxStore(Store):
                     out[ref] = None
                     continue
                 ws = wb[ref.sheet]
-                grid = [list(r) for r in ws.iter_rows(values_only=True)]
+                grid = [
+                    [unescape_text(v) if isinstance(v, str) else v for v in r] for r in ws.iter_rows(values_only=True)
+                ]
+                _overlay_unknown(grid, unknown_cells(wb._archive.read(ws._worksheet_path)))
                 table = table_from_grid(ref, grid, hidden=ws.sheet_state != "visible")
                 _attach_marks(table, _read_marks(wb._archive, ws._worksheet_path))
                 out[ref] = table
@@ -717,11 +721,12 @@ class _WorksheetView:
         if last < 2:
             return []
         rows = self.ws.iter_rows(min_row=2, max_row=last, min_col=column, max_col=column, values_only=True)
-        return [r[0] for r in rows]
+        return [unescape_text(r[0]) if isinstance(r[0], str) else r[0] for r in rows]
 
     def value(self, row: int, column: int) -> CellValue:
         cell = self.ws._cells.get((row, column))  # (reading must not create cells)
-        return None if cell is None else cell.value
+        value = None if cell is None else cell.value
+        return unescape_text(value) if isinstance(value, str) else value
 
 
 def _carry_out(ws: Worksheet, placed: Placement) -> None:
@@ -798,6 +803,17 @@ def _calamine_value(v: Any) -> CellValue:
     return str(v)  # times and durations: shown as text, validated as such
 
 
+def _overlay_unknown(grid: list[list[CellValue]], cells: dict[tuple[int, int], Any]) -> None:
+    """Error cells and formulas without a stored result: read as what they are, never as blanks."""
+    for (r, c), value in cells.items():
+        while len(grid) < r:
+            grid.append([])
+        row = grid[r - 1]
+        if len(row) < c:
+            row.extend([None] * (c - len(row)))
+        row[c - 1] = value
+
+
 def _sheet_paths(archive: zipfile.ZipFile) -> dict[str, str]:
     """Tab name -> the worksheet's part in the zip (to read the tool's notes)."""
     wb = ElementTree.fromstring(archive.read("xl/workbook.xml"))
@@ -825,6 +841,8 @@ def _read_fast(path: Path, refs: Sequence[SheetRef]) -> dict[SheetRef, Table | N
                     continue
                 raw = workbook.get_sheet_by_name(ref.sheet).to_python(skip_empty_area=False)
                 grid = [[_calamine_value(v) for v in row] for row in raw]
+                if ref.sheet in parts:
+                    _overlay_unknown(grid, unknown_cells(archive.read(parts[ref.sheet])))
                 table = table_from_grid(ref, grid, hidden=not visible[ref.sheet])
                 if ref.sheet in parts:
                     _attach_marks(table, _read_marks(archive, parts[ref.sheet]))

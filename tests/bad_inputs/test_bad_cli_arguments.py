@@ -24,6 +24,10 @@ CASES = [
     (["agreement", "R7-\x00"], 2, "エラー:"),
     (["publish", "--fiscal-year", "令和百年度"], 2, "エラー: '--fiscal-year' の値が正しくありません"),
     (["intake", "answers.txt"], 2, "エラー:"),
+    # bytes a shell passes that are not UTF-8 arrive as lone surrogates ("\udcff"): shown, never a crash
+    (["sync", "--department", "\udcff"], 2, "エラー: 「"),
+    (["refer", "R7-0001", "--to", "観光\udcfe課"], 2, "エラー: 照会先「観光"),
+    (["agreement", "R7-\ud800"], 2, "エラー:"),
 ]  # fmt: skip
 
 

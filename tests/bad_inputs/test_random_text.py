@@ -109,6 +109,7 @@ def every_job(tmp_path: Path, backend: str, values: dict[str, str], department: 
         text = published_text(out)
         for value in PERSONAL.values():
             assert value not in text
+        assert not any("\ud800" <= c <= "\udfff" for c in text)
 
 
 def form_roundtrip(tmp_path: Path, backend: str, answers: list[dict[str, str]]) -> None:
@@ -138,11 +139,11 @@ def form_roundtrip(tmp_path: Path, backend: str, answers: list[dict[str, str]]) 
     assert intake(config, store, str(source), now=datetime(2025, 6, 1)).imported == []  # never twice
 
 
-# No .xlsx, Google Sheets response or UTF-8 CSV can carry a lone surrogate, so no sheet a job reads
-# holds one; the memory backend is fed what the real readers can give.
-READABLE_TEXT = TEXT.map(lambda t: "".join(c for c in t if not "\ud800" <= c <= "\udfff"))
+# A Google Sheets response is JSON, which can carry a lone surrogate ("\ud800", from a cell a script
+# wrote); every backend's reader turns one into U+FFFD (store.base.table_from_grid), so the memory
+# backend is fed them as they come.
 ANSWER = st.fixed_dictionaries({k: TEXT for k in ("会社名", "件名", "内容", "担当")})
-FIELDS = st.fixed_dictionaries({k: READABLE_TEXT for k in PARTNER_FIELDS})
+FIELDS = st.fixed_dictionaries({k: TEXT for k in PARTNER_FIELDS})
 COMMON = settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
