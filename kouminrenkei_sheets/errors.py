@@ -17,9 +17,30 @@ from __future__ import annotations
 
 
 class KouminrenkeiError(Exception):
-    """Base of every error the tool raises on purpose; its message is Japanese and complete."""
+    """Base of every error the tool raises on purpose; its message is Japanese, complete and one line
+    (a name a person typed with a line break or a control character in it cannot split it)."""
 
     exit_code = 1
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(one_line(a) if isinstance(a, str) else a for a in args))
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: line breaks and tabs become spaces, other control characters their visible
+    symbols (NUL → ␀), so a message is one line in a terminal, a log and a scheduler's mail."""
+    out = []
+    for ch in text.replace("\r\n", " "):
+        code = ord(ch)
+        if ch in "\r\n\t\v\f\x85\u2028\u2029":
+            out.append(" ")
+        elif code < 0x20:
+            out.append(chr(0x2400 + code))
+        elif code == 0x7F:
+            out.append("\u2421")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 class DataError(KouminrenkeiError):

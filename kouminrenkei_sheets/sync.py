@@ -646,6 +646,8 @@ class _Seen:
         """Record the versions after a full sync whose writes all went through (else no record)."""
         if result.write_conflicts or result.skipped_busy or result.deferred or result.register_busy:
             return
+        if result.unknown_cells:
+            return  # a value the tool cannot know is looked at (and reported) again on every run
         tabs = _register_tabs(targets)
         written = set(result.files_written)
         books: list[str | None] = [None, *dict.fromkeys(d.ref.book for d in targets if d.ref.book is not None)]
