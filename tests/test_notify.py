@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import importlib
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -254,7 +255,8 @@ def test_nothing_is_sent_while_the_register_is_open() -> None:
     assert store.writes == {}
 
 
-def test_a_second_notify_at_the_same_time_is_busy() -> None:
+def test_a_second_notify_at_the_same_time_is_busy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(importlib.import_module("kouminrenkei_sheets.notify"), "WRITE_LOCK_WAIT", 0.0)
     store = make_store()
     with store._hold_lock(WRITE_LOCK, ttl_seconds=60, wait_seconds=0), pytest.raises(BusyError):
         notify(make_config(1), store, now=NOW)
