@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -20,15 +18,6 @@ from kouminrenkei_sheets.schema import REGISTER_SHEETS
 from kouminrenkei_sheets.store.memory import MemoryStore
 
 TOKYO = clock.zone("Asia/Tokyo")
-
-
-@pytest.fixture
-def utc_machine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def test_now_and_today_are_tokyo_on_a_utc_server(utc_machine: None) -> None:

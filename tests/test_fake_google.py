@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import gspread
@@ -69,13 +68,6 @@ def user_client(fake: FakeGoogle, email: str) -> gspread.Client:
         scopes=list(SHEETS_SCOPES),
     )
     return gspread.Client(creds, http_client=http_client_for(fake))
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeGoogle]:
-    with FakeGoogle() as f:
-        yield f
-        assert not f.errors, "\n".join(f.errors)
 
 
 @pytest.fixture

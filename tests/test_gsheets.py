@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -48,18 +47,6 @@ from kouminrenkei_sheets.store.gsheets import LOCK_TAB, MARKS_TAB, GSheetsStore,
 
 P = SheetRef(PROPOSALS)
 R = SheetRef(REFERRALS)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeGoogle]:
-    with FakeGoogle() as f:
-        yield f
-        assert not f.errors, "\n".join(f.errors)
-
-
-@pytest.fixture
-def factory(fake: FakeGoogle, tmp_path: Path) -> GSheetsStoreFactory:
-    return GSheetsStoreFactory(fake, tmp_path)
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ ja_JP in the desk's time zone; big writes are cut under Google's 2 MB; Retry-Aft
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -37,18 +35,6 @@ from kouminrenkei_sheets.sync import sync
 P = SheetRef(PROPOSALS)
 R = SheetRef(REFERRALS)
 DEPT_USER = "bousai@pref.example.jp"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeGoogle]:
-    with FakeGoogle() as f:
-        yield f
-        assert not f.errors, "\n".join(f.errors)
-
-
-@pytest.fixture
-def factory(fake: FakeGoogle, tmp_path: Path) -> GSheetsStoreFactory:
-    return GSheetsStoreFactory(fake, tmp_path)
 
 
 def letter(i: int) -> str:
@@ -198,15 +184,6 @@ def test_new_spreadsheets_are_japanese_in_the_desks_time_zone(tmp_path: Path) ->
 
 
 # ---------------------------------------------------------------- the desk's clock
-@pytest.fixture
-def utc_machine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
-
-
 def test_timestamps_the_tool_writes_are_desk_time_on_a_utc_server(
     utc_machine: None, factory: GSheetsStoreFactory, fake: FakeGoogle
 ) -> None:

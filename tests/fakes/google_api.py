@@ -3057,3 +3057,15 @@ def fake_google() -> Iterator[FakeGoogle]:
 def gsheets_store_factory(fake_google: FakeGoogle, tmp_path: Path) -> GSheetsStoreFactory:
     """``gsheets_store_factory()`` → a fresh GSheetsStore (empty register) over this test's fake."""
     return GSheetsStoreFactory(fake_google, tmp_path)
+
+
+@pytest.fixture
+def fake(fake_google: FakeGoogle) -> FakeGoogle:
+    """The short name the Sheets tests use for :func:`fake_google`."""
+    return fake_google
+
+
+@pytest.fixture
+def factory(gsheets_store_factory: GSheetsStoreFactory) -> GSheetsStoreFactory:
+    """The short name the Sheets tests use for :func:`gsheets_store_factory`."""
+    return gsheets_store_factory
