@@ -511,6 +511,9 @@ def _draft(
         "proposal_id": pid,
         "prefecture": prefecture,
         "governor": governor,
+        # 甲's address line and the 印 after each name (記名押印), from [desk] address and [agreement] seal
+        "desk_address": config.desk.address.strip(),
+        "seal": f"　{seal}" if (seal := config.agreement.seal.strip()) else "",
         "desk": "".join(config.desk.name.split()),
         "partner": {"name": name, "address": address, "title": title, "representative": representative},
         "subject": subject,

@@ -31,6 +31,7 @@ class DeskSettings:
     name: str = "茨城県 政策企画部 計画推進課 公民連携デスク"
     prefecture: str = "茨城県"
     governor: str = ""
+    address: str = ""  # 甲's address in an agreement's signature block (県庁の所在地); empty = none shown
     answer_days: int = DEFAULT_ANSWER_DAYS
     actor: str = ""  # 実行者 written in 変更履歴; empty = the OS user name
     phone: str = ""
@@ -68,6 +69,7 @@ class SyncSettings:
 class AgreementSettings:
     out: str = "agreements"
     templates: str = ""  # folder with the desk's own .docx templates; empty = the shipped ones
+    seal: str = "印"  # the 印 mark after each signatory's name (記名押印); empty = no mark
 
 
 # The licence line of 政府標準利用規約（第2.0版）: CC BY 4.0 compatible terms, shown with the downloads.
@@ -334,8 +336,9 @@ def render_config(
 [desk]
 name = "茨城県 政策企画部 計画推進課 公民連携デスク"
 prefecture = "茨城県"
-# 協定書の署名欄に入る知事名
+# 協定書の署名欄に入る知事名と、甲の所在地（県庁の住所。空なら署名欄に住所を書きません）
 governor = "{governor}"
+address = ""
 # 照会の回答期限（照会日からの日数）
 answer_days = 30
 # 日時（変更履歴・検証結果・ログ）を書くときのタイムゾーン（サーバーの時計が UTC でもこの地域の時刻で書く）
@@ -356,6 +359,8 @@ owner_file_stale_hours = 12
 out = "agreements"
 # 独自の協定書テンプレート（.docx）を置いたフォルダ。空なら同梱のもの
 templates = ""
+# 署名欄で甲乙それぞれの名前の後に置く押印の位置の印（空なら置きません）
+seal = "印"
 
 [publish]
 out = "publish"

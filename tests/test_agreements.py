@@ -162,10 +162,10 @@ def test_comprehensive_agreement_has_every_part(tmp_path: Path) -> None:
     assert tail == [
         "令和7年7月1日",
         "甲\u3000茨城県",
-        f"\u3000\u3000茨城県知事\u3000{GOVERNOR}",
+        f"\u3000\u3000茨城県知事\u3000{GOVERNOR}\u3000印",
         "乙\u3000茨城県水戸市笠原町1番1号",
         "\u3000\u3000株式会社常陸ストア",
-        "\u3000\u3000代表取締役社長\u3000山田\u3000太郎",
+        "\u3000\u3000代表取締役社長\u3000山田\u3000太郎\u3000印",
     ]
 
 
@@ -192,7 +192,7 @@ def test_start_date_defaults_to_signing_date_and_prefecture_comes_from_config(tm
     text = paragraphs(result.documents[0].path)
     assert text[0] == "栃木県と株式会社常陸ストアとの包括連携に関する協定書"
     assert "本協定の有効期間は、令和7年9月1日から令和8年3月31日までとする。" in text[text.index("（有効期間）") + 1]
-    assert f"\u3000\u3000栃木県知事\u3000{GOVERNOR}" in text
+    assert f"\u3000\u3000栃木県知事\u3000{GOVERNOR}\u3000印" in text
 
 
 def test_project_agreement_has_theme_and_roles_table(tmp_path: Path) -> None:
@@ -210,7 +210,7 @@ def test_project_agreement_has_theme_and_roles_table(tmp_path: Path) -> None:
     assert rows[0] == ["区分", "役割", "経費の負担"]
     assert rows[1][0] == "甲（茨城県）" and "関係市町村（水戸市、日立市）" in rows[1][1]
     assert rows[2][0] == "乙（株式会社常陸ストア）" and rows[2][1].startswith("県産品の販路拡大に係る事業")
-    assert text[-1] == "\u3000\u3000代表取締役社長\u3000山田\u3000太郎"
+    assert text[-1] == "\u3000\u3000代表取締役社長\u3000山田\u3000太郎\u3000印"
 
 
 @pytest.mark.parametrize(
@@ -685,3 +685,32 @@ def test_document_properties_are_the_documents_not_the_templates(tmp_path: Path)
         rels = z.read("_rels/.rels").decode("utf-8")
     assert "thumbnail" not in rels and not any("thumbnail" in n for n in names)
     assert "Microsoft Macintosh Word" not in app and "<Application>kouminrenkei-sheets</Application>" in app
+
+
+def test_the_signature_block_takes_the_desks_address_and_seal_from_the_config(tmp_path: Path) -> None:
+    """記名押印: 甲's address ([desk] address) and the 印 after each name ([agreement] seal; empty = none)."""
+    cases = (
+        ("茨城県水戸市笠原町978番6", "印", "甲\u3000茨城県水戸市笠原町978番6"),
+        ("", "", "甲\u3000茨城県"),
+        ("", "（印）", "甲\u3000茨城県"),
+    )
+    for n, (desk_address, seal, first) in enumerate(cases):
+        cfg = config_from_dict(
+            {
+                "desk": {"governor": GOVERNOR, "address": desk_address},
+                "agreement": {"seal": seal},
+                "store": {"backend": "memory"},
+            },
+            base_dir=tmp_path / str(n),
+        )
+        result = agreement(cfg, register(proposal()), "R7-0003", today=TODAY)
+        text = [t for t in paragraphs(result.documents[0].path) if t]
+        block = text[text.index("令和7年7月1日") + 1 :]
+        mark = f"\u3000{seal}" if seal else ""
+        assert block == [
+            first,
+            f"\u3000\u3000茨城県知事\u3000{GOVERNOR}{mark}",
+            "乙\u3000茨城県水戸市笠原町1番1号",
+            "\u3000\u3000株式会社常陸ストア",
+            f"\u3000\u3000代表取締役社長\u3000山田\u3000太郎{mark}",
+        ]
