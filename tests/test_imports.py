@@ -25,6 +25,7 @@ ONLY_IN = {
     "gspread": lambda module: module.startswith("store."),
     "python_calamine": lambda module: module.startswith("store."),
     "google": lambda module: module.startswith("store."),
+    "pandas": lambda module: module == "frames",  # the analysts' DataFrames; jobs work on plain rows
 }
 
 
