@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,18 @@ def test_python_dash_m_entry_point() -> None:
 
     done = subprocess.run([sys.executable, "-m", "kouminrenkei_sheets", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "公民連携" in done.stdout
+
+
+def test_the_readme_python_examples_run_on_a_demo_desk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's Python blocks are run as written (in one namespace, in order) on a fresh demo desk."""
+    from kouminrenkei_sheets.demo import build_demo
+
+    build_demo(tmp_path / "desk", today=date(2026, 3, 2))
+    monkeypatch.chdir(tmp_path / "desk")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    assert len(blocks) >= 2
+    namespace: dict[str, object] = {}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)
+    assert "f" in namespace and "report" in namespace
