@@ -694,7 +694,7 @@ def match_answers(answers: list[_Answer], register: list[Row]) -> dict[int, Matc
     return out
 
 
-def answer_key(row: Row | Mapping[str, CellValue], settings: IntakeSettings, answers: Table | None = None) -> str:
+def form_answer_key(row: Row | Mapping[str, CellValue], settings: IntakeSettings, answers: Table | None = None) -> str:
     """The 受付キー of one form answer (see :func:`match_answers` for how keys are matched)."""
     values = row.values if isinstance(row, Row) else row
     table = answers or Table(SheetRef("form"), list(values))
