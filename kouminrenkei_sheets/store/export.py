@@ -202,13 +202,3 @@ def write_xlsx(path: str | os.PathLike[str], sheets: Sequence[ExportSheet]) -> P
     """Write a workbook with these tabs atomically."""
     return write_file(path, workbook_bytes(sheets))
 
-
-def write_table_xlsx(
-    path: str | os.PathLike[str],
-    headers: Sequence[str],
-    rows: Sequence[Sequence[CellValue]],
-    *,
-    title: str = "Sheet1",
-) -> Path:
-    """Write one table (header row + rows) as a one-tab workbook, atomically."""
-    return write_xlsx(path, [ExportSheet(title, headers, rows)])
