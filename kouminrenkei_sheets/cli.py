@@ -827,10 +827,7 @@ def _render_sync(result: Any, limit: int | None = None) -> None:
             lines.append(f"  {kind} {i['sheet']} {i['key']} {i['column']}: 「{i['old']}」→「{i['new']}」")
         for line in _limited(lines, limit, what="変更"):
             click.echo(line)
-    click.echo(
-        f"担当課シートへ反映: {d['pushed']}件、回答の取り込み: {d['pulled']}件、"
-        f"書き換えの差し戻し: {d['reverted']}件、行の復元: {d['restored']}件、競合: {len(d['conflicts'])}件"
-    )
+    click.echo(result.summary())
     if d["conflicts"]:
         click.echo("競合（両方で変更されていました。所有者の値を採り、もう一方は変更履歴に残しました）:")
         for c in d["conflicts"]:
@@ -863,7 +860,7 @@ def _render_sync(result: Any, limit: int | None = None) -> None:
         click.echo(f"注意: {f['sheet']} {f['row']}行目 {f['column']}: {f['message']}", err=True)
     if d["files_written"]:
         click.echo("書き込んだファイル: " + "、".join(d["files_written"]))
-    elif not result.dry_run and not result.register_busy:
+    elif not result.dry_run and not result.register_busy and not result.unchanged:
         click.echo("変更はありません（何も書き込んでいません）。")
 
 

@@ -157,10 +157,7 @@ def _sync_line(label: str, r: object, step: Echo) -> None:
     from .sync import SyncResult
 
     assert isinstance(r, SyncResult)
-    step(
-        f"{label}: 担当課シートへ反映 {r.pushed} 件・回答の取込 {r.pulled} 件・差し戻し {r.reverted} 件・"
-        f"競合 {len(r.conflicts)} 件・ステータス更新 {len(r.rollups)} 件・書き込んだブック {len(r.files_written)}"
-    )
+    step(f"{label}: {r.summary()}、書き込んだブック {len(r.files_written)}")
     for u in r.rollups:
         step(f"  {u.proposal_id}: {u.old} → {u.new}")
     for c in r.conflicts:

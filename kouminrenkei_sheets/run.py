@@ -308,8 +308,7 @@ def _sync(config: Config, store: Store, now: datetime, *, wait: bool = False) ->
     result = sync(config, store, now=now, wait=wait)
     step = StepResult(
         "sync",
-        f"同期 反映 {result.pushed}・取込 {result.pulled}・差し戻し {result.reverted}・復元 {result.restored}"
-        f"・競合 {len(result.conflicts)}・ステータス更新 {len(result.rollups)}",
+        f"同期 {result.summary()}",
         result=result,
     )
     if result.conflicts:

@@ -236,6 +236,16 @@ class SyncResult:
     def changed(self) -> bool:
         return bool(self.changes or self.rollups)
 
+    def summary(self) -> str:
+        """The counts in one Japanese line, the same in the CLI, in run's log and in the demo."""
+        if self.unchanged:
+            return "前回の同期から変わったブックはありません（何も読み書きしていません）"
+        return (
+            f"担当課シートへ反映: {self.pushed}件、回答の取り込み: {self.pulled}件、"
+            f"書き換えの差し戻し: {self.reverted}件、行の復元: {self.restored}件、競合: {len(self.conflicts)}件、"
+            f"ステータス更新: {len(self.rollups)}件"
+        )
+
     @property
     def exit_code(self) -> int:
         """1 when a sheet could not be synced (its structure, repeated IDs): a person must look."""

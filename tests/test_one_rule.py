@@ -128,3 +128,17 @@ def test_a_control_character_in_history_does_not_crash_the_xlsx_report(tmp_path:
     path = write_report(report(config(), store, today=TODAY), "xlsx", tmp_path / "report.xlsx")
     values = [c for ws in openpyxl.load_workbook(path).worksheets for r in ws.iter_rows(values_only=True) for c in r]
     assert any(isinstance(v, str) and v.startswith("連携") and v.endswith("可") for v in values)
+
+
+def test_a_sync_result_says_its_counts_once_for_the_cli_run_and_demo() -> None:
+    """The counts line lives on SyncResult (summary()); cli, run and demo print it, none builds its own."""
+    import inspect
+
+    from kouminrenkei_sheets import cli, demo, run
+    from kouminrenkei_sheets.sync import SyncResult
+
+    assert SyncResult().summary().startswith("担当課シートへ反映: 0件、回答の取り込み: 0件")
+    assert "変わったブックはありません" in SyncResult(unchanged=True).summary()
+    for module in (cli, run, demo):
+        source = inspect.getsource(module)
+        assert ".summary()" in source and "回答の取り込み" not in source and "回答の取込 " not in source
