@@ -15,7 +15,7 @@ import os
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +28,14 @@ from openpyxl.writer.excel import ExcelWriter
 
 from ..files import write_file
 from .base import CellValue
+from .cells import ISO_DATE_FORMAT, ISO_DATETIME_FORMAT, set_cell_value
 
 # A fixed moment for the document properties and the zip entries, so the bytes never depend on
 # when the file was written (zip cannot store dates before 1980).
 FIXED_TIME = datetime(2000, 1, 1, 0, 0, 0)
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-DATE_FORMAT = "yyyy-mm-dd"
-DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
+DATE_FORMAT = ISO_DATE_FORMAT
+DATETIME_FORMAT = ISO_DATETIME_FORMAT
 
 
 SHEET_TITLE_LIMIT = 31  # Excel's limit on a tab name
@@ -94,21 +95,8 @@ class _FixedTimeZip(zipfile.ZipFile):
 
 
 def _set(cell: Cell, value: CellValue) -> None:
-    if isinstance(value, str):
-        from .ooxml import escape_text  # a literal "_x0041_" stays text in Excel
-        from .xlsx import _clean_text  # the register's rule: control characters as visible pictures
-
-        # Assigning a str that starts with "=" would make openpyxl store a formula.
-        cell.value = escape_text(_clean_text(value))
-        cell.data_type = "s"
-    elif isinstance(value, datetime):
-        cell.value = value
-        cell.number_format = DATETIME_FORMAT
-    elif isinstance(value, date):
-        cell.value = value
-        cell.number_format = DATE_FORMAT
-    else:
-        cell.value = value
+    """The one cell writer (store/cells.py), with the ISO date formats of exported files."""
+    set_cell_value(cell, value, date_format=DATE_FORMAT, datetime_format=DATETIME_FORMAT)
 
 
 def _width(values: Sequence[CellValue]) -> int:
@@ -201,4 +189,3 @@ def _add_charts(ws: Worksheet, spec: ExportSheet) -> None:
 def write_xlsx(path: str | os.PathLike[str], sheets: Sequence[ExportSheet]) -> Path:
     """Write a workbook with these tabs atomically."""
     return write_file(path, workbook_bytes(sheets))
-

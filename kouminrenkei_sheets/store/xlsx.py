@@ -23,7 +23,6 @@ from xml.etree import ElementTree
 
 from filelock import FileLock, Timeout
 from openpyxl import Workbook, load_workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill, Protection
 from openpyxl.utils import column_index_from_string, get_column_letter
@@ -67,11 +66,10 @@ from .base import (
     place_marks,
     table_from_grid,
 )
+from .cells import DATE_FORMAT, DATETIME_FORMAT, set_cell_value
 from .export import print_setup
-from .ooxml import escape_text, unescape_text, unknown_cells
+from .ooxml import unescape_text, unknown_cells
 
-DATE_FORMAT = "yyyy/m/d"
-DATETIME_FORMAT = "yyyy/m/d h:mm"
 HEADER_FILL = PatternFill("solid", fgColor="FFDDEBF7")
 DESK_HEADER_FILL = PatternFill("solid", fgColor="FFE7E6E6")
 MARK = PatternFill("solid", fgColor=MARK_FILL)
@@ -87,27 +85,6 @@ LOCKED = Protection(locked=True)
 UNLOCKED = Protection(locked=False)
 _NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
 _REL_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
-
-
-def _clean_text(value: str) -> str:
-    """Control characters an .xlsx cannot hold, shown as visible control pictures (not dropped)."""
-    return ILLEGAL_CHARACTERS_RE.sub(lambda m: chr(0x2400 + ord(m.group()[0])), value)
-
-
-def set_cell_value(cell: Any, value: CellValue) -> None:
-    """Write a value as data: text stays text (even ``=…``), dates become date cells."""
-    if isinstance(value, str):
-        cell.value = escape_text(_clean_text(value))
-        if value.startswith(("=", "#")):
-            cell.data_type = "s"  # openpyxl would otherwise store a formula, or "#N/A" as an error
-    elif isinstance(value, datetime):
-        cell.value = value
-        cell.number_format = DATETIME_FORMAT
-    elif isinstance(value, date):
-        cell.value = value
-        cell.number_format = DATE_FORMAT
-    else:
-        cell.value = value
 
 
 # ---------------------------------------------------------------- owner file (Excel has it open)
