@@ -35,7 +35,16 @@ from .schema import (
     ValueType,
 )
 from .store.base import CellValue, SheetRef, Store, Table
-from .values import ValueProblem, display, fiscal_year, is_blank, match_choice, parse_date, parse_proposal_id
+from .values import (
+    ValueProblem,
+    date_or_none,
+    display,
+    fiscal_year,
+    is_blank,
+    match_choice,
+    parse_date,
+    parse_proposal_id,
+)
 
 TYPED_SUFFIX = "（入力値）"  # beside a parsed column: the text a person typed where it could not be read
 FISCAL_YEAR = "年度"
@@ -122,10 +131,8 @@ def _timestamp(value: CellValue) -> pd.Timestamp:
 
 
 def _year(value: CellValue) -> int | None:
-    try:
-        return fiscal_year(parse_date(value)) if not is_blank(value) else None
-    except ValueProblem:
-        return None
+    d = date_or_none(value)
+    return fiscal_year(d) if d is not None else None
 
 
 def _proposal_year(received: CellValue, pid: CellValue) -> int | None:

@@ -36,6 +36,7 @@ from .store.base import WRITE_LOCK_WAIT, AppendRows, CellValue, Change, EnsureSh
 from .values import (
     ValueProblem,
     check_email,
+    date_or_none,
     is_blank,
     normalize_text,
     parse_date,
@@ -409,7 +410,7 @@ def _items(
     today: date,
     log: _SentLog,
 ) -> list[Item]:
-    referred = _date(row.get("照会日"))
+    referred = date_or_none(row.get("照会日"))
     due = due_date(row, config)
     answer = answer_key(row.get("回答"))
     subject = safe_subject(proposal)
@@ -440,16 +441,9 @@ def _items(
 def due_date(referral: Row, config: Config) -> date | None:
     """A referral row's due date by the one rule (:func:`workflow.due_date`)."""
     due = referral.get("回答期限")
-    return workflow_due_date(_date(due), is_blank(due), _date(referral.get("照会日")), config.desk.answer_days)
-
-
-def _date(value: CellValue) -> date | None:
-    if is_blank(value):
-        return None
-    try:
-        return parse_date(value)
-    except ValueProblem:
-        return None
+    return workflow_due_date(
+        date_or_none(due), is_blank(due), date_or_none(referral.get("照会日")), config.desk.answer_days
+    )
 
 
 def safe_subject(proposal: Row | None) -> str:
@@ -542,7 +536,7 @@ def _summary_notice(
     week_start = today - timedelta(days=7)
     received = []
     for r in proposals:
-        d = _date(r.get("受付日"))
+        d = date_or_none(r.get("受付日"))
         if d is not None and week_start < d <= today:
             received.append(f"・{normalize_text(r.get('提案ID'))}（{to_wareki(d)}）　件名: {safe_subject(r)}")
     by_key = register.by_key("提案ID")

@@ -67,6 +67,7 @@ from .store.base import CellValue, Row, SheetRef, Store, Table
 from .store.export import ExportChart, ExportSheet, write_xlsx
 from .values import (
     ValueProblem,
+    date_or_none,
     fiscal_year,
     fiscal_year_label,
     format_date,
@@ -507,15 +508,6 @@ def _parse_datetime(value: CellValue) -> datetime | None:
         return None
 
 
-def _date(value: CellValue) -> date | None:
-    if is_blank(value):
-        return None
-    try:
-        return parse_date(value)
-    except ValueProblem:
-        return None
-
-
 def _text(value: CellValue) -> str:
     return normalize_text(value)
 
@@ -584,7 +576,7 @@ def _tallies(counter: Counter[str], order: Sequence[str]) -> tuple[Tally, ...]:
 
 
 def _proposal_year(row: Row) -> int | None:
-    received = _date(row.get(P_RECEIVED))
+    received = date_or_none(row.get(P_RECEIVED))
     if received is not None:
         return fiscal_year(received)
     try:
@@ -659,8 +651,8 @@ def report(
         status = proposal.get(P_STATUS) if proposal is not None else None
         if not waits_for_answer(r.get(R_ANSWER), status):
             continue
-        sent = _date(r.get(R_SENT))
-        due = due_date(_date(r.get(R_DUE)), is_blank(r.get(R_DUE)), sent, config.desk.answer_days)
+        sent = date_or_none(r.get(R_SENT))
+        due = due_date(date_or_none(r.get(R_DUE)), is_blank(r.get(R_DUE)), sent, config.desk.answer_days)
         if due is None:
             notices.append(
                 f"{REFERRALS} {r.number}行目（{_text(r.get(R_ID))}）: 照会日も回答期限も日付として読めないため、"
@@ -698,19 +690,19 @@ def report(
     for r in referral_rows:
         if answer_key(r.get(R_ANSWER)) not in REPLIES:
             continue
-        answered = _date(r.get(R_ANSWERED))
+        answered = date_or_none(r.get(R_ANSWERED))
         pid = id_key(r.get(R_PROPOSAL))
         if answered is not None and (pid not in first_answer or answered < first_answer[pid]):
             first_answer[pid] = answered
     to_answer: list[int] = []
     to_agreement: list[int] = []
     for pid, row in by_id.items():
-        received = _date(row.get(P_RECEIVED))
+        received = date_or_none(row.get(P_RECEIVED))
         if received is None:
             continue
         if pid in first_answer and (first_answer[pid] - received).days >= 0:
             to_answer.append((first_answer[pid] - received).days)
-        signed = _date(row.get(P_SIGNED))
+        signed = date_or_none(row.get(P_SIGNED))
         if signed is not None and (signed - received).days >= 0:
             to_agreement.append((signed - received).days)
 
@@ -788,7 +780,7 @@ def _exchanges(
     per_year: dict[int, Counter[str]] = {}
     outcomes: list[ExchangeOutcome] = []
     for row in table.rows:
-        held = _date(row.get(X_HELD))
+        held = date_or_none(row.get(X_HELD))
         if held is None:
             notices.append(f"{EXCHANGES} {row.number}行目: 開催日が読めないため、年度別の件数に数えていません。")
         else:

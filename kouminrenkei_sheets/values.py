@@ -27,6 +27,7 @@ __all__ = [
     "check_phone",
     "corporate_check_digit",
     "cut_to_fit",
+    "date_or_none",
     "display",
     "excel_serial",
     "fiscal_year",
@@ -428,6 +429,17 @@ def parse_date(value: object) -> date:
     if not isinstance(value, str):
         raise ValueProblem(f"{_quote(value)} は日付ではありません（{_DATE_EXAMPLES}）")
     return _parse_date_text(value)
+
+
+def date_or_none(value: object) -> date | None:
+    """The date a cell holds, or None when it is blank or not a date (for reports and reminders, which
+    skip what they cannot read; validate is the job that reports it)."""
+    if is_blank(value):
+        return None
+    try:
+        return parse_date(value)
+    except ValueProblem:
+        return None
 
 
 def _parse_date_text(raw: str) -> date:
