@@ -296,11 +296,6 @@ def _text(value: CellValue) -> str:
     return value if isinstance(value, str) else display(value)
 
 
-# How referral and proposal IDs are matched: the one rule of values.id_key.
-referral_key = id_key
-proposal_key = id_key
-
-
 def same(column: Column, a: CellValue, b: CellValue) -> bool:
     """Whether two cells of a column mean the same (a date cell and the same date typed as text do)."""
     if a == b and type(a) is type(b):
@@ -316,7 +311,7 @@ def same(column: Column, a: CellValue, b: CellValue) -> bool:
     elif column.type is ValueType.MULTI_CHOICE:
         return split_multi(a) == split_multi(b)
     elif column.type is ValueType.ID:
-        return referral_key(a) == referral_key(b)
+        return id_key(a) == id_key(b)
     return normalize_text(a) == normalize_text(b)
 
 
@@ -475,7 +470,7 @@ def _read_state(table: Table | None) -> _State:
         if kind == BOOK_WRITE and dept and dept not in state.live:
             state.live[dept] = srow
             continue
-        rows.append((dept, referral_key(_get(row, KEY)), srow))
+        rows.append((dept, id_key(_get(row, KEY)), srow))
     for dept, key, srow in rows:
         if not dept or not key or not srow.kind or srow.kind == BOOK_WRITE or (dept, key) in state.rows:
             state.extra.append(srow)
@@ -735,7 +730,7 @@ def _sync(
     # -- the register as plain values, which the merge updates in memory
     proposals: dict[str, Row] = {}
     for row in proposal_table.rows:
-        proposals.setdefault(proposal_key(_get(row, "提案ID")), row)
+        proposals.setdefault(id_key(_get(row, "提案ID")), row)
     referrals: dict[str, Row] = {}
     working: dict[str, dict[str, CellValue]] = {}
     for row in referral_table.rows:
@@ -744,7 +739,7 @@ def _sync(
             planner.ids_unknown = True
             planner.unknown(REFERRALS, row.number, "照会ID", "", raw_id, _LEFT_ROW_REGISTER)
             continue
-        key = referral_key(raw_id)
+        key = id_key(raw_id)
         if not key:
             continue
         if key in referrals:
@@ -900,7 +895,7 @@ def _department_plan(d: Department, table: Table | None, store: Store, planner: 
             plan.unknown_keys = True
             planner.unknown(label, row.number, KEY, "", raw_key, _LEFT_ROW_DEPARTMENT)
             continue
-        key = referral_key(raw_key)
+        key = id_key(raw_key)
         if not key:
             result.added_rows.append(RowNote(d.name, label, row.number, "", "照会IDが空欄の行（同期の対象外）"))
             continue
@@ -1111,10 +1106,10 @@ def _rollups(
 ) -> None:
     answers: dict[str, list[CellValue]] = {}
     for key, row in referrals.items():
-        answers.setdefault(proposal_key(_get(row, "提案ID")), []).append(working[key].get("回答"))
+        answers.setdefault(id_key(_get(row, "提案ID")), []).append(working[key].get("回答"))
     seen: set[str] = set()
     for row in proposal_table.rows:
-        pid = proposal_key(_get(row, "提案ID"))
+        pid = id_key(_get(row, "提案ID"))
         if not pid or pid in seen:
             continue
         seen.add(pid)
@@ -1157,7 +1152,7 @@ def _push(
             _keep(plan, slot)
             continue
         if key in addressed:
-            view = department_view(working[key], proposals.get(proposal_key(working[key].get("提案ID"))))
+            view = department_view(working[key], proposals.get(id_key(working[key].get("提案ID"))))
             for name, value in view.items():
                 if isinstance(value, str) and planner.limit and len(value) > planner.limit:
                     view[name] = cut_to_fit(value, planner.limit)  # never a write the sheet refuses or cuts silently
@@ -1373,8 +1368,6 @@ __all__ = [
     "SyncChange",
     "SyncResult",
     "department_view",
-    "proposal_key",
-    "referral_key",
     "same",
     "sync",
 ]
