@@ -51,6 +51,7 @@ from .store.base import (
     Table,
     WriteConflict,
     conflict_history,
+    history_row,
 )
 from .values import (
     ValueProblem,
@@ -585,19 +586,11 @@ def _record(config: Config, store: Store, proposals: Table, made: Sequence[_Draf
             old = d.row.get(column)
             changes.append(SetCell(_PROPOSALS, RowKey(ID, d.proposal_id), column, value, expected=old))
             history.append(
-                {
-                    "日時": now,
-                    "実行者": actor,
-                    "シート": PROPOSALS,
-                    "キー": d.proposal_id,
-                    "列": column,
-                    "旧値": display(old),
-                    "新値": display(value),
-                    "種別": HistoryKind.AGREEMENT,
-                }
-            )
-    for column in history[0]:
-        assert HISTORY_SHEET.has(column), column
+                history_row(
+                    now=now, actor=actor, sheet=PROPOSALS, key=d.proposal_id, column=column,
+                    old=old, new=value, kind=HistoryKind.AGREEMENT,
+                )
+            )  # fmt: skip
     changes.append(AppendRows(_HISTORY, tuple(history)))
     conflicts = store.apply(changes).conflicts
     if conflicts:

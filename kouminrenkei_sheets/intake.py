@@ -45,6 +45,7 @@ from .store.base import (
     WriteConflict,
     conflict_history,
     header_key,
+    history_row,
 )
 from .store.sources import read_source
 from .values import (
@@ -362,16 +363,9 @@ def _plan(
 
 
 def _history_row(config: Config, now: datetime, pid: str, column: str, old: CellValue, new: str) -> dict[str, Any]:
-    return {
-        "日時": now,
-        "実行者": config.actor,
-        "シート": PROPOSALS,
-        "キー": pid,
-        "列": column,
-        "旧値": display(old),
-        "新値": new,
-        "種別": HistoryKind.INTAKE,
-    }
+    return history_row(
+        now=now, actor=config.actor, sheet=PROPOSALS, key=pid, column=column, old=old, new=new, kind=HistoryKind.INTAKE
+    )
 
 
 def _edit(

@@ -25,10 +25,10 @@ from .store.base import (
     SheetRef,
     Store,
     conflict_history,
+    history_row,
 )
 from .values import (
     ValueProblem,
-    display,
     format_date,
     id_key,
     match_choice,
@@ -208,13 +208,6 @@ def _id_hint(typed: str) -> str:
 
 
 def _history(config: Config, now: datetime, sheet: str, key: str, column: str, old: Any, new: Any) -> dict[str, Any]:
-    return {
-        "日時": now,
-        "実行者": config.actor,
-        "シート": sheet,
-        "キー": key,
-        "列": column,
-        "旧値": display(old),
-        "新値": display(new),
-        "種別": HistoryKind.REFER,
-    }
+    return history_row(
+        now=now, actor=config.actor, sheet=sheet, key=key, column=column, old=old, new=new, kind=HistoryKind.REFER
+    )

@@ -53,6 +53,7 @@ from .store.base import (
     Table,
     WriteConflict,
     header_key,
+    history_row,
 )
 from .values import (
     Unknown,
@@ -422,16 +423,9 @@ class _Planner:
     def history_rows(self) -> tuple[dict[str, CellValue], ...]:
         actor = self.config.actor
         return tuple(
-            {
-                "日時": self.now,
-                "実行者": actor,
-                "シート": c.sheet,
-                "キー": c.key,
-                "列": c.column,
-                "旧値": _text(c.old),
-                "新値": _text(c.new),
-                "種別": c.kind,
-            }
+            history_row(
+                now=self.now, actor=actor, sheet=c.sheet, key=c.key, column=c.column, old=c.old, new=c.new, kind=c.kind
+            )
             for c in self.history
         )
 

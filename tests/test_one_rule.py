@@ -142,3 +142,20 @@ def test_a_sync_result_says_its_counts_once_for_the_cli_run_and_demo() -> None:
     for module in (cli, run, demo):
         source = inspect.getsource(module)
         assert ".summary()" in source and "回答の取り込み" not in source and "回答の取込 " not in source
+
+
+def test_every_history_row_is_built_by_one_function_with_the_schemas_columns() -> None:
+    import inspect
+    from datetime import datetime as dt
+
+    from kouminrenkei_sheets import agreements, intake, refer, sync
+    from kouminrenkei_sheets.schema import HISTORY_SHEET
+    from kouminrenkei_sheets.store.base import history_row
+
+    row = history_row(now=dt(2025, 7, 1, 9), actor="desk", sheet="照会", key="R7-0001-01", column="回答",
+                      old=" 検討中 ", new=date(2025, 7, 1), kind="同期")  # fmt: skip
+    assert set(row) == set(HISTORY_SHEET.headers)
+    assert row["旧値"] == " 検討中 "  # text exactly as it was: spaces are part of what someone typed
+    for module in (agreements, intake, refer, sync):
+        source = inspect.getsource(module)
+        assert "history_row(" in source and '"旧値":' not in source, module.__name__

@@ -265,22 +265,43 @@ class WriteConflict:
         return f"{where}: {self.reason}"
 
 
+def history_row(
+    *, now: datetime, actor: str, sheet: str, key: str, column: str, old: object, new: object, kind: str
+) -> dict[str, CellValue]:
+    """One 変更履歴 row, built the same way by every job: text kept exactly as it was (spaces too, so
+    nothing typed is lost), other values as the sheet shows them."""
+    return {
+        "日時": now,
+        "実行者": actor,
+        "シート": sheet,
+        "キー": key,
+        "列": column,
+        "旧値": _history_text(old),
+        "新値": _history_text(new),
+        "種別": kind,
+    }
+
+
+def _history_text(value: object) -> str:
+    return value if isinstance(value, str) else display(value)
+
+
 def conflict_history(
     conflicts: Iterable[WriteConflict], *, actor: str, now: datetime
 ) -> tuple[dict[str, CellValue], ...]:
     """変更履歴 rows (kind 競合) for writes a sheet refused: what it holds now as 旧値, what the job
     meant to write as 新値 (for a whole row, why it was not written)."""
     return tuple(
-        {
-            "日時": now,
-            "実行者": actor,
-            "シート": c.ref.sheet,
-            "キー": c.key,
-            "列": c.column or "（行）",
-            "旧値": display(c.found),
-            "新値": display(c.wanted) if c.column else f"（書き込まず: {c.reason}）",
-            "種別": HistoryKind.CONFLICT,
-        }
+        history_row(
+            now=now,
+            actor=actor,
+            sheet=c.ref.sheet,
+            key=c.key,
+            column=c.column or "（行）",
+            old=c.found,
+            new=c.wanted if c.column else f"（書き込まず: {c.reason}）",
+            kind=HistoryKind.CONFLICT,
+        )
         for c in conflicts
     )
 
