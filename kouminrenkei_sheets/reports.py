@@ -508,10 +508,6 @@ def _parse_datetime(value: CellValue) -> datetime | None:
         return None
 
 
-def _text(value: CellValue) -> str:
-    return normalize_text(value)
-
-
 def mask(column: str, value: CellValue) -> str:
     """A value as the desk's report may show it: personal columns hidden, e-mails and phones blanked."""
     text = "" if value is None else (value if isinstance(value, str) else normalize_text(value))
@@ -532,18 +528,18 @@ def _history_entries(table: Table | None) -> list[HistoryEntry]:
     keyed: list[tuple[datetime, int, HistoryEntry]] = []
     for row in table.rows:
         when = _parse_datetime(row.get(H_TIME))
-        column = _text(row.get(H_COLUMN))
+        column = normalize_text(row.get(H_COLUMN))
         entry = HistoryEntry(
             row=row.number,
             time=when,
-            time_text="" if when else _text(row.get(H_TIME)),
-            actor=_text(row.get(H_ACTOR)),
-            sheet=_text(row.get(H_SHEET)),
-            key=_text(row.get(H_KEY)),
+            time_text="" if when else normalize_text(row.get(H_TIME)),
+            actor=normalize_text(row.get(H_ACTOR)),
+            sheet=normalize_text(row.get(H_SHEET)),
+            key=normalize_text(row.get(H_KEY)),
             column=column,
             old=mask(column, row.get(H_OLD)),
             new=mask(column, row.get(H_NEW)),
-            kind=HistoryKind.label(_text(row.get(H_KIND))),
+            kind=HistoryKind.label(normalize_text(row.get(H_KIND))),
         )
         last = when or last
         keyed.append((last or datetime.min, row.number, entry))
@@ -566,7 +562,7 @@ def _canonical(value: CellValue, choices: Sequence[str]) -> str:
     try:
         return match_choice(value, choices)
     except ValueProblem:
-        return _text(value)
+        return normalize_text(value)
 
 
 def _tallies(counter: Counter[str], order: Sequence[str]) -> tuple[Tally, ...]:
@@ -646,7 +642,7 @@ def report(
     # overdue referrals
     overdue: dict[str, list[OverdueReferral]] = {}
     for r in referral_rows:
-        pid = _text(r.get(R_PROPOSAL))
+        pid = normalize_text(r.get(R_PROPOSAL))
         proposal = by_id.get(id_key(pid))
         status = proposal.get(P_STATUS) if proposal is not None else None
         if not waits_for_answer(r.get(R_ANSWER), status):
@@ -655,21 +651,21 @@ def report(
         due = due_date(date_or_none(r.get(R_DUE)), is_blank(r.get(R_DUE)), sent, config.desk.answer_days)
         if due is None:
             notices.append(
-                f"{REFERRALS} {r.number}行目（{_text(r.get(R_ID))}）: 照会日も回答期限も日付として読めないため、"
-                "期限超過を判定できません。"
+                f"{REFERRALS} {r.number}行目（{normalize_text(r.get(R_ID))}）: "
+                "照会日も回答期限も日付として読めないため、期限超過を判定できません。"
             )
             continue
         days = days_overdue(r.get(R_ANSWER), status, due, today)
         if days is None:
             continue
-        department = _text(r.get(R_RECIPIENT)) or _BLANK
+        department = normalize_text(r.get(R_RECIPIENT)) or _BLANK
         title = ""
         if proposal is not None:
             protected = protected_columns(proposal.get(P_PROTECTION))  # fails closed, like every job
-            title = "（アイデア保護）" if P_TITLE in protected else _text(proposal.get(P_TITLE))
+            title = "（アイデア保護）" if P_TITLE in protected else normalize_text(proposal.get(P_TITLE))
         overdue.setdefault(department, []).append(
             OverdueReferral(
-                referral_id=_text(r.get(R_ID)),
+                referral_id=normalize_text(r.get(R_ID)),
                 proposal_id=pid,
                 title=title,
                 department=department,
@@ -789,11 +785,11 @@ def _exchanges(
             proposal = proposals.get(id_key(pid))
             outcomes.append(
                 ExchangeOutcome(
-                    exchange_id=_text(row.get(X_ID)),
+                    exchange_id=normalize_text(row.get(X_ID)),
                     held=held,
-                    name=_text(row.get(X_NAME)),
+                    name=normalize_text(row.get(X_NAME)),
                     proposal_id=pid,
-                    title=_text(proposal.get(P_TITLE)) if proposal is not None else "",
+                    title=normalize_text(proposal.get(P_TITLE)) if proposal is not None else "",
                     status=(choice_key(proposal.get(P_STATUS)) or _BLANK)
                     if proposal is not None
                     else "（台帳にない提案）",
@@ -841,7 +837,7 @@ def history(config: Config, store: Store, proposal_id: str) -> list[HistoryEntry
     else:
         rid = referral_id(parent, branch_number)
         referral_rows = tables[SheetRef(REFERRALS)]
-        known_referrals = {_text(r.get(R_ID)).upper() for r in (referral_rows.rows if referral_rows else [])}
+        known_referrals = {normalize_text(r.get(R_ID)).upper() for r in (referral_rows.rows if referral_rows else [])}
         only = [e for e in _history_entries(tables[SheetRef(HISTORY)]) if e.key.upper() == rid]
         if not only and rid not in known_referrals:
             raise UsageError(f"照会ID「{rid}」は台帳の「{REFERRALS}」シートにも変更履歴にもありません。")
@@ -849,14 +845,14 @@ def history(config: Config, store: Store, proposal_id: str) -> list[HistoryEntry
     try:
         pid = make_proposal_id(*parse_proposal_id(proposal_id))
     except ValueProblem as e:
-        pid = _text(proposal_id)
+        pid = normalize_text(proposal_id)
         if pid not in known:
             raise UsageError(f"「{proposal_id}」は提案IDとして読めません: {e}") from None
     referrals = tables[SheetRef(REFERRALS)]
     referral_ids = {
-        _text(r.get(R_ID)).upper()
+        normalize_text(r.get(R_ID)).upper()
         for r in (referrals.rows if referrals is not None else [])
-        if _text(r.get(R_PROPOSAL)).upper() == pid.upper()
+        if normalize_text(r.get(R_PROPOSAL)).upper() == pid.upper()
     }
     branch = re.compile(re.escape(pid.upper()) + r"-\d{2,}")
     entries = [

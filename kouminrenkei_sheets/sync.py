@@ -59,13 +59,13 @@ from .values import (
     Unknown,
     ValueProblem,
     cut_to_fit,
-    display,
     id_key,
     is_blank,
     is_unknown,
     normalize_text,
     parse_date,
     split_multi,
+    typed_text,
 )
 
 # ---------------------------------------------------------------- the _sync tab
@@ -140,7 +140,7 @@ class SyncChange:
     new: CellValue
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "old": _text(self.old), "new": _text(self.new)}
+        return {**asdict(self), "old": typed_text(self.old), "new": typed_text(self.new)}
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,7 @@ class Conflict:
     overwritten: CellValue
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "kept": _text(self.kept), "overwritten": _text(self.overwritten)}
+        return {**asdict(self), "kept": typed_text(self.kept), "overwritten": typed_text(self.overwritten)}
 
 
 @dataclass(frozen=True)
@@ -277,8 +277,8 @@ class SyncResult:
                     "sheet": str(c.ref),
                     "key": c.key,
                     "column": c.column,
-                    "wanted": _text(c.wanted),
-                    "found": _text(c.found),
+                    "wanted": typed_text(c.wanted),
+                    "found": typed_text(c.found),
                     "reason": c.reason,
                 }
                 for c in self.write_conflicts
@@ -290,13 +290,6 @@ class SyncResult:
 
 
 # ---------------------------------------------------------------- comparing values by meaning
-def _text(value: CellValue) -> str:
-    """A value as 変更履歴 and reports keep it: text as typed, dates and numbers as a person reads them."""
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else display(value)
-
-
 def same(column: Column, a: CellValue, b: CellValue) -> bool:
     """Whether two cells of a column mean the same (a date cell and the same date typed as text do)."""
     if a == b and type(a) is type(b):
@@ -738,7 +731,7 @@ def _sync(
             continue
         if key in referrals:
             result.problems.append(
-                f"照会シート {row.number}行目: 照会ID「{_text(_get(row, '照会ID'))}」が重複しています"
+                f"照会シート {row.number}行目: 照会ID「{typed_text(_get(row, '照会ID'))}」が重複しています"
                 f"（{referrals[key].number}行目と同じ）。この行は同期しません。"
             )
             continue
@@ -748,7 +741,7 @@ def _sync(
         if is_unknown(_get(row, "照会先")) or is_unknown(_get(row, "提案ID")):
             planner.frozen.add(key)
     for row in proposal_table.rows:
-        _report_unknown(planner, PROPOSALS, row, _text(_get(row, "提案ID")), ("提案ID", *_SOURCES[PROPOSALS]))
+        _report_unknown(planner, PROPOSALS, row, typed_text(_get(row, "提案ID")), ("提案ID", *_SOURCES[PROPOSALS]))
     recipient = {key: normalize_text(_get(row, "照会先")) for key, row in referrals.items()}
 
     # -- department sheets and the state of the last sync
@@ -960,7 +953,7 @@ def _clear_moved(
             planner.cleared.append((key, name, _get(referrals[key], name)))
             planner.log(
                 SyncChange(HistoryKind.PUSH, source_of, REFERRALS, key, name, value,
-                           f"（照会先が「{_text(_get(referrals[key], '照会先'))}」に変わったため消去）")
+                           f"（照会先が「{typed_text(_get(referrals[key], '照会先'))}」に変わったため消去）")
             )  # fmt: skip
 
 
@@ -1115,7 +1108,7 @@ def _rollups(
                 SetCell(PROPOSAL_REF, RowKey("提案ID", pid), "ステータス", new, expected=_get(row, "ステータス"))
             )
             planner.log(SyncChange(HistoryKind.ROLLUP, "", PROPOSALS, pid, "ステータス", status, new))
-            planner.result.rollups.append(Rollup(pid, _text(status), new))
+            planner.result.rollups.append(Rollup(pid, typed_text(status), new))
             status = new
         if workflow.failure_candidate(got) and workflow.choice_key(status) in _FAILED_CANDIDATE_STATUSES:
             planner.result.failure_candidates.append(pid)
@@ -1222,7 +1215,7 @@ def _push(
             _keep(plan, slot)  # it may be the row whose 照会ID cannot be read, or holds what the tool cannot know
             continue
         if slot.base is None:
-            who = _text(_get(referrals[key], "照会先")) if key in referrals else ""
+            who = typed_text(_get(referrals[key], "照会先")) if key in referrals else ""
             reason = f"{who}あての照会です（同期の対象外）" if who else "台帳にない照会ID（同期の対象外）"
             result.added_rows.append(RowNote(d.name, label, row.number, key, reason))
             continue
@@ -1231,7 +1224,7 @@ def _push(
         plan.in_flight[key] = (REMOVING, {c.name: _get(row, c.name) for c in _COLUMNS})
         plan.writes += 1
         if key in referrals:
-            why = f"照会先が「{_text(_get(referrals[key], '照会先'))}」に変わったため削除"
+            why = f"照会先が「{typed_text(_get(referrals[key], '照会先'))}」に変わったため削除"
         else:
             why = "台帳から照会が削除されたため削除"
         base = slot.base or {}

@@ -51,6 +51,7 @@ __all__ = [
     "split_multi",
     "to_wareki",
     "to_wareki_short",
+    "typed_text",
 ]
 
 
@@ -163,6 +164,14 @@ def normalize_text(value: object) -> str:
         return ""
     text = value if isinstance(value, str) else display(value)
     return _WHITESPACE.sub(" ", _nfkc(text)).strip()
+
+
+def typed_text(value: object) -> str:
+    """A value exactly as it stands (for 変更履歴: text as typed, spaces kept), dates and numbers as a
+    person reads them; None is ""."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else display(value)
 
 
 def is_blank(value: object) -> bool:

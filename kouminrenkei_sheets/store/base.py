@@ -20,7 +20,7 @@ from typing import Any, Protocol, Union
 
 from ..files import atomic_write
 from ..schema import HistoryKind, Sheet
-from ..values import display, has_surrogates, id_key, is_blank, replace_surrogates
+from ..values import has_surrogates, id_key, is_blank, replace_surrogates, typed_text
 
 CellValue = Union[str, int, float, bool, date, datetime, None]  # noqa: UP007 - used at runtime
 
@@ -276,14 +276,10 @@ def history_row(
         "シート": sheet,
         "キー": key,
         "列": column,
-        "旧値": _history_text(old),
-        "新値": _history_text(new),
+        "旧値": typed_text(old),
+        "新値": typed_text(new),
         "種別": kind,
     }
-
-
-def _history_text(value: object) -> str:
-    return value if isinstance(value, str) else display(value)
 
 
 def conflict_history(
