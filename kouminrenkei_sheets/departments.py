@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from .config import Config
 from .schema import DEPARTMENT_TEMPLATE, DEPARTMENTS, SHEETS
 from .store.base import SheetRef, Store, Table
+from .values import normalize_text
 
 # Characters no file name may hold on Windows (and "/" on Unix), and those Excel refuses in a tab
 # name (Google Sheets takes them, but one rule keeps a 課's names the same on both backends). Each
@@ -104,10 +105,6 @@ class Department:
     renamed: str = ""  # where its sheet is when that is not its 課 / タブ名 as written, e.g. シート「総務／人事課」
 
 
-def _text(v: object) -> str:
-    return "" if v is None else unicodedata.normalize("NFKC", str(v)).strip()
-
-
 def department_ref(config: Config, name: str, tab: str = "", book: str = "") -> SheetRef:
     """The sheet of a department: a register tab named after it, or a tab in its own book."""
     if book:
@@ -129,14 +126,15 @@ def departments_from_table(config: Config, table: Table | None) -> dict[str, Dep
     if table is None:
         return out
     for row in table.rows:
-        name = _text(row.get("課"))
+        name = normalize_text(row.get("課"))
         if not name or name in out:
             continue
-        book = _text(row.get("ブック"))
-        ref = department_ref(config, name, _text(row.get("タブ名")), book)
+        book = normalize_text(row.get("ブック"))
+        ref = department_ref(config, name, normalize_text(row.get("タブ名")), book)
         problem = book_problem(config, book) if book else ""
-        department = Department(_text(row.get("部局")), name, ref, _text(row.get("連絡先メール")), row.number, problem)
-        out[name] = replace(department, renamed=_renamed(department, _text(row.get("タブ名")), book))
+        mail = normalize_text(row.get("連絡先メール"))
+        department = Department(normalize_text(row.get("部局")), name, ref, mail, row.number, problem)
+        out[name] = replace(department, renamed=_renamed(department, normalize_text(row.get("タブ名")), book))
     return out
 
 
