@@ -46,6 +46,7 @@ from .store.base import (
     conflict_history,
     header_key,
     history_row,
+    keep_full_text,
 )
 from .store.sources import read_source
 from .values import (
@@ -329,14 +330,18 @@ def _plan(
                 values[column] = str(v)
         if match.kind == "edit":
             assert match.proposal is not None
+            pid = normalize_text(match.proposal.get(ID_COLUMN))
+            kept = _fit_cells(config, values, pid, store.backend, now)
             edit, cells, logged = _edit(config, result, answer, match.proposal, values, now)
             result.edited.append(edit)
             changes += cells
             history += logged
+            history += [row for column in edit.columns for row in kept.get(column, [])]
             continue
         fy = fiscal_year(answer.stamp.date() if answer.stamp else now.date())
         last_number[fy] = last_number.get(fy, 0) + 1
         pid = proposal_id(fy, last_number[fy])
+        kept = _fit_cells(config, values, pid, store.backend, now)
         values[ID_COLUMN] = pid
         values[KEY_COLUMN] = answer.key
         new_rows.append(values)
@@ -346,6 +351,7 @@ def _plan(
         history.append(
             _history_row(config, now, pid, "", "", f"フォーム回答を取込（{result.source} {answer.row.number}行目）")
         )
+        history += [row for rows in kept.values() for row in rows]
 
     if not new_rows and not changes:
         return result
@@ -408,14 +414,29 @@ def _edit(
 
 
 def _length_notes(values: Mapping[str, CellValue], backend: str) -> list[str]:
-    """Answers longer than a cell of this backend holds: said, never cut here (validate flags them too)."""
+    """Answers longer than a cell of this backend holds: said before anything is written."""
     limit = cell_text_limit(backend)
     return [
         f"{column}が{len(v):,}文字あり、1セルの上限（{limit:,}文字）を超えています。"
-        "台帳のセルに収まりきりません。内容を分けるか要約してください"
+        "台帳のセルには末尾を切って入れ（切ったことはセルの末尾に明記）、全文は変更履歴に種別「全文控え」で残しました。"
+        "内容を分けるか要約してください"
         for column, v in values.items()
         if isinstance(v, str) and len(v) > limit
     ]
+
+
+def _fit_cells(
+    config: Config, values: dict[str, CellValue], pid: str, backend: str, now: datetime
+) -> dict[str, list[dict[str, CellValue]]]:
+    """Cut in ``values`` the answers a cell cannot hold; the whole of each, as 変更履歴 rows, by column."""
+    limit = cell_text_limit(backend)
+    kept: dict[str, list[dict[str, CellValue]]] = {}
+    for column, v in values.items():
+        if isinstance(v, str) and len(v) > limit:
+            values[column], kept[column] = keep_full_text(
+                v, limit, now=now, actor=config.actor, sheet=PROPOSALS, key=pid, column=column
+            )
+    return kept
 
 
 def _check_questions(settings: IntakeSettings, answers: Table, label: str, config: Config) -> None:

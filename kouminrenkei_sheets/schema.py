@@ -166,8 +166,9 @@ class HistoryKind:
     AGREEMENT = "協定書"
     INTAKE = "フォーム取込"
     RESTORE = "行の復元"
+    FULL_TEXT = "全文控え"  # text longer than a cell holds: the whole of it, in parts, beside the cut cell
 
-    ALL = (PUSH, PULL, REVERT, CONFLICT, ROLLUP, REFER, AGREEMENT, INTAKE, RESTORE)
+    ALL = (PUSH, PULL, REVERT, CONFLICT, ROLLUP, REFER, AGREEMENT, INTAKE, RESTORE, FULL_TEXT)
     LEGACY: ClassVar[dict[str, str]] = {
         "push": PUSH,
         "pull": PULL,

@@ -119,13 +119,13 @@ def is_unknown(value: object) -> bool:
     return isinstance(value, Unknown)
 
 
-def cut_to_fit(text: str, limit: int) -> str:
-    """Text longer than a cell holds, cut so that it fits with the cut said at its end (the whole text
-    stays where it came from). Shorter text is returned as it is."""
+def cut_to_fit(text: str, limit: int, *, kept: str = "台帳") -> str:
+    """Text longer than a cell holds, cut so that it fits with the cut said at its end; ``kept`` names
+    where the whole text is (where it came from, or 変更履歴). Shorter text is returned as it is."""
     if len(text) <= limit:
         return text
-    note = f"…（全{len(text):,}文字のうち{limit - 60:,}文字まで表示。全文は台帳にあります）"
-    return text[: limit - 60] + note
+    note = f"…（全{len(text):,}文字のうち{limit - 80:,}文字まで表示。全文は{kept}にあります）"
+    return text[: limit - 80] + note
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

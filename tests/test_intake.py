@@ -430,15 +430,27 @@ def test_keys_written_before_fingerprints_still_match(tmp_path: Path) -> None:
     assert [a.source_row for a in result.imported] == [3]
 
 
-def test_an_over_long_answer_is_imported_whole_and_said(tmp_path: Path) -> None:
-    long_text = "あ" * 40_000
+def test_an_over_long_answer_is_cut_with_the_cut_said_and_kept_whole_in_history(tmp_path: Path) -> None:
+    long_text = "あいうえお" * 8_000  # 40,000 characters: more than an .xlsx cell (32,767) holds
     rows = [[*ANSWERS[0][:8], long_text, "", *ANSWERS[0][10:]]]
     store, config = make_store(), make_config()
     [answer] = intake(config, store, str(write_csv(tmp_path / "a.csv", rows)), now=NOW).imported
     assert answer.notes == [
-        "概要が40,000文字あり、1セルの上限（32,767文字）を超えています。台帳のセルに収まりきりません。内容を分けるか要約してください"
+        "概要が40,000文字あり、1セルの上限（32,767文字）を超えています。台帳のセルには末尾を切って入れ"
+        "（切ったことはセルの末尾に明記）、全文は変更履歴に種別「全文控え」で残しました。内容を分けるか要約してください"
     ]
-    assert table(store, P).by_key("提案ID")[answer.proposal_id].get("概要") == long_text  # not cut by intake
+    shown = str(table(store, P).by_key("提案ID")[answer.proposal_id].get("概要"))
+    assert len(shown) <= 32_767 and shown.startswith(long_text[:32_687])
+    assert shown.endswith("…（全40,000文字のうち32,687文字まで表示。全文は変更履歴（種別「全文控え」）にあります）")
+    parts = [r for r in table(store, H).rows if r.get("種別") == "全文控え"]
+    assert [(r.get("キー"), r.get("列"), r.get("旧値")) for r in parts] == [
+        (answer.proposal_id, "概要", "全文 1/2（40,000文字）"),
+        (answer.proposal_id, "概要", "全文 2/2（40,000文字）"),
+    ]
+    assert all(len(str(r.get("新値"))) <= 32_767 for r in parts)
+    assert "".join(str(r.get("新値")) for r in parts) == long_text  # nothing lost
+    again = intake(config, store, str(write_csv(tmp_path / "a.csv", rows)), now=NOW)
+    assert again.imported == [] and again.edited == []  # the cut cell is not taken for an edited answer
 
 
 def test_formatted_empty_rows_do_not_push_new_proposals_down(tmp_path: Path) -> None:

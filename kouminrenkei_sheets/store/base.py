@@ -20,7 +20,7 @@ from typing import Any, Protocol, Union
 
 from ..files import atomic_write
 from ..schema import HistoryKind, Sheet
-from ..values import has_surrogates, id_key, is_blank, replace_surrogates, typed_text
+from ..values import cut_to_fit, has_surrogates, id_key, is_blank, replace_surrogates, typed_text
 
 CellValue = Union[str, int, float, bool, date, datetime, None]  # noqa: UP007 - used at runtime
 
@@ -280,6 +280,24 @@ def history_row(
         "新値": typed_text(new),
         "種別": kind,
     }
+
+
+def keep_full_text(
+    text: str, limit: int, *, now: datetime, actor: str, sheet: str, key: str, column: str
+) -> tuple[str, list[dict[str, CellValue]]]:
+    """Text longer than a cell of this backend holds: the cut text for the cell (the cut said at its
+    end) and 変更履歴 rows (kind 全文控え) that hold the whole text in parts that each fit a cell, in
+    order, numbered in 旧値 (「全文 1/3」…). Text that fits is returned as it is, with no rows."""
+    if len(text) <= limit:
+        return text, []
+    size = limit - 100
+    parts = [text[i : i + size] for i in range(0, len(text), size)]
+    rows = [
+        history_row(now=now, actor=actor, sheet=sheet, key=key, column=column,
+                    old=f"全文 {n}/{len(parts)}（{len(text):,}文字）", new=part, kind=HistoryKind.FULL_TEXT)
+        for n, part in enumerate(parts, start=1)
+    ]  # fmt: skip
+    return cut_to_fit(text, limit, kept="変更履歴（種別「全文控え」）"), rows
 
 
 def conflict_history(
