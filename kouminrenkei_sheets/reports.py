@@ -30,7 +30,7 @@ import json
 import re
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -352,6 +352,14 @@ class DeskReport:
 
     def tables(self, *, change_limit: int | None = None) -> list[ReportTable]:
         """The report as titled tables (the order the desk reads them)."""
+        return [
+            *self._status_tables(),
+            *self._year_tables(),
+            *self._exchange_tables(),
+            self._change_table(change_limit),
+        ]
+
+    def _status_tables(self) -> list[ReportTable]:
         out = [
             ReportTable(
                 "ステータス別の件数",
@@ -392,6 +400,10 @@ class DeskReport:
                     sheet="期限超過（一覧）",
                 )
             )
+        return out
+
+    def _year_tables(self) -> list[ReportTable]:
+        out: list[ReportTable] = []
         out.append(
             ReportTable(
                 "処理日数の中央値",
@@ -427,50 +439,50 @@ class DeskReport:
                     sheet=sheet,
                 )
             )
-        if self.exchanges_by_year or self.exchange_outcomes:
-            out.append(
-                ReportTable(
-                    "交流（意見交換会・フォーラム等）の年度別件数",
-                    ("年度", "形式", "件数"),
-                    tuple(
-                        (fiscal_year_label(fy), t.label, t.count) for fy, forms in self.exchanges_by_year for t in forms
-                    ),
-                    note=f"合計 {sum(t.count for _, forms in self.exchanges_by_year for t in forms)} 回",
-                    sheet="交流（年度別）",
-                )
+        return out
+
+    def _exchange_tables(self) -> list[ReportTable]:
+        out: list[ReportTable] = []
+        if not (self.exchanges_by_year or self.exchange_outcomes):
+            return out
+        out.append(
+            ReportTable(
+                "交流（意見交換会・フォーラム等）の年度別件数",
+                ("年度", "形式", "件数"),
+                tuple((fiscal_year_label(fy), t.label, t.count) for fy, forms in self.exchanges_by_year for t in forms),
+                note=f"合計 {sum(t.count for _, forms in self.exchanges_by_year for t in forms)} 回",
+                sheet="交流（年度別）",
             )
-            ended = Counter(o.status for o in self.exchange_outcomes)
-            out.append(
-                ReportTable(
-                    "交流から生まれた提案とその結果",
-                    ("交流ID", "開催日", "名称", "提案ID", "件名", "ステータス"),
-                    tuple(
-                        (o.exchange_id, o.held, o.name, o.proposal_id, o.title, o.status)
-                        for o in self.exchange_outcomes
-                    ),
-                    note="、".join(f"{k} {v} 件" for k, v in sorted(ended.items(), key=lambda kv: _status_order(kv[0])))
-                    or "交流の成果に挙げた提案はありません。",
-                    sheet="交流の成果",
-                )
+        )
+        ended = Counter(o.status for o in self.exchange_outcomes)
+        out.append(
+            ReportTable(
+                "交流から生まれた提案とその結果",
+                ("交流ID", "開催日", "名称", "提案ID", "件名", "ステータス"),
+                tuple(
+                    (o.exchange_id, o.held, o.name, o.proposal_id, o.title, o.status) for o in self.exchange_outcomes
+                ),
+                note="、".join(f"{k} {v} 件" for k, v in sorted(ended.items(), key=lambda kv: _status_order(kv[0])))
+                or "交流の成果に挙げた提案はありません。",
+                sheet="交流の成果",
             )
+        )
+        return out
+
+    def _change_table(self, change_limit: int | None) -> ReportTable:
         since = f"（{self.since:%Y-%m-%d %H:%M} 以降）" if self.since else "（前回の報告の記録がないため、すべて）"
         changes = self.changes
         note = f"{len(changes)} 件"
         if change_limit is not None and len(changes) > change_limit:
             note = f"{len(changes)} 件のうち新しい {change_limit} 件（すべては --format json か xlsx で）"
             changes = changes[-change_limit:]
-        out.append(
-            ReportTable(
-                f"前回の報告からの変更{since}",
-                ("日時", "実行者", "シート", "キー", "列", "旧値", "新値", "種別"),
-                tuple(
-                    (c.time or c.time_text, c.actor, c.sheet, c.key, c.column, c.old, c.new, c.kind) for c in changes
-                ),
-                note=note,
-                sheet="変更履歴",
-            )
+        return ReportTable(
+            f"前回の報告からの変更{since}",
+            ("日時", "実行者", "シート", "キー", "列", "旧値", "新値", "種別"),
+            tuple((c.time or c.time_text, c.actor, c.sheet, c.key, c.column, c.old, c.new, c.kind) for c in changes),
+            note=note,
+            sheet="変更履歴",
         )
-        return out
 
 
 def _status_order(status: str) -> int:
@@ -627,19 +639,40 @@ def report(
     choices = tables[SheetRef(CHOICES)]
     notices: list[str] = []
 
-    # pipeline
     statuses = Counter(choice_key(r.get(P_STATUS)) or _BLANK for r in proposals.rows)
     pipeline = [StatusCount(s, statuses[s]) for s in Status.ALL] + [
         StatusCount(s, statuses[s]) for s in sorted(statuses) if s not in Status.ALL
     ]
-
     # keyed by the one ID rule (values.id_key): "r7-0001" in 照会 is the proposal "R7-0001"
     by_id: dict[str, Row] = {}
     for r in proposals.rows:
         by_id.setdefault(id_key(r.get(P_ID)), r)
     referral_rows = referrals.rows if referrals is not None else []
+    to_answer, to_agreement = _durations(referral_rows, by_id)
+    exchanges_by_year, outcomes = _exchanges(tables.get(SheetRef(EXCHANGES)), by_id, choices, notices)
+    history = tables[SheetRef(HISTORY)]
+    since, changes = _changes_since(config, history, since)
+    return DeskReport(
+        as_of=today,
+        generated_at=generated_at,
+        since=since,
+        pipeline=pipeline,
+        overdue=_overdue(config, referral_rows, by_id, today, notices),
+        to_first_answer=_median("受付から最初の回答まで", to_answer),
+        to_agreement=_median("受付から協定締結まで", to_agreement),
+        years=_years(proposals, choices, notices),
+        changes=changes,
+        history_rows=len(history.rows) if history is not None else 0,
+        notices=notices,
+        exchanges_by_year=exchanges_by_year,
+        exchange_outcomes=outcomes,
+    )
 
-    # overdue referrals
+
+def _overdue(
+    config: Config, referral_rows: Sequence[Row], by_id: Mapping[str, Row], today: date, notices: list[str]
+) -> list[DepartmentOverdue]:
+    """Referrals past their due date, by department (most and longest overdue first)."""
     overdue: dict[str, list[OverdueReferral]] = {}
     for r in referral_rows:
         pid = normalize_text(r.get(R_PROPOSAL))
@@ -680,8 +713,11 @@ def report(
         for d, items in overdue.items()
     ]
     overdue_list.sort(key=lambda d: (-d.count, -d.max_days, d.department))
+    return overdue_list
 
-    # days from 受付日 to the first answer and to 協定締結日
+
+def _durations(referral_rows: Sequence[Row], by_id: Mapping[str, Row]) -> tuple[list[int], list[int]]:
+    """Days from 受付日 to the first answer, and to 協定締結日, of every proposal that has them."""
     first_answer: dict[str, date] = {}
     for r in referral_rows:
         if answer_key(r.get(R_ANSWER)) not in REPLIES:
@@ -701,8 +737,11 @@ def report(
         signed = date_or_none(row.get(P_SIGNED))
         if signed is not None and (signed - received).days >= 0:
             to_agreement.append((signed - received).days)
+    return to_answer, to_agreement
 
-    # per-年度 counts
+
+def _years(proposals: Table, choices: Table | None, notices: list[str]) -> list[YearStats]:
+    """Per-年度 counts of proposals by 連携手法, 連携分野 and 提案者区分."""
     field_choices = _choices(choices, "連携分野", FIELDS)
     method_choices = _choices(choices, "連携手法", Method.ALL)
     kind_choices = _choices(choices, "提案者区分", PROPOSER_TYPES)
@@ -730,40 +769,24 @@ def report(
                 by_proposer_type=_tallies(Counter(_canonical(r.get(P_KIND), kind_choices) for r in rows), kind_choices),
             )
         )
+    return years
 
-    exchanges_by_year, outcomes = _exchanges(tables.get(SheetRef(EXCHANGES)), by_id, choices, notices)
 
-    # changes since the last report
-    history = tables[SheetRef(HISTORY)]
+def _changes_since(
+    config: Config, history: Table | None, since: datetime | None
+) -> tuple[datetime | None, list[HistoryEntry]]:
+    """The time of the last report (or ``since``) and the 変更履歴 entries made after it."""
     entries = _history_entries(history)
-    history_rows = len(history.rows) if history is not None else 0
     mark_time, mark_rows = _last_mark(config)
     if since is None:
         since = mark_time
     if since is None:
-        changes = entries
-    else:
-        changes = [
-            e
-            for e in entries
-            if (e.time is not None and e.time > since) or (e.time is None and _position(history, e.row) >= mark_rows)
-        ]
-
-    return DeskReport(
-        as_of=today,
-        generated_at=generated_at,
-        since=since,
-        pipeline=pipeline,
-        overdue=overdue_list,
-        to_first_answer=_median("受付から最初の回答まで", to_answer),
-        to_agreement=_median("受付から協定締結まで", to_agreement),
-        years=years,
-        changes=changes,
-        history_rows=history_rows,
-        notices=notices,
-        exchanges_by_year=exchanges_by_year,
-        exchange_outcomes=outcomes,
-    )
+        return since, entries
+    return since, [
+        e
+        for e in entries
+        if (e.time is not None and e.time > since) or (e.time is None and _position(history, e.row) >= mark_rows)
+    ]
 
 
 def _exchanges(
