@@ -423,9 +423,45 @@ def _theme(subject: str, fields: Sequence[str]) -> str:
     return theme or (fields[0] if fields else "")
 
 
+def _agreement_method(row: Row, pid: str, where: str) -> str:
+    """The proposal's 連携手法 if it is one an agreement is drafted for; else the draft is refused."""
+    method_raw = row.get(METHOD)
+    method = choice_key(method_raw)
+    if method not in Method.AGREEMENTS:
+        shown = display(method_raw) or "空欄"
+        message = (
+            f"提案 {pid}（{where}）の{METHOD}が「{shown}」のため協定書は作りません。"
+            f"{'・'.join(Method.AGREEMENTS)}のどちらかにしてください。"
+        )
+        raise _CannotDraft(AgreementProblem(pid, message, (METHOD,) if shown == "空欄" else ()))
+    return method
+
+
+def _refuse_if_incomplete(config: Config, pid: str, where: str, missing: list[str], wrong: list[str]) -> None:
+    """One problem naming every blank item, every unreadable value and every empty setting, if any."""
+    settings: list[str] = []
+    if not config.desk.governor.strip():
+        settings.append(GOVERNOR_SETTING)
+    if not config.desk.prefecture.strip():
+        settings.append(PREFECTURE_SETTING)
+    if not (missing or wrong or settings):
+        return
+    parts = [f"提案 {pid}（{where}）の協定書を作れません。"]
+    if missing:
+        parts.append(f"空欄の項目: {'、'.join(missing)}。")
+    parts.extend(f"{w}。" for w in wrong)
+    if settings:
+        source = f"設定ファイル {config.path} " if config.path else "設定ファイル"
+        labels = {GOVERNOR_SETTING: "知事名", PREFECTURE_SETTING: "県名"}
+        shown = "、".join(f"{s}（{labels[s]}）" for s in settings)
+        parts.append(f"{source}の {shown}が空です。")
+    raise _CannotDraft(AgreementProblem(pid, "".join(parts), (*missing, *settings)))
+
+
 def _draft(
     config: Config, row: Row, field_choices: Sequence[str], renew_choices: Sequence[str], out_dir: Path
 ) -> _Draft:
+    """The context of one agreement document, or :class:`_CannotDraft` saying all that is missing."""
     pid = normalize_text(row.get(ID)).upper()
     where = f"{PROPOSALS}シート {row.number}行目"
     missing: list[str] = []
@@ -450,15 +486,7 @@ def _draft(
             wrong.append(f"{column}「{display(value)}」: {e.reason}")
             return None
 
-    method_raw = row.get(METHOD)
-    method = choice_key(method_raw)
-    if method not in Method.AGREEMENTS:
-        shown = display(method_raw) or "空欄"
-        message = (
-            f"提案 {pid}（{where}）の{METHOD}が「{shown}」のため協定書は作りません。"
-            f"{'・'.join(Method.AGREEMENTS)}のどちらかにしてください。"
-        )
-        raise _CannotDraft(AgreementProblem(pid, message, (METHOD,) if shown == "空欄" else ()))
+    method = _agreement_method(row, pid, where)
 
     # 乙: the proposer, or for a 県→企業等 proposal (proposed by one of the prefecture's own sections)
     # the accepting partner of the 連携先 columns.
@@ -486,25 +514,9 @@ def _draft(
             wrong.append(f"{AUTO_RENEW}「{display(row.get(AUTO_RENEW))}」: {e.reason}")
     municipalities = split_multi(row.get(MUNICIPALITIES))
 
-    settings: list[str] = []
     governor = config.desk.governor.strip()
     prefecture = config.desk.prefecture.strip()
-    if not governor:
-        settings.append(GOVERNOR_SETTING)
-    if not prefecture:
-        settings.append(PREFECTURE_SETTING)
-
-    if missing or wrong or settings:
-        parts = [f"提案 {pid}（{where}）の協定書を作れません。"]
-        if missing:
-            parts.append(f"空欄の項目: {'、'.join(missing)}。")
-        parts.extend(f"{w}。" for w in wrong)
-        if settings:
-            source = f"設定ファイル {config.path} " if config.path else "設定ファイル"
-            labels = {GOVERNOR_SETTING: "知事名", PREFECTURE_SETTING: "県名"}
-            shown = "、".join(f"{s}（{labels[s]}）" for s in settings)
-            parts.append(f"{source}の {shown}が空です。")
-        raise _CannotDraft(AgreementProblem(pid, "".join(parts), (*missing, *settings)))
+    _refuse_if_incomplete(config, pid, where, missing, wrong)
 
     assert signed is not None and start is not None and end is not None
     subject = _text(row.get(SUBJECT))
