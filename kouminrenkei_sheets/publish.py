@@ -892,26 +892,12 @@ def publish(
     if fiscal_year is not None:
         rows = [r for r in rows if r.fiscal_year == fiscal_year]
         exchanges = [x for x in exchanges if x.fiscal_year == fiscal_year]
-    if out is not None:
-        out_dir = Path(out)
-    else:
-        out_dir = config.resolve(config.publish.out)
-        if fiscal_year is not None:
-            out_dir = out_dir / fiscal_year_code(fiscal_year)
+    out_dir = _out_dir(config, out, fiscal_year)
     field_order = _choice_list(tables.get(SheetRef(CHOICES)), "連携分野", FIELDS)
     counts = count_rows(rows, field_order)
     info = page_info(config, today)
     by = Publisher(config.publish.municipality_code, config.desk.prefecture)
-    meta = {
-        **info.meta(),
-        "fiscal_year": fiscal_year,
-        "fiscal_year_label": fiscal_year_label(fiscal_year) if fiscal_year is not None else None,
-    }
-    if fiscal_year is None and rows:
-        # The whole register: the span of 年度 it covers.
-        meta["fiscal_year"] = [min(r.fiscal_year for r in rows), max(r.fiscal_year for r in rows)]
-        meta["fiscal_year_label"] = "〜".join(dict.fromkeys(fiscal_year_label(fy) for fy in meta["fiscal_year"]))
-
+    meta = _year_meta(info, rows, fiscal_year)
     row_cells = [r.cells(by) for r in rows]
     exchange_cells = [x.cells(by) for x in exchanges]
     outputs: dict[str, bytes] = {
@@ -954,6 +940,27 @@ def publish(
         exchanges=exchanges,
         updated=info.updated,
     )
+
+
+def _out_dir(config: Config, out: str | Path | None, fiscal_year: int | None) -> Path:
+    """The folder written: ``out`` as given, else ``[publish] out`` (a 年度's sub-folder for one 年度)."""
+    if out is not None:
+        return Path(out)
+    out_dir = config.resolve(config.publish.out)
+    return out_dir / fiscal_year_code(fiscal_year) if fiscal_year is not None else out_dir
+
+
+def _year_meta(info: PageInfo, rows: Sequence[PublishedRow], fiscal_year: int | None) -> dict[str, Any]:
+    """The page's metadata with the 年度 published: the one asked for, or the span the register covers."""
+    meta: dict[str, Any] = {
+        **info.meta(),
+        "fiscal_year": fiscal_year,
+        "fiscal_year_label": fiscal_year_label(fiscal_year) if fiscal_year is not None else None,
+    }
+    if fiscal_year is None and rows:
+        meta["fiscal_year"] = [min(r.fiscal_year for r in rows), max(r.fiscal_year for r in rows)]
+        meta["fiscal_year_label"] = "〜".join(dict.fromkeys(fiscal_year_label(fy) for fy in meta["fiscal_year"]))
+    return meta
 
 
 def _refresh_owned_folders(config: Config, store: Store, written: Path) -> list[Path]:
