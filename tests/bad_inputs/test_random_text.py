@@ -21,7 +21,16 @@ from kouminrenkei_sheets.notify import notify
 from kouminrenkei_sheets.publish import publish
 from kouminrenkei_sheets.refer import refer
 from kouminrenkei_sheets.reports import render_markdown, render_text, report
-from kouminrenkei_sheets.schema import DEPARTMENTS, PROPOSALS, REGISTER_SHEETS, Method, Publication, Status
+from kouminrenkei_sheets.schema import (
+    DEPARTMENTS,
+    HISTORY,
+    PROPOSALS,
+    REGISTER_SHEETS,
+    Method,
+    Publication,
+    Status,
+    cell_text_limit,
+)
 from kouminrenkei_sheets.store.base import AppendRows, SheetRef, Store
 from kouminrenkei_sheets.store.memory import MemoryStore
 from kouminrenkei_sheets.store.xlsx import XlsxStore
@@ -131,11 +140,26 @@ def form_roundtrip(tmp_path: Path, backend: str, answers: list[dict[str, str]]) 
     register = store.read([SheetRef(PROPOSALS)])[SheetRef(PROPOSALS)]
     assert register is not None
     held = {r.get("提案ID"): r for r in register.rows}
+    history = store.read([SheetRef(HISTORY)])[SheetRef(HISTORY)]
+    assert history is not None
     for answer, imported in zip(answers, sorted(first.imported, key=lambda a: a.source_row), strict=True):
-        text = answer["内容"].replace("\x00", "")
+        text = answer["内容"].replace("\x00", "").replace("\r\n", "\n")
         if text.strip() and not any("\ud800" <= c <= "\udfff" for c in text):
-            got = str(held[imported.proposal_id].get("概要"))
-            assert got.replace("\r\n", "\n") == text.replace("\r\n", "\n")  # whole, never cut
+            got = str(held[imported.proposal_id].get("概要")).replace("\r\n", "\n")
+            if len(text) <= cell_text_limit(backend):
+                assert got == text  # whole, never cut
+                continue
+            # longer than a cell holds: cut with the cut said, said in the result, kept whole in 変更履歴
+            assert got.endswith("全文は変更履歴（種別「全文控え」）にあります）") and len(got) <= cell_text_limit(
+                backend
+            )
+            assert any(n.startswith("概要が") for n in imported.notes)
+            parts = [
+                r
+                for r in history.rows
+                if r.get("種別") == "全文控え" and r.get("キー") == imported.proposal_id and r.get("列") == "概要"
+            ]
+            assert "".join(str(r.get("新値")) for r in parts).replace("\r\n", "\n") == text
     assert intake(config, store, str(source), now=datetime(2025, 6, 1)).imported == []  # never twice
 
 
