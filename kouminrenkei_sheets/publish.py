@@ -470,25 +470,7 @@ def collect_rows(
             )  # fmt: skip
             continue
         pid = normalize_text(row.get(ID))
-        proposer = _text(row.get(PROPOSER))
-        direction = choice_key(row.get(DIRECTION))
-        to_partners = direction == choice_key(Direction.PREFECTURE_TO_PARTNER)
-
-        def is_department(name: str, _to_partners: bool = to_partners) -> bool:
-            return name in master if master else not _to_partners
-
-        feasible = [
-            normalize_text(r.get(RECIPIENT))
-            for r in referrals.get(pid, [])
-            if answer_key(r.get(ANSWER)) == Answer.YES and not is_blank(r.get(RECIPIENT))
-        ]
-        departments = [n for n in dict.fromkeys(feasible) if is_department(n)]
-        partners = [proposer] if proposer else []
-        if to_partners:
-            named = list(split_list(_text(row.get(ACCEPTING_PARTNER)), as_typed=True))
-            partners = named or [n for n in dict.fromkeys(feasible) if not is_department(n)] or partners
-            if normalize_text(proposer) and normalize_text(proposer) not in departments:
-                departments.insert(0, normalize_text(proposer))
+        partners, departments = _parties(row, referrals.get(pid, []), master)
         try:
             method = match_choice(row.get(METHOD), method_choices)
         except ValueProblem:
@@ -514,6 +496,30 @@ def collect_rows(
         )
     rows.sort(key=lambda r: (r.fiscal_year, r.date, r.proposal_id, r.sheet_row))
     return rows, withheld, notices
+
+
+def _parties(row: Row, referrals: Sequence[Row], master: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """The partners and the departments a published proposal names: the proposer and the departments
+    that answered 連携可; for a 県→企業等 proposal the accepting partners, the proposing section first."""
+    proposer = _text(row.get(PROPOSER))
+    to_partners = choice_key(row.get(DIRECTION)) == choice_key(Direction.PREFECTURE_TO_PARTNER)
+
+    def is_department(name: str) -> bool:
+        return name in master if master else not to_partners
+
+    feasible = [
+        normalize_text(r.get(RECIPIENT))
+        for r in referrals
+        if answer_key(r.get(ANSWER)) == Answer.YES and not is_blank(r.get(RECIPIENT))
+    ]
+    departments = [n for n in dict.fromkeys(feasible) if is_department(n)]
+    partners = [proposer] if proposer else []
+    if to_partners:
+        named = list(split_list(_text(row.get(ACCEPTING_PARTNER)), as_typed=True))
+        partners = named or [n for n in dict.fromkeys(feasible) if not is_department(n)] or partners
+        if normalize_text(proposer) and normalize_text(proposer) not in departments:
+            departments.insert(0, normalize_text(proposer))
+    return partners, departments
 
 
 def collect_exchanges(
