@@ -1051,7 +1051,10 @@ class SyncMachine(RuleBasedStateMachine):
             if r.get("照会ID") and r.get("状態") != "削除中"
         }
         for name in (BOUSAI, KANKO, KENKO):
+            typed = Counter(str(r.get("照会ID")) for r in self.desk.table(self.desk.ref(name)).rows)
             for key, row in self.desk.dept_rows(name).items():
+                if typed[key] > 1:
+                    continue  # an ID the department typed on two rows: neither is synced (said), both stay
                 addressed = key in referrals and referrals[key].get("照会先") == name
                 if not addressed and (name, key) not in last:
                     continue  # a row the department added: sync leaves it alone
@@ -1123,7 +1126,12 @@ class SyncMachine(RuleBasedStateMachine):
         if not table.rows:
             return
         referrals = {str(r.get("照会ID")): r.get("照会先") for r in self.desk.table(SheetRef(REFERRALS)).rows}
-        rows = [r.number for r in table.rows if where is None or referrals.get(str(r.get("照会ID"))) == where]
+        typed = Counter(str(r.get("照会ID")) for r in table.rows)
+        rows = [  # (not a row whose ID the department typed twice: one of the two is its own, said apart)
+            r.number
+            for r in table.rows
+            if where is None or (referrals.get(str(r.get("照会ID"))) == where and typed[str(r.get("照会ID"))] == 1)
+        ]
         if not rows:
             return
         row = data.draw(st.sampled_from(rows))  # (a row the department added itself is theirs alone)
