@@ -6,6 +6,7 @@ with the arguments stops it before anything is written.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -24,6 +25,7 @@ from .store.base import (
     SetCell,
     SheetRef,
     Store,
+    Table,
     conflict_history,
     history_row,
 )
@@ -130,34 +132,8 @@ def _refer(
         ) from None
     to_partners = normalize_text(proposal.get("提案方向")) == Direction.PREFECTURE_TO_PARTNER
 
-    departments = list(departments_from_table(config, tables[MASTER_REF]))
-    names: list[tuple[str, bool]] = []
-    for r in recipients:
-        try:
-            names.append((match_choice(r, departments), True))
-        except ValueProblem as e:
-            if to_partners:
-                names.append((r, False))
-                continue
-            hint = f"「{e.suggestion}」のことですか？" if e.suggestion else ""
-            known = "、".join(departments) if departments else "（担当課マスタが空です）"
-            raise UsageError(
-                f"照会先「{r}」は担当課マスタにありません。{hint}登録されている課: {known}"
-                "（企業等への照会は、提案方向が「県→企業等」の提案だけです）"
-            ) from None
-
-    branch = 0
-    already: dict[str, str] = {}
-    for row in referrals.rows:
-        rid = row.get("照会ID")
-        try:
-            parent, n = parse_referral_id(rid)
-        except ValueProblem:
-            parent, n = id_key(row.get("提案ID")), 0
-        if id_key(parent) != wanted and id_key(row.get("提案ID")) != wanted:
-            continue
-        branch = max(branch, n)
-        already.setdefault(normalize_text(row.get("照会先")), id_key(rid))
+    names = _recipients(recipients, list(departments_from_table(config, tables[MASTER_REF])), to_partners)
+    branch, already = _earlier_referrals(referrals, wanted)
     for name, _ in names:
         if name in already:
             raise UsageError(f"提案 {pid} は既に「{name}」へ照会しています（照会ID {already[name]}）。")
@@ -196,6 +172,43 @@ def _refer(
             + "。台帳を確かめてから照会し直してください。"
         )
     return result
+
+
+def _recipients(recipients: Sequence[str], departments: list[str], to_partners: bool) -> list[tuple[str, bool]]:
+    """Each recipient as the master names it (and True), or for a 県→企業等 proposal a partner as typed
+    (and False); a name the master does not know is refused with the closest one and the list."""
+    names: list[tuple[str, bool]] = []
+    for r in recipients:
+        try:
+            names.append((match_choice(r, departments), True))
+        except ValueProblem as e:
+            if to_partners:
+                names.append((r, False))
+                continue
+            hint = f"「{e.suggestion}」のことですか？" if e.suggestion else ""
+            known = "、".join(departments) if departments else "（担当課マスタが空です）"
+            raise UsageError(
+                f"照会先「{r}」は担当課マスタにありません。{hint}登録されている課: {known}"
+                "（企業等への照会は、提案方向が「県→企業等」の提案だけです）"
+            ) from None
+    return names
+
+
+def _earlier_referrals(referrals: Table, wanted: str) -> tuple[int, dict[str, str]]:
+    """The highest branch number of the proposal's referrals so far, and their 照会ID by recipient."""
+    branch = 0
+    already: dict[str, str] = {}
+    for row in referrals.rows:
+        rid = row.get("照会ID")
+        try:
+            parent, n = parse_referral_id(rid)
+        except ValueProblem:
+            parent, n = id_key(row.get("提案ID")), 0
+        if id_key(parent) != wanted and id_key(row.get("提案ID")) != wanted:
+            continue
+        branch = max(branch, n)
+        already.setdefault(normalize_text(row.get("照会先")), id_key(rid))
+    return branch, already
 
 
 def _id_hint(typed: str) -> str:
