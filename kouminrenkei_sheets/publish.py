@@ -32,7 +32,7 @@ import csv
 import io
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -64,6 +64,7 @@ from .schema import (
     Method,
     Publication,
     Status,
+    column_name,
 )
 from .store.base import CellValue, Row, SheetRef, Store, Table
 from .store.export import ExportSheet, workbook_bytes
@@ -93,50 +94,40 @@ EXCHANGE_CP932_NAME = "kouryu_cp932.csv"
 EXCHANGE_JSON_NAME = "kouryu.json"
 
 
-def _col(sheet_columns: Iterable[str], name: str) -> str:
-    """A column name checked against the schema, so a renamed column fails at import, not in print."""
-    if name not in sheet_columns:
-        raise LookupError(f"schema has no column {name!r}")
-    return name
-
-
-_P = PROPOSAL_SHEET.headers
-_R = REFERRAL_SHEET.headers
-ID = _col(_P, "提案ID")
-RECEIVED = _col(_P, "受付日")
-DIRECTION = _col(_P, "提案方向")
-PROPOSER = _col(_P, "提案者名")
-TITLE = _col(_P, "件名")
-OUTLINE = _col(_P, "概要")
-FIELDS_COLUMN = _col(_P, "連携分野")
-METHOD = _col(_P, "連携手法")
-MUNICIPALITIES_COLUMN = _col(_P, "関係市町村")
-STATUS = _col(_P, "ステータス")
-PROTECTION = _col(_P, "アイデア保護")
-PUBLICATION = _col(_P, "公表")
-SIGNED = _col(_P, "協定締結日")
-STARTS = _col(_P, "協定開始日")
-PUBLISHED_ON = _col(_P, "公表日")
-ACCEPTING_PARTNER = _col(_P, "連携先名称")
-REFERRAL_ID = _col(_R, "照会ID")
-REFERRAL_PROPOSAL = _col(_R, "提案ID")
-RECIPIENT = _col(_R, "照会先")
-ANSWER = _col(_R, "回答")
+ID = column_name(PROPOSAL_SHEET, "提案ID")
+RECEIVED = column_name(PROPOSAL_SHEET, "受付日")
+DIRECTION = column_name(PROPOSAL_SHEET, "提案方向")
+PROPOSER = column_name(PROPOSAL_SHEET, "提案者名")
+TITLE = column_name(PROPOSAL_SHEET, "件名")
+OUTLINE = column_name(PROPOSAL_SHEET, "概要")
+FIELDS_COLUMN = column_name(PROPOSAL_SHEET, "連携分野")
+METHOD = column_name(PROPOSAL_SHEET, "連携手法")
+MUNICIPALITIES_COLUMN = column_name(PROPOSAL_SHEET, "関係市町村")
+STATUS = column_name(PROPOSAL_SHEET, "ステータス")
+PROTECTION = column_name(PROPOSAL_SHEET, "アイデア保護")
+PUBLICATION = column_name(PROPOSAL_SHEET, "公表")
+SIGNED = column_name(PROPOSAL_SHEET, "協定締結日")
+STARTS = column_name(PROPOSAL_SHEET, "協定開始日")
+PUBLISHED_ON = column_name(PROPOSAL_SHEET, "公表日")
+ACCEPTING_PARTNER = column_name(PROPOSAL_SHEET, "連携先名称")
+REFERRAL_ID = column_name(REFERRAL_SHEET, "照会ID")
+REFERRAL_PROPOSAL = column_name(REFERRAL_SHEET, "提案ID")
+RECIPIENT = column_name(REFERRAL_SHEET, "照会先")
+ANSWER = column_name(REFERRAL_SHEET, "回答")
 
 # Where the published date comes from, in order of preference.
 DATE_SOURCES: tuple[str, ...] = (SIGNED, STARTS, PUBLISHED_ON, RECEIVED)
 
-_X = EXCHANGE_SHEET.headers
-X_ID = _col(_X, "交流ID")
-X_HELD = _col(_X, "開催日")
-X_NAME = _col(_X, "名称")
-X_FORM = _col(_X, "形式")
-X_PARTNERS = _col(_X, "参加企業等")
-X_DEPARTMENTS = _col(_X, "参加課")
-X_OUTLINE = _col(_X, "概要")
-X_PUBLICATION = _col(_X, "公表")
-X_PROTECTION = _col(_X, "アイデア保護")
-X_RESULTS = _col(_X, "成果")
+X_ID = column_name(EXCHANGE_SHEET, "交流ID")
+X_HELD = column_name(EXCHANGE_SHEET, "開催日")
+X_NAME = column_name(EXCHANGE_SHEET, "名称")
+X_FORM = column_name(EXCHANGE_SHEET, "形式")
+X_PARTNERS = column_name(EXCHANGE_SHEET, "参加企業等")
+X_DEPARTMENTS = column_name(EXCHANGE_SHEET, "参加課")
+X_OUTLINE = column_name(EXCHANGE_SHEET, "概要")
+X_PUBLICATION = column_name(EXCHANGE_SHEET, "公表")
+X_PROTECTION = column_name(EXCHANGE_SHEET, "アイデア保護")
+X_RESULTS = column_name(EXCHANGE_SHEET, "成果")
 
 # The open-data columns, in file order (自治体標準オープンデータセット style: 全国地方公共団体コード, ID
 # and 地方公共団体名 first; docs/opendata.md is their documentation and a test holds them to it).

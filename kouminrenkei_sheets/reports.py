@@ -62,6 +62,7 @@ from .schema import (
     HistoryKind,
     Method,
     Status,
+    column_name,
 )
 from .store.base import CellValue, Row, SheetRef, Store, Table
 from .store.export import ExportChart, ExportSheet, write_xlsx
@@ -92,43 +93,35 @@ HIDDEN = "（個人情報のため表示しません）"
 TEXT_CHANGE_LIMIT = 50  # changes shown in the terminal and Markdown; json and xlsx have all
 
 
-def _col(columns: Iterable[str], name: str) -> str:
-    if name not in columns:
-        raise LookupError(f"schema has no column {name!r}")
-    return name
-
-
-_P, _R, _H = PROPOSAL_SHEET.headers, REFERRAL_SHEET.headers, HISTORY_SHEET.headers
-P_ID = _col(_P, "提案ID")
-P_RECEIVED = _col(_P, "受付日")
-P_KIND = _col(_P, "提案者区分")
-P_TITLE = _col(_P, "件名")
-P_FIELDS = _col(_P, "連携分野")
-P_METHOD = _col(_P, "連携手法")
-P_STATUS = _col(_P, "ステータス")
-P_PROTECTION = _col(_P, "アイデア保護")
-P_SIGNED = _col(_P, "協定締結日")
-R_ID = _col(_R, "照会ID")
-R_PROPOSAL = _col(_R, "提案ID")
-R_RECIPIENT = _col(_R, "照会先")
-R_SENT = _col(_R, "照会日")
-R_DUE = _col(_R, "回答期限")
-R_ANSWER = _col(_R, "回答")
-R_ANSWERED = _col(_R, "回答日")
-H_TIME = _col(_H, "日時")
-H_ACTOR = _col(_H, "実行者")
-H_SHEET = _col(_H, "シート")
-H_KEY = _col(_H, "キー")
-H_COLUMN = _col(_H, "列")
-H_OLD = _col(_H, "旧値")
-H_NEW = _col(_H, "新値")
-H_KIND = _col(_H, "種別")
-_X = EXCHANGE_SHEET.headers
-X_ID = _col(_X, "交流ID")
-X_HELD = _col(_X, "開催日")
-X_NAME = _col(_X, "名称")
-X_FORM = _col(_X, "形式")
-X_RESULTS = _col(_X, "成果")
+P_ID = column_name(PROPOSAL_SHEET, "提案ID")
+P_RECEIVED = column_name(PROPOSAL_SHEET, "受付日")
+P_KIND = column_name(PROPOSAL_SHEET, "提案者区分")
+P_TITLE = column_name(PROPOSAL_SHEET, "件名")
+P_FIELDS = column_name(PROPOSAL_SHEET, "連携分野")
+P_METHOD = column_name(PROPOSAL_SHEET, "連携手法")
+P_STATUS = column_name(PROPOSAL_SHEET, "ステータス")
+P_PROTECTION = column_name(PROPOSAL_SHEET, "アイデア保護")
+P_SIGNED = column_name(PROPOSAL_SHEET, "協定締結日")
+R_ID = column_name(REFERRAL_SHEET, "照会ID")
+R_PROPOSAL = column_name(REFERRAL_SHEET, "提案ID")
+R_RECIPIENT = column_name(REFERRAL_SHEET, "照会先")
+R_SENT = column_name(REFERRAL_SHEET, "照会日")
+R_DUE = column_name(REFERRAL_SHEET, "回答期限")
+R_ANSWER = column_name(REFERRAL_SHEET, "回答")
+R_ANSWERED = column_name(REFERRAL_SHEET, "回答日")
+H_TIME = column_name(HISTORY_SHEET, "日時")
+H_ACTOR = column_name(HISTORY_SHEET, "実行者")
+H_SHEET = column_name(HISTORY_SHEET, "シート")
+H_KEY = column_name(HISTORY_SHEET, "キー")
+H_COLUMN = column_name(HISTORY_SHEET, "列")
+H_OLD = column_name(HISTORY_SHEET, "旧値")
+H_NEW = column_name(HISTORY_SHEET, "新値")
+H_KIND = column_name(HISTORY_SHEET, "種別")
+X_ID = column_name(EXCHANGE_SHEET, "交流ID")
+X_HELD = column_name(EXCHANGE_SHEET, "開催日")
+X_NAME = column_name(EXCHANGE_SHEET, "名称")
+X_FORM = column_name(EXCHANGE_SHEET, "形式")
+X_RESULTS = column_name(EXCHANGE_SHEET, "成果")
 
 # Answers that count as the department's reply when measuring days to the first answer.
 REPLIES = (Answer.YES, Answer.NO, Answer.DISCUSS)

@@ -1,7 +1,9 @@
 """Every sheet the desk keeps: its columns, their value types, owners and choice lists.
 
-This module is the single source of truth. Templates, validation, sync and every output read it;
-no other module spells out a header or a choice.
+This module is the single source of truth. Templates, validation, sync and every output read it.
+Another module that names a column does it with a name this schema has — a constant made with
+:func:`column_name` (checked when the module is imported), or a literal that tests/test_one_rule.py
+checks against the schema — so a header renamed here fails at once wherever it is still used.
 """
 
 from __future__ import annotations
@@ -412,6 +414,15 @@ REGISTER_SHEETS: tuple[Sheet, ...] = (
     HISTORY_SHEET,
     FINDINGS_SHEET,
 )
+
+
+def column_name(sheet: Sheet, name: str) -> str:
+    """``name`` if ``sheet`` has that column: how a module outside the schema names one, checked when
+    the module is imported (a header renamed in the schema fails at once, not as a blank read)."""
+    if not sheet.has(name):
+        raise LookupError(f"schema sheet {sheet.name!r} has no column {name!r}")
+    return name
+
 
 SHEETS: dict[str, Sheet] = {s.name: s for s in (*REGISTER_SHEETS, DEPARTMENT_SHEET)}
 

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import openpyxl
+import pytest
 
 from kouminrenkei_sheets.config import Config, config_from_dict
 from kouminrenkei_sheets.notify import HIDDEN_SUBJECT, Kind, notify
@@ -159,3 +160,54 @@ def test_every_history_row_is_built_by_one_function_with_the_schemas_columns() -
     for module in (agreements, intake, refer, sync):
         source = inspect.getsource(module)
         assert "history_row(" in source and '"旧値":' not in source, module.__name__
+
+
+def _header_literals() -> list[tuple[str, int, str]]:
+    """Japanese string literals that name a column outside schema.py: the first argument of
+    ``.get/.has/.column`` (a row or table read), the column of RowKey/SetCell, ``unique=`` of AppendRows."""
+    import ast
+    import re
+
+    package = Path(__file__).resolve().parent.parent / "kouminrenkei_sheets"
+    japanese = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+    found: list[tuple[str, int, str]] = []
+    for path in sorted(package.rglob("*.py")):
+        if path.name == "schema.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            named: list[ast.expr] = []
+            if isinstance(node.func, ast.Attribute) and node.func.attr in ("get", "has", "column") and node.args:
+                named.append(node.args[0])
+            callee = node.func.id if isinstance(node.func, ast.Name) else ""
+            if callee == "RowKey" and node.args:
+                named.append(node.args[0])
+            if callee == "SetCell" and len(node.args) >= 3:
+                named.append(node.args[2])
+            named += [k.value for k in node.keywords if k.arg == "unique"]
+            for arg in named:
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and japanese.search(arg.value):
+                    found.append((str(path.relative_to(package)), arg.lineno, arg.value))
+    return found
+
+
+def test_every_column_a_module_names_is_one_the_schema_has() -> None:
+    """A header renamed or mistyped is a failing test, not a column read as blank in production."""
+    from kouminrenkei_sheets import schema
+    from kouminrenkei_sheets.schema import SHEETS, Sheet
+
+    headers = {h for s in SHEETS.values() for h in s.headers}
+    headers |= {h for v in vars(schema).values() if isinstance(v, Sheet) for h in v.headers}
+    literals = _header_literals()
+    assert len(literals) > 50  # the scan sees the modules' row reads (it would pass on nothing otherwise)
+    unknown = [f"{path}:{line} {name!r}" for path, line, name in literals if name not in headers]
+    assert unknown == []
+
+
+def test_column_name_refuses_a_column_the_sheet_does_not_have() -> None:
+    from kouminrenkei_sheets.schema import PROPOSAL_SHEET, column_name
+
+    assert column_name(PROPOSAL_SHEET, "件名") == "件名"
+    with pytest.raises(LookupError, match="照会ID"):
+        column_name(PROPOSAL_SHEET, "照会ID")
