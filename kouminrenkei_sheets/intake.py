@@ -21,7 +21,6 @@ from . import clock
 from .config import Config
 from .errors import ConfigError, StoreError
 from .schema import (
-    HISTORY,
     HISTORY_SHEET,
     PROPOSAL_SHEET,
     PROPOSALS,
@@ -31,6 +30,8 @@ from .schema import (
     cell_text_limit,
 )
 from .store.base import (
+    HISTORY_REF,
+    PROPOSAL_REF,
     WRITE_LOCK_WAIT,
     AppendRows,
     CellValue,
@@ -79,9 +80,6 @@ DEFAULT_EMAIL = "メールアドレス"
 RESPONSE_ID_HEADERS = ("回答ID", "回答の編集URL", "編集URL", "Response ID", "Response Edit URL", "Edit URL")
 SETTINGS_KEYS = ("mapping", "timestamp", "email", "defaults", "response_id")
 LOCK_TTL_SECONDS = 300
-
-PROPOSAL_REF = SheetRef(PROPOSALS)
-HISTORY_REF = SheetRef(HISTORY)
 
 
 # ---------------------------------------------------------------- settings

@@ -24,7 +24,6 @@ from .departments import Department, departments_from_table
 from .errors import ConfigError, ServiceError, StoreError
 from .messages import os_error_text
 from .schema import (
-    DEPARTMENTS,
     NOTIFY_SHEET,
     NOTIFY_STATE,
     PROPOSALS,
@@ -32,7 +31,20 @@ from .schema import (
     Answer,
     Status,
 )
-from .store.base import WRITE_LOCK_WAIT, AppendRows, CellValue, Change, EnsureSheet, Row, SheetRef, Store, Table
+from .store.base import (
+    MASTER_REF,
+    PROPOSAL_REF,
+    REFERRAL_REF,
+    WRITE_LOCK_WAIT,
+    AppendRows,
+    CellValue,
+    Change,
+    EnsureSheet,
+    Row,
+    SheetRef,
+    Store,
+    Table,
+)
 from .values import (
     ValueProblem,
     check_email,
@@ -45,9 +57,6 @@ from .values import (
 from .workflow import answer_key, protected_columns, waits_for_answer
 from .workflow import due_date as workflow_due_date
 
-PROPOSAL_REF = SheetRef(PROPOSALS)
-REFERRAL_REF = SheetRef(REFERRALS)
-DEPARTMENT_REF = SheetRef(DEPARTMENTS)
 NOTIFY_REF = SheetRef(NOTIFY_STATE)
 LOCK_TTL_SECONDS = 600
 
@@ -335,12 +344,12 @@ def plan_notices(
     config: Config, store: Store, settings: NotifySettings, now: datetime, warnings: list[str]
 ) -> list[Notice]:
     """Every mail that should go out now and has not gone out before."""
-    tables = store.read([PROPOSAL_REF, REFERRAL_REF, DEPARTMENT_REF, NOTIFY_REF])
+    tables = store.read([PROPOSAL_REF, REFERRAL_REF, MASTER_REF, NOTIFY_REF])
     referrals, register = tables[REFERRAL_REF], tables[PROPOSAL_REF]
     if referrals is None or register is None:
         raise StoreError(f"{store.display_name(None)} に「{PROPOSALS}」か「{REFERRALS}」のシートがありません。")
     proposals = register.by_key("提案ID")
-    departments = departments_from_table(config, tables[DEPARTMENT_REF])
+    departments = departments_from_table(config, tables[MASTER_REF])
     sent_table = tables[NOTIFY_REF]
     log = _SentLog(sent_table.rows if sent_table is not None else [])
     today = now.date()

@@ -15,15 +15,18 @@ from . import clock
 from .config import Config
 from .departments import departments_from_table
 from .errors import DataError, UsageError
-from .schema import DEPARTMENTS, HISTORY, PROPOSALS, REFERRALS, Answer, Direction, HistoryKind, Status
+from .schema import PROPOSALS, REFERRALS, Answer, Direction, HistoryKind, Status
 from .store.base import (
+    HISTORY_REF,
+    MASTER_REF,
+    PROPOSAL_REF,
+    REFERRAL_REF,
     WRITE_LOCK_WAIT,
     AppendRows,
     CellValue,
     Change,
     RowKey,
     SetCell,
-    SheetRef,
     Store,
     Table,
     conflict_history,
@@ -39,11 +42,6 @@ from .values import (
     parse_referral_id,
     referral_id,
 )
-
-PROPOSAL_REF = SheetRef(PROPOSALS)
-REFERRAL_REF = SheetRef(REFERRALS)
-MASTER_REF = SheetRef(DEPARTMENTS)
-HISTORY_REF = SheetRef(HISTORY)
 
 # Statuses a new referral moves to 照会中 (不成立 reopens when the desk refers it elsewhere).
 MOVES_TO_REFERRED = (Status.RECEIVED, Status.CHECKING, Status.FAILED)

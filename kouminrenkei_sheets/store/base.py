@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol, Union
 
 from ..files import atomic_write
-from ..schema import HistoryKind, Sheet
+from ..schema import DEPARTMENTS, HISTORY, PROPOSALS, REFERRALS, HistoryKind, Sheet
 from ..values import cut_to_fit, has_surrogates, id_key, is_blank, replace_surrogates, typed_text
 
 CellValue = Union[str, int, float, bool, date, datetime, None]  # noqa: UP007 - used at runtime
@@ -52,6 +52,13 @@ class SheetRef:
 
     def __str__(self) -> str:
         return self.sheet if self.book is None else f"{self.book}:{self.sheet}"
+
+
+# The register's tabs the jobs read and write, named once.
+PROPOSAL_REF = SheetRef(PROPOSALS)
+REFERRAL_REF = SheetRef(REFERRALS)
+MASTER_REF = SheetRef(DEPARTMENTS)
+HISTORY_REF = SheetRef(HISTORY)
 
 
 @dataclass
