@@ -38,13 +38,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-
 from . import clock
 from .config import Config
 from .departments import departments_from_table
 from .errors import StoreError
 from .files import write_file
+from .pages import template_environment
 from .schema import (
     CHOICES,
     DEPARTMENTS,
@@ -714,17 +713,6 @@ def _chart(id_: str, title: str, label_header: str, counts: Sequence[Count], not
     return _Chart(id_, title, label_header, items, note)
 
 
-def _environment() -> Environment:
-    return Environment(
-        loader=PackageLoader("kouminrenkei_sheets", "templates"),
-        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-
-
 def _display_row(r: PublishedRow) -> dict[str, Any]:
     def joined(values: Sequence[str] | None) -> str | None:
         return None if values is None else "、".join(values)
@@ -837,7 +825,7 @@ def html_text(
                "分野を公表していない取組は数えていません。"),
         _chart("by-method", "連携手法別の件数", "連携手法", by_method),
     ]  # fmt: skip
-    template = _environment().get_template("publish.html")
+    template = template_environment().get_template("publish.html")
     return template.render(
         title=info.title,
         publisher=info.publisher,

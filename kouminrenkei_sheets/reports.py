@@ -44,6 +44,7 @@ from . import clock
 from .config import Config
 from .errors import StoreError, UsageError
 from .files import write_file
+from .pages import template_environment
 from .schema import (
     CHOICES,
     EXCHANGE_FORMS,
@@ -987,16 +988,7 @@ def _svg_chart(t: ReportTable) -> dict[str, Any] | None:
 
 def render_html(rep: DeskReport) -> str:
     """The report as one self-contained page for the desk: each chart as an accessible SVG, then its table."""
-    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-
-    env = Environment(
-        loader=PackageLoader("kouminrenkei_sheets", "templates"),
-        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+    env = template_environment()
     tables = [
         {
             "title": t.title,
