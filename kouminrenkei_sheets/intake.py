@@ -28,6 +28,7 @@ from .schema import (
     HistoryKind,
     Status,
     cell_text_limit,
+    column_name,
 )
 from .store.base import (
     HISTORY_REF,
@@ -62,14 +63,14 @@ from .values import (
     proposal_id,
 )
 
-ID_COLUMN = "提案ID"
-RECEIVED_COLUMN = "受付日"
-STATUS_COLUMN = "ステータス"
-DIRECTION_COLUMN = "提案方向"
-EMAIL_COLUMN = "メール"
-PROPOSER_COLUMN = "提案者名"
-KEY_COLUMN = "受付キー"
-UPDATED_COLUMN = "更新日時"
+ID_COLUMN = column_name(PROPOSAL_SHEET, "提案ID")
+RECEIVED_COLUMN = column_name(PROPOSAL_SHEET, "受付日")
+STATUS_COLUMN = column_name(PROPOSAL_SHEET, "ステータス")
+DIRECTION_COLUMN = column_name(PROPOSAL_SHEET, "提案方向")
+EMAIL_COLUMN = column_name(PROPOSAL_SHEET, "メール")
+PROPOSER_COLUMN = column_name(PROPOSAL_SHEET, "提案者名")
+KEY_COLUMN = column_name(PROPOSAL_SHEET, "受付キー")
+UPDATED_COLUMN = column_name(PROPOSAL_SHEET, "更新日時")
 # Filled by intake itself; a form question cannot be mapped onto them.
 AUTOMATIC_COLUMNS = (ID_COLUMN, RECEIVED_COLUMN, STATUS_COLUMN, KEY_COLUMN, UPDATED_COLUMN)
 
