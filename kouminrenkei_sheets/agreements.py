@@ -23,7 +23,7 @@ from typing import Any
 from . import clock
 from .config import Config
 from .departments import safe_file_name
-from .errors import ConfigError, DataError, StoreError, UsageError
+from .errors import EXIT_DATA, EXIT_OK, ConfigError, DataError, StoreError, UsageError
 from .files import atomic_write
 from .schema import (
     CHOICES,
@@ -170,6 +170,11 @@ class AgreementResult:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def exit_code(self) -> int:
+        """1 (data) when a document could not be made: the proposal's row needs a person."""
+        return EXIT_OK if self.ok else EXIT_DATA
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -21,7 +21,7 @@ import click
 
 from . import __version__
 from .config import Config, load_config
-from .errors import KouminrenkeiError
+from .errors import EXIT_SERVICE, KouminrenkeiError
 from .findings import Report
 from .messages import CATALOGUE, japanese_os_errors, os_error_text
 from .store.base import Store
@@ -29,7 +29,6 @@ from .store.base import Store
 F = TypeVar("F", bound=Callable[..., Any])
 Progress = Callable[[str, int, int], None]
 
-EXIT_SERVICE = 4
 DEFAULT_LIMIT = 100  # lines of a long listing shown in the terminal without --all
 
 
@@ -412,8 +411,8 @@ def agreement(
             click.echo(f"作成できません: {problem.message}", err=True)
         if all_ and not result.documents and not result.problems:
             click.echo("新たに作る協定書はありません。")
-    if result.problems:
-        click.get_current_context().exit(1)
+    if result.exit_code:
+        click.get_current_context().exit(result.exit_code)
 
 
 # ---------------------------------------------------------------- validate
@@ -440,8 +439,8 @@ def validate_command(app: AppContext, fmt: str, no_write_back: bool, limit: int,
         echo_json(report.to_dict())
     else:
         _render_report(report, None if show_all else limit)
-    if not report.valid:
-        click.get_current_context().exit(1)
+    if report.exit_code:
+        click.get_current_context().exit(report.exit_code)
 
 
 def _render_report(report: Report, limit: int | None = None) -> None:
@@ -688,10 +687,8 @@ def notify_command(app: AppContext, dry_run: bool, fmt: str) -> None:
         click.echo(f"注意: {warning}", err=True)
     for notice in result.failed:
         click.echo(f"エラー: {notice.error}", err=True)
-    if result.postponed:
-        click.get_current_context().exit(3)
-    if result.failed:
-        click.get_current_context().exit(1)
+    if result.exit_code:
+        click.get_current_context().exit(result.exit_code)
 
 
 RUN_STEP_LABELS = {"intake": "フォーム取込", "validate": "検証", "sync": "同期", "notify": "通知"}

@@ -15,6 +15,16 @@ These are for the tool itself failing; ``cli.py`` turns each into one Japanese l
 
 from __future__ import annotations
 
+# The exit codes of the CLI contract (DESIGN.md), one per class of what went wrong.
+EXIT_OK = 0
+EXIT_DATA = 1  # something in a sheet or a file needs a person (findings, problems, refused addresses)
+EXIT_CONFIG = 2  # a usage or configuration error
+EXIT_BUSY = 3  # another job or a person holds what is needed: the next run does it
+EXIT_SERVICE = 4  # a service (Google, the mail server) could not be reached
+# When several steps fail, the code of the one a person must act on first: a wrong setting stops
+# everything until fixed, a failing service may need a call, busy clears by itself, data waits.
+EXIT_PRIORITY = (EXIT_CONFIG, EXIT_SERVICE, EXIT_BUSY, EXIT_DATA)
+
 
 class KouminrenkeiError(Exception):
     """Base of every error the tool raises on purpose; its message is Japanese, complete and one line

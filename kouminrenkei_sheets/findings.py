@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from .errors import EXIT_DATA, EXIT_OK
+
 
 class Severity:
     ERROR = "error"
@@ -226,6 +228,11 @@ class Report:
     @property
     def valid(self) -> bool:
         return self.counts[Severity.ERROR] == 0
+
+    @property
+    def exit_code(self) -> int:
+        """1 (data) when there is an error to fix, else 0."""
+        return EXIT_OK if self.valid else EXIT_DATA
 
     def by_sheet(self) -> dict[str, list[Finding]]:
         out: dict[str, list[Finding]] = {}

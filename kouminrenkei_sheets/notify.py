@@ -21,7 +21,7 @@ from typing import Any
 from . import clock
 from .config import Config
 from .departments import Department, departments_from_table
-from .errors import ConfigError, ServiceError, StoreError
+from .errors import EXIT_BUSY, EXIT_DATA, EXIT_OK, ConfigError, ServiceError, StoreError
 from .messages import os_error_text
 from .schema import (
     NOTIFY_SHEET,
@@ -300,6 +300,13 @@ class NotifyResult:
             "postponed": self.postponed,
             "written": list(self.written),
         }
+
+    @property
+    def exit_code(self) -> int:
+        """3 (busy) when nothing was sent this time, 1 (data) when an address was refused, else 0."""
+        if self.postponed:
+            return EXIT_BUSY
+        return EXIT_DATA if self.failed else EXIT_OK
 
     def summary(self) -> str:
         if self.postponed:

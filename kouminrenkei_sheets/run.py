@@ -17,22 +17,13 @@ from typing import Any
 
 from . import clock
 from .config import Config
-from .errors import ConfigError, KouminrenkeiError, WorkbookBusyError
+from .errors import EXIT_OK, EXIT_PRIORITY, ConfigError, KouminrenkeiError, WorkbookBusyError
 from .store.base import WRITE_LOCK_WAIT, Store
 from .store.sources import is_remote
 
 LOGGER_NAME = "kouminrenkei.run"
 DEFAULT_LOG = "logs/kouminrenkei.log"
 SETTINGS_KEYS = ("intake_sources", "log", "log_max_bytes", "log_backups", "notify")
-
-EXIT_OK = 0
-EXIT_DATA = 1
-EXIT_CONFIG = 2
-EXIT_BUSY = 3
-EXIT_SERVICE = 4
-# When several steps fail, the code of the one a person must act on first: a wrong setting stops
-# everything until fixed, a failing service may need a call, busy clears by itself, data waits.
-EXIT_PRIORITY = (EXIT_CONFIG, EXIT_SERVICE, EXIT_BUSY, EXIT_DATA)
 
 
 @dataclass(frozen=True)
@@ -293,8 +284,8 @@ def _validate(config: Config, store: Store, now: datetime) -> StepResult:
     counts = report.counts
     text = "・".join(f"{Severity.LABELS.get(k, k)} {v}件" for k, v in counts.items())
     step = StepResult("validate", f"検証 {text}", result=report)
+    step.exit_code = report.exit_code
     if not report.valid:
-        step.exit_code = EXIT_DATA
         step.attention.append(
             f"台帳にエラーが {counts.get(Severity.ERROR, 0)} 件あります。"
             "検証結果シート（または kouminrenkei validate）を見てください。"
@@ -333,7 +324,6 @@ def _notify(config: Config, store: Store, settings: RunSettings, now: datetime) 
         return StepResult("notify", "メール通知の設定なし（[notify]）", skipped=True)
     result = notify(config, store, now=now)
     step = StepResult("notify", result.summary(), result=result, notes=list(result.warnings))
-    for notice in result.failed:
-        step.attention.append(f"メールを送れませんでした: {notice.error}")
-        step.exit_code = EXIT_DATA  # a refused address: the 担当課 master needs fixing
+    step.attention.extend(f"メールを送れませんでした: {notice.error}" for notice in result.failed)
+    step.exit_code = result.exit_code  # a refused address: the 担当課 master needs fixing
     return step

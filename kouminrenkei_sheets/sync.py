@@ -17,7 +17,7 @@ from typing import Any
 from . import clock, workflow
 from .config import Config
 from .departments import Department, departments_from_table
-from .errors import KouminrenkeiError, UsageError
+from .errors import EXIT_DATA, EXIT_OK, KouminrenkeiError, UsageError
 from .findings import Finding, make_finding
 from .schema import (
     DEPARTMENT_SHEET,
@@ -250,7 +250,7 @@ class SyncResult:
     @property
     def exit_code(self) -> int:
         """1 when a sheet could not be synced (its structure, repeated IDs): a person must look."""
-        return 1 if self.problems or self.unknown_cells else 0
+        return EXIT_DATA if self.problems or self.unknown_cells else EXIT_OK
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -211,3 +211,25 @@ def test_column_name_refuses_a_column_the_sheet_does_not_have() -> None:
     assert column_name(PROPOSAL_SHEET, "件名") == "件名"
     with pytest.raises(LookupError, match="照会ID"):
         column_name(PROPOSAL_SHEET, "照会ID")
+
+
+def test_results_own_their_exit_code_and_the_cli_only_passes_it_on() -> None:
+    import inspect
+
+    from kouminrenkei_sheets import cli
+    from kouminrenkei_sheets.agreements import AgreementProblem, AgreementResult
+    from kouminrenkei_sheets.errors import EXIT_BUSY, EXIT_DATA, EXIT_OK
+    from kouminrenkei_sheets.findings import Finding, Report, Severity
+    from kouminrenkei_sheets.notify import NotifyResult
+    from kouminrenkei_sheets.sync import SyncResult
+
+    assert (AgreementResult().exit_code, AgreementResult(problems=[AgreementProblem("R7-0001", "x")]).exit_code) == (
+        EXIT_OK,
+        EXIT_DATA,
+    )
+    error = Finding("x", Severity.ERROR, "提案", 2, "件名", "R7-0001", "", "x")
+    assert (Report().exit_code, Report(findings=[error]).exit_code) == (EXIT_OK, EXIT_DATA)
+    assert (NotifyResult().exit_code, NotifyResult(postponed="台帳が開かれています").exit_code) == (EXIT_OK, EXIT_BUSY)
+    assert SyncResult().exit_code == EXIT_OK
+    source = inspect.getsource(cli)
+    assert ".exit(1)" not in source and ".exit(3)" not in source  # every command passes its result's code on

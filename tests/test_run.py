@@ -14,9 +14,9 @@ from click.testing import CliRunner
 
 from kouminrenkei_sheets.cli import cli
 from kouminrenkei_sheets.config import Config, config_from_dict
-from kouminrenkei_sheets.errors import ConfigError
+from kouminrenkei_sheets.errors import EXIT_BUSY, EXIT_CONFIG, EXIT_DATA, EXIT_SERVICE, ConfigError
 from kouminrenkei_sheets.init import init_desk
-from kouminrenkei_sheets.run import EXIT_BUSY, EXIT_CONFIG, EXIT_DATA, EXIT_SERVICE, first_priority, run
+from kouminrenkei_sheets.run import first_priority, run
 from kouminrenkei_sheets.schema import DEPARTMENTS, PROPOSALS, REFERRALS, REGISTER_SHEETS
 from kouminrenkei_sheets.store.base import WRITE_LOCK, AppendRows, SheetRef
 from kouminrenkei_sheets.store.memory import MemoryStore
