@@ -43,8 +43,8 @@ from .values import (
     is_blank,
     match_choice,
     parse_date,
-    parse_proposal_id,
 )
+from .workflow import proposal_fiscal_year
 
 TYPED_SUFFIX = "（入力値）"  # beside a parsed column: the text a person typed where it could not be read
 FISCAL_YEAR = "年度"
@@ -77,7 +77,7 @@ def _frame(sheet: Sheet, table: Table | None, *, personal: bool) -> pd.DataFrame
             data[column.name + TYPED_SUFFIX] = pd.Series(typed, dtype="string")
     frame = pd.DataFrame(data)
     if sheet.name == PROPOSALS:
-        years = [_proposal_year(r.get("受付日"), r.get("提案ID")) for r in rows]
+        years = [proposal_fiscal_year(r.get("受付日"), r.get("提案ID")) for r in rows]
         frame.insert(1, FISCAL_YEAR, pd.Series(years, dtype="Int64"))
     elif sheet.name == REFERRALS:
         frame.insert(1, FISCAL_YEAR, pd.Series([_year(r.get("照会日")) for r in rows], dtype="Int64"))
@@ -133,16 +133,6 @@ def _timestamp(value: CellValue) -> pd.Timestamp:
 def _year(value: CellValue) -> int | None:
     d = date_or_none(value)
     return fiscal_year(d) if d is not None else None
-
-
-def _proposal_year(received: CellValue, pid: CellValue) -> int | None:
-    year = _year(received)
-    if year is None and not is_blank(pid):
-        try:
-            year = parse_proposal_id(pid)[0]
-        except ValueProblem:
-            return None
-    return year
 
 
 __all__ = ["FISCAL_YEAR", "HISTORY", "PROPOSALS", "REFERRALS", "TYPED_SUFFIX", "frames"]

@@ -86,7 +86,15 @@ from .values import (
     to_wareki,
 )
 from .values import proposal_id as make_proposal_id
-from .workflow import answer_key, choice_key, days_overdue, due_date, protected_columns, waits_for_answer
+from .workflow import (
+    answer_key,
+    choice_key,
+    days_overdue,
+    due_date,
+    proposal_fiscal_year,
+    protected_columns,
+    waits_for_answer,
+)
 
 FORMATS = ("text", "md", "xlsx", "json", "html")
 STATE_NAME = ".last_report.json"
@@ -577,16 +585,6 @@ def _tallies(counter: Counter[str], order: Sequence[str]) -> tuple[Tally, ...]:
     return tuple(known + rest)
 
 
-def _proposal_year(row: Row) -> int | None:
-    received = date_or_none(row.get(P_RECEIVED))
-    if received is not None:
-        return fiscal_year(received)
-    try:
-        return parse_proposal_id(row.get(P_ID))[0]
-    except ValueProblem:
-        return None
-
-
 # ---------------------------------------------------------------- the report
 def state_path(config: Config) -> Path:
     """Where the time of the last report is kept."""
@@ -741,7 +739,7 @@ def _years(proposals: Table, choices: Table | None, notices: list[str]) -> list[
     kind_choices = _choices(choices, "提案者区分", PROPOSER_TYPES)
     per_year: dict[int, list[Row]] = {}
     for row in proposals.rows:
-        fy = _proposal_year(row)
+        fy = proposal_fiscal_year(row.get(P_RECEIVED), row.get(P_ID))
         if fy is None:
             notices.append(
                 f"{PROPOSALS} {row.number}行目: 受付日も提案IDも読めないため、年度別の件数に数えていません。"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from .schema import PROPOSAL_SHEET, PROTECTABLE, Answer, Method, Status
+from .values import ValueProblem, date_or_none, fiscal_year, parse_proposal_id
 
 STATUSES: tuple[str, ...] = Status.ALL
 
@@ -243,3 +244,15 @@ def days_overdue(answer: object, proposal_status: object, due: date | None, toda
     if due is None or not waits_for_answer(answer, proposal_status) or today <= due:
         return None
     return (today - due).days
+
+
+def proposal_fiscal_year(received: object, proposal_id: object) -> int | None:
+    """The 年度 a proposal counts in: that of its 受付日, else the one its 提案ID names (R7-0001 → 2025);
+    None when neither can be read (reports say so rather than guess)."""
+    day = date_or_none(received)
+    if day is not None:
+        return fiscal_year(day)
+    try:
+        return parse_proposal_id(proposal_id)[0]
+    except ValueProblem:
+        return None

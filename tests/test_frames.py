@@ -90,3 +90,24 @@ def test_an_empty_register_gives_empty_frames_with_the_columns() -> None:
     store.create_book(None, REGISTER_SHEETS)
     f = frames(CONFIG, store)
     assert f[PROPOSALS].empty and "件名" in f[PROPOSALS].columns and FISCAL_YEAR in f[PROPOSALS].columns
+
+
+def test_the_frames_count_each_fiscal_year_and_method_as_the_report_does() -> None:
+    """An analyst's groupby on frames() and the desk's report give the same 年度 × 連携手法 counts
+    (one 年度 rule, workflow.proposal_fiscal_year, and one choice matching under both)."""
+    from kouminrenkei_sheets.reports import report
+    from kouminrenkei_sheets.sample_data import generate, write_sample
+
+    store = MemoryStore()
+    store.create_book(None, REGISTER_SHEETS)
+    write_sample(store, generate(80, seed=11, today=date(2026, 3, 2), messy=0.1))
+    proposals = frames(CONFIG, store)[PROPOSALS]
+    counted = proposals.dropna(subset=[FISCAL_YEAR]).groupby([FISCAL_YEAR, "連携手法"], observed=True).size()
+    from_frames = {(int(fy), str(m)): int(n) for (fy, m), n in counted.items()}
+    rep = report(CONFIG, store, today=date(2026, 3, 2))
+    from_report = {(y.fiscal_year, t.label): t.count for y in rep.years for t in y.by_method if t.count}
+    readable = {k: v for k, v in from_report.items() if k[1] in set(proposals["連携手法"].cat.categories)}
+    assert from_frames == readable and len(from_frames) >= 3
+    assert {y.fiscal_year: y.total for y in rep.years} == {
+        int(k): int(v) for k, v in proposals[FISCAL_YEAR].value_counts().items()
+    }
