@@ -1060,8 +1060,9 @@ class SyncMachine(RuleBasedStateMachine):
                     continue  # a row the department added: sync leaves it alone
                 if not addressed:  # moved or withdrawn: its answers are kept in 変更履歴, never shown on
                     for c in ANSWER_COLUMNS:
-                        if normalize_text(row.get(c.name)):
-                            self.typed.add((key, c.name, normalize_text(row.get(c.name))))
+                        text = normalize_text(row.get(c.name))
+                        if text and not (c.name == "回答" and text == Answer.NONE):  # 未回答: no answer to keep
+                            self.typed.add((key, c.name, text))
                     continue
                 for c in ANSWER_COLUMNS:
                     before = last[(name, key)].get(c.name) if (name, key) in last else None
