@@ -494,7 +494,8 @@ def _read_section(cls: type, section: str, raw: dict[str, Any], place: _Place) -
             continue
         problem = _type_problem(value, hints[f.name], f.default)
         if problem:
-            raise place.error(section, name, f"{subject} は{f.metadata.get('expect') or problem}で指定してください。")
+            kind, how = (f.metadata["expect"], "") if f.metadata.get("expect") else problem
+            raise place.error(section, name, f"{subject} は{kind}で指定してください{how}。")
         if isinstance(value, dict):
             for k, v in value.items():
                 if not isinstance(v, str) or not v.strip():
@@ -520,25 +521,25 @@ def _outside(name: str, value: Any) -> str:
     return f"{name} = {shown(value)} は知らない設定です（設定は [store] などのセクションの下に書きます）。"
 
 
-def _type_problem(value: Any, hint: Any, default: Any) -> str:
-    """What a value of the wrong type should be, or "" when it has the type of the setting."""
+def _type_problem(value: Any, hint: Any, default: Any) -> tuple[str, str] | None:
+    """What a value of the wrong type should be and how to write it, or None when the type is right."""
     if hint is bool:
-        return "" if isinstance(value, bool) else ' true か false（"…" で囲みません）'
+        return None if isinstance(value, bool) else (" true か false ", '（"…" で囲みません）')
     if hint is int:
         if isinstance(value, int) and not isinstance(value, bool):
-            return ""
+            return None
         if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
-            return f'整数（"…" で囲まずに {value.strip()} と書きます）'
-        return f"整数（例: {default}）"
+            return "整数", f'（"…" で囲まずに {value.strip()} と書きます）'
+        return "整数", f"（例: {default}）"
     if hint is str:
         if isinstance(value, str):
-            return ""
+            return None
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return f'文字列（"{value}" のように "…" で囲みます）'
-        return '文字列（"…" で囲みます）'
+            return "文字列", f'（"{value}" のように "…" で囲みます）'
+        return "文字列", '（"…" で囲みます）'
     if hint == dict[str, str]:
-        return "" if isinstance(value, dict) else "表"
-    return ""  # pragma: no cover - every other type has a parser
+        return None if isinstance(value, dict) else ("表", "")
+    return None  # pragma: no cover - every other type has a parser
 
 
 def shown(value: Any, limit: int = 60) -> str:

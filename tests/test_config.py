@@ -59,19 +59,19 @@ CASES = [
     ),
     (
         '[desk]\nanswer_days = "30"\n',
-        '2行目: desk.answer_days = "30" は整数（"…" で囲まずに 30 と書きます）で指定してください。',
+        '2行目: desk.answer_days = "30" は整数で指定してください（"…" で囲まずに 30 と書きます）。',
     ),
     (
         "[desk]\nanswer_days = 30.5\n",
-        "2行目: desk.answer_days = 30.5 は整数（例: 30）で指定してください。",
+        "2行目: desk.answer_days = 30.5 は整数で指定してください（例: 30）。",
     ),
     (
         "[desk]\ngovernor = 3\n",
-        '2行目: desk.governor = 3 は文字列（"3" のように "…" で囲みます）で指定してください。',
+        '2行目: desk.governor = 3 は文字列で指定してください（"3" のように "…" で囲みます）。',
     ),
     (
         '[publish]\ncp932 = "yes"\n',
-        '2行目: publish.cp932 = "yes" は true か false（"…" で囲みません）で指定してください。',
+        '2行目: publish.cp932 = "yes" は true か false で指定してください（"…" で囲みません）。',
     ),
     (
         '[desk]\nname = "x"\nfavourite = "x"\n',
@@ -141,7 +141,7 @@ CASES = [
     ),
     (
         "[publish]\nupdated = 2025-10-01\n",
-        '2行目: publish.updated = 2025-10-01 は文字列（"…" で囲みます）で指定してください。',
+        '2行目: publish.updated = 2025-10-01 は文字列で指定してください（"…" で囲みます）。',
     ),
     (
         '[publish]\nmunicipality_code = "080005"\n',
@@ -221,7 +221,7 @@ CASES = [
     ),
     (
         '[run]\nnotify = "yes"\n',
-        '2行目: run.notify = "yes" は true か false（"…" で囲みません）で指定してください。',
+        '2行目: run.notify = "yes" は true か false で指定してください（"…" で囲みません）。',
     ),
     (
         '[intake]\ntimestamp = "日時"\n',
@@ -275,6 +275,19 @@ def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert str(err.value) == f"設定ファイル {path} が見つかりません（--config に指定したパスを確かめてください）。"
+
+
+def test_a_folder_or_a_wrong_environment_path_says_which(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path)
+    assert (
+        str(err.value)
+        == f"設定ファイル {tmp_path} はフォルダです。設定ファイル（kouminrenkei.toml）のパスを指定してください。"
+    )
+    monkeypatch.setenv("KOUMINRENKEI_CONFIG", str(tmp_path / "x.toml"))
+    with pytest.raises(ConfigError) as err:
+        load_config()
+    assert "（環境変数 KOUMINRENKEI_CONFIG に指定したパスを確かめてください）" in str(err.value)
 
 
 def test_not_utf8_names_the_line_and_the_encoding(tmp_path: Path) -> None:
