@@ -590,6 +590,7 @@ def _choice(value: str, choices: tuple[str, ...]) -> str:
 def _check(cfg: Config, place: _Place) -> None:
     _check_desk(cfg.desk, place)
     _check_store(cfg.store, place)
+    _check_gsheets(cfg.gsheets, place)
     if cfg.sync.lock_ttl < 10:
         raise place.error("sync", "lock_ttl", f"sync.lock_ttl = {cfg.sync.lock_ttl} は 10 秒以上にしてください。")
     _check_publish(cfg.publish, place)
@@ -635,6 +636,17 @@ def _check_store(s: StoreSettings, place: _Place) -> None:
             "owner_file_stale_hours",
             f"store.owner_file_stale_hours = {s.owner_file_stale_hours} は"
             " 0〜8760 の時間数にしてください（0 なら古さを知らせません）。",
+        )
+
+
+def _check_gsheets(g: GSheetsSettings, place: _Place) -> None:
+    for name in ("reads_per_minute", "writes_per_minute"):
+        value = getattr(g, name)
+        if value < 1:
+            raise place.error("gsheets", name, f"gsheets.{name} = {value} は 1 以上の回数（1分あたり）にしてください。")
+    if not 0 <= g.max_retries <= 100:
+        raise place.error(
+            "gsheets", "max_retries", f"gsheets.max_retries = {g.max_retries} は 0〜100 の回数にしてください。"
         )
 
 

@@ -483,8 +483,7 @@ def build_message(notice: Notice, settings: NotifySettings, now: datetime, zone:
 
 def send_notices(notices: list[Notice], settings: NotifySettings, config: Config, now: datetime) -> None:
     """Send over one SMTP connection; a refused recipient marks that notice, a broken server raises."""
-    where = str(config.path) if config.path else "設定"
-    password = settings.password(where)
+    password = settings.password(config.where)
     server = f"{settings.host}:{settings.port}"
     try:
         smtp = _connect(settings, password, server)

@@ -183,6 +183,10 @@ CASES = [
         "2行目: store.owner_file_stale_hours = -1 は 0〜8760 の時間数にしてください（0 なら古さを知らせません）。",
     ),
     (
+        "[gsheets]\nreads_per_minute = 0\n",
+        "2行目: gsheets.reads_per_minute = 0 は 1 以上の回数（1分あたり）にしてください。",
+    ),
+    (
         "[sync]\nlock_ttl = 5\n",
         "2行目: sync.lock_ttl = 5 は 10 秒以上にしてください。",
     ),
