@@ -365,7 +365,7 @@ def _length_notes(values: Mapping[str, CellValue], backend: str) -> list[str]:
 
 
 def _check_questions(settings: IntakeSettings, answers: Table, label: str, config: Config) -> None:
-    where = config.where
+    where = str(config.path) if config.path else "設定"  # tests/bad_inputs/test_bad_form_exports.py pins this form
     have = set(answers.columns)
     shown = "、".join(h for h in answers.headers if h) or "（なし）"
     needed = [("timestamp", settings.timestamp)]
