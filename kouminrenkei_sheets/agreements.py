@@ -456,10 +456,9 @@ def _refuse_if_incomplete(config: Config, pid: str, where: str, missing: list[st
         parts.append(f"空欄の項目: {'、'.join(missing)}。")
     parts.extend(f"{w}。" for w in wrong)
     if settings:
-        source = f"設定ファイル {config.path} " if config.path else "設定ファイル"
         labels = {GOVERNOR_SETTING: "知事名", PREFECTURE_SETTING: "県名"}
         shown = "、".join(f"{s}（{labels[s]}）" for s in settings)
-        parts.append(f"{source}の {shown}が空です。")
+        parts.append(f"{config.where} の {shown}が空です。")
     raise _CannotDraft(AgreementProblem(pid, "".join(parts), (*missing, *settings)))
 
 
@@ -560,7 +559,7 @@ def _template_path(config: Config, method: str) -> Path:
     if config.agreement.templates:
         folder = config.resolve(config.agreement.templates)
         if not folder.is_dir():
-            raise ConfigError(f"設定 agreement.templates のフォルダ {folder} がありません。")
+            raise ConfigError(f"{config.where} の agreement.templates のフォルダ {folder} がありません。")
         own = folder / name
         if own.is_file():
             return own

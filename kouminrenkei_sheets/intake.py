@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from . import clock
-from .config import Config
+from .config import INTAKE_AUTOMATIC_COLUMNS, Config, IntakeSettings
 from .errors import ConfigError, StoreError
 from .schema import (
     HISTORY_SHEET,
@@ -71,78 +71,24 @@ EMAIL_COLUMN = column_name(PROPOSAL_SHEET, "メール")
 PROPOSER_COLUMN = column_name(PROPOSAL_SHEET, "提案者名")
 KEY_COLUMN = column_name(PROPOSAL_SHEET, "受付キー")
 UPDATED_COLUMN = column_name(PROPOSAL_SHEET, "更新日時")
-# Filled by intake itself; a form question cannot be mapped onto them.
-AUTOMATIC_COLUMNS = (ID_COLUMN, RECEIVED_COLUMN, STATUS_COLUMN, KEY_COLUMN, UPDATED_COLUMN)
+# Filled by intake itself (ID, 受付日, ステータス, 受付キー, 更新日時); config.py refuses to map a question onto them.
+AUTOMATIC_COLUMNS = INTAKE_AUTOMATIC_COLUMNS
 
-DEFAULT_TIMESTAMP = "タイムスタンプ"
-DEFAULT_EMAIL = "メールアドレス"
 # Columns a form export may carry that name one response for good (Google Forms via Apps Script:
 # getId() / getEditResponseUrl()); the first one present is used unless [intake] response_id says.
 RESPONSE_ID_HEADERS = ("回答ID", "回答の編集URL", "編集URL", "Response ID", "Response Edit URL", "Edit URL")
-SETTINGS_KEYS = ("mapping", "timestamp", "email", "defaults", "response_id")
 LOCK_TTL_SECONDS = 300
 
 
 # ---------------------------------------------------------------- settings
-@dataclass(frozen=True)
-class IntakeSettings:
-    """The ``[intake]`` section: which form question fills which register column."""
-
-    mapping: dict[str, str]  # form question as written -> register column
-    timestamp: str = DEFAULT_TIMESTAMP
-    email: str = DEFAULT_EMAIL  # "" when the form does not collect e-mail addresses
-    defaults: dict[str, str] = field(default_factory=dict)  # register column -> value when unanswered
-    response_id: str = ""  # the form's response ID / edit URL column; "" = the first of RESPONSE_ID_HEADERS
-
-
 def intake_settings(config: Config) -> IntakeSettings:
-    """Read and check ``[intake]``; a wrong entry is one ConfigError naming the key and the file."""
-    where = str(config.path) if config.path else "設定"
-    raw = config.section("intake")
-    if not raw:
+    """``[intake]``, read and checked with the whole config; intake cannot run without one."""
+    if not config.has("intake"):
         raise ConfigError(
-            f"{where} に [intake] がありません。フォームの質問と台帳の列の対応を "
+            f"{config.where} に [intake] がありません。フォームの質問と台帳の列の対応を "
             '[intake] mapping = { "会社名" = "提案者名", … } のように書いてください。'
         )
-    for key in raw:
-        if key not in SETTINGS_KEYS:
-            raise ConfigError(f"{where} の intake.{key} は知らない設定です（使えるのは {'、'.join(SETTINGS_KEYS)}）。")
-    mapping = _str_table(raw.get("mapping"), "intake.mapping", where)
-    if not mapping:
-        raise ConfigError(f"{where} の intake.mapping が空です。フォームの質問 = 台帳の列 を書いてください。")
-    for question, column in mapping.items():
-        _check_column(column, f"intake.mapping.{question}", where)
-    defaults = _str_table(raw.get("defaults", {}), "intake.defaults", where)
-    for column in defaults:
-        _check_column(column, f"intake.defaults.{column}", where)
-    texts: dict[str, str] = {}
-    for name, default in (("timestamp", DEFAULT_TIMESTAMP), ("email", DEFAULT_EMAIL), ("response_id", "")):
-        value = raw.get(name, default)
-        if not isinstance(value, str):
-            raise ConfigError(f"{where} の intake.{name} = {value!r} は文字列（フォームの質問名）で指定してください。")
-        texts[name] = value.strip()
-    if not texts["timestamp"]:
-        raise ConfigError(f"{where} の intake.timestamp が空です。フォームのタイムスタンプの列名を書いてください。")
-    return IntakeSettings(mapping, texts["timestamp"], texts["email"], defaults, texts["response_id"])
-
-
-def _str_table(value: Any, name: str, where: str) -> dict[str, str]:
-    if not isinstance(value, dict):
-        raise ConfigError(f'{where} の {name} は表（{{ "質問" = "列" }}）で指定してください。')
-    for k, v in value.items():
-        if not isinstance(v, str) or not v.strip():
-            raise ConfigError(f"{where} の {name}.{k} = {v!r} は台帳の列名（文字列）で指定してください。")
-    return {str(k).strip(): v.strip() for k, v in value.items()}
-
-
-def _check_column(column: str, key: str, where: str) -> None:
-    if not PROPOSAL_SHEET.has(column):
-        raise ConfigError(
-            f"{where} の {key} = {column!r} は「{PROPOSALS}」シートにない列です"
-            f"（使える列: {'、'.join(c for c in PROPOSAL_SHEET.headers if c not in AUTOMATIC_COLUMNS)}）。"
-        )
-    if column in AUTOMATIC_COLUMNS:
-        raise ConfigError(f"{where} の {key} = {column!r} は取込で自動的に入る列なので指定できません。")
+    return config.intake
 
 
 # ---------------------------------------------------------------- result
@@ -439,7 +385,7 @@ def _fit_cells(
 
 
 def _check_questions(settings: IntakeSettings, answers: Table, label: str, config: Config) -> None:
-    where = str(config.path) if config.path else "設定"
+    where = str(config.path) if config.path else "設定"  # tests/bad_inputs/test_bad_form_exports.py pins this form
     have = set(answers.columns)
     shown = "、".join(h for h in answers.headers if h) or "（なし）"
     needed = [("timestamp", settings.timestamp)]

@@ -6,7 +6,6 @@ no notice goes out twice, and no protected field or partner's personal data ever
 from __future__ import annotations
 
 import hashlib
-import os
 import smtplib
 import ssl
 from collections import Counter
@@ -19,7 +18,7 @@ from email.utils import format_datetime, make_msgid
 from typing import Any
 
 from . import clock
-from .config import Config
+from .config import Config, NotifySettings
 from .departments import Department, departments_from_table
 from .errors import EXIT_BUSY, EXIT_DATA, EXIT_OK, ConfigError, ServiceError, StoreError
 from .messages import os_error_text
@@ -65,16 +64,6 @@ PARTNERS_LABEL = "企業等・その他"
 SUBJECT_PREFIX = "【公民連携デスク】"
 # Proposals in these statuses need nothing more from a department.
 
-WEEKDAYS = ("月", "火", "水", "木", "金", "土", "日")
-_WEEKDAY_NAMES = {
-    **{d: i for i, d in enumerate(WEEKDAYS)},
-    **{f"{d}曜": i for i, d in enumerate(WEEKDAYS)},
-    **{f"{d}曜日": i for i, d in enumerate(WEEKDAYS)},
-    **{d: i for i, d in enumerate(("mon", "tue", "wed", "thu", "fri", "sat", "sun"))},
-    **{d: i for i, d in enumerate(("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"))},
-}
-SECURITIES = {"starttls": 587, "ssl": 465, "none": 25}
-
 
 class Kind:
     """種類 in the ``_notify`` log: why a referral was in a mail."""
@@ -86,135 +75,24 @@ class Kind:
 
 
 # ---------------------------------------------------------------- settings
-@dataclass(frozen=True)
-class NotifySettings:
-    host: str = ""
-    port: int = 587
-    security: str = "starttls"
-    user: str = ""
-    password_env: str = ""
-    sender: str = ""  # the ``from`` address
-    sender_name: str = "公民連携デスク"
-    desk: str = ""  # where the weekly summary goes; empty = no summary
-    summary_weekday: int = 0  # Monday
-    due_days: int = 7
-    remind_every_days: int = 7  # an overdue referral is reminded again after this many days; 0 = once
-    timeout: int = 30
-
-    def password(self, where: str) -> str:
-        """The SMTP password, only ever from the environment variable the config names."""
-        if not self.user:
-            return ""
-        if not self.password_env:
-            raise ConfigError(
-                f"{where} の notify.user を使うには、notify.password_env に"
-                "パスワードを入れた環境変数の名前を書いてください。"
-            )
-        value = os.environ.get(self.password_env, "")
-        if not value:
-            raise ConfigError(f"環境変数 {self.password_env} に SMTP のパスワードが設定されていません。")
-        return value
-
-
-_SETTING_TYPES: dict[str, type] = {
-    "host": str,
-    "port": int,
-    "security": str,
-    "user": str,
-    "password_env": str,
-    "from": str,
-    "from_name": str,
-    "desk": str,
-    "summary_weekday": str,
-    "due_days": int,
-    "remind_every_days": int,
-    "timeout": int,
-}
-
-
 def is_configured(config: Config) -> bool:
     """Whether the config has a ``[notify]`` section at all (``run`` skips notify without one)."""
-    return bool(config.section("notify"))
+    return config.has("notify")
 
 
 def notify_settings(config: Config, *, need_server: bool = True) -> NotifySettings:
-    """Read and check ``[notify]``; a wrong entry is one ConfigError naming the key and the file.
+    """``[notify]``, read and checked with the whole config; sending needs a server and a From address.
 
     Without ``need_server`` (a dry run) the SMTP server and sender may be missing: nothing is sent.
     """
-    where = str(config.path) if config.path else "設定"
-    raw = config.section("notify")
-    if not raw and not need_server:
-        return NotifySettings()
-    if not raw:
-        raise ConfigError(
-            f"{where} に [notify] がありません。SMTP サーバー（host, port, security）と送信元（from）を書いてください。"
-        )
-    for key, value in raw.items():
-        expected = _SETTING_TYPES.get(key)
-        if expected is None:
-            raise ConfigError(f"{where} の notify.{key} は知らない設定です（使えるのは {'、'.join(_SETTING_TYPES)}）。")
-        if key == "summary_weekday" and isinstance(value, int) and not isinstance(value, bool):
-            continue
-        if isinstance(value, bool) or not isinstance(value, expected):
-            kind = "整数" if expected is int else "文字列"
-            raise ConfigError(f"{where} の notify.{key} = {value!r} は{kind}で指定してください。")
-    if "password" in {k.lower() for k in raw}:  # pragma: no cover - rejected above as unknown
-        raise ConfigError(f"{where} にパスワードを書かないでください。")
-    security = str(raw.get("security", "starttls")).strip().lower()
-    if security not in SECURITIES:
-        raise ConfigError(f"{where} の notify.security = {security!r} は starttls・ssl・none のどれかにしてください。")
-    host = str(raw.get("host", "")).strip()
-    if not host and need_server:
-        raise ConfigError(f"{where} の notify.host（SMTP サーバー）が空です。")
-    port = int(raw.get("port", SECURITIES[security]))
-    if not 1 <= port <= 65535:
-        raise ConfigError(f"{where} の notify.port = {port} はポート番号（1〜65535）にしてください。")
-    sender = _address(raw.get("from", ""), "notify.from", where, required=need_server)
-    desk = _address(raw.get("desk", ""), "notify.desk", where, required=False)
-    weekday = _weekday(raw.get("summary_weekday", "月"), where)
-    numbers = {k: int(raw.get(k, d)) for k, d in (("due_days", 7), ("remind_every_days", 7), ("timeout", 30))}
-    if not 1 <= numbers["due_days"] <= 60:
-        raise ConfigError(f"{where} の notify.due_days = {numbers['due_days']} は 1〜60 の日数にしてください。")
-    if not 0 <= numbers["remind_every_days"] <= 365:
-        raise ConfigError(f"{where} の notify.remind_every_days は 0〜365 の日数にしてください（0 は再通知しない）。")
-    if not 1 <= numbers["timeout"] <= 600:
-        raise ConfigError(f"{where} の notify.timeout は 1〜600 秒にしてください。")
-    return NotifySettings(
-        host=host,
-        port=port,
-        security=security,
-        user=str(raw.get("user", "")).strip(),
-        password_env=str(raw.get("password_env", "")).strip(),
-        sender=sender,
-        sender_name=str(raw.get("from_name", "公民連携デスク")).strip(),
-        desk=desk,
-        summary_weekday=weekday,
-        **numbers,
-    )
-
-
-def _address(value: Any, key: str, where: str, *, required: bool) -> str:
-    text = normalize_text(value)
-    if not text:
-        if required:
-            raise ConfigError(f"{where} の {key}（メールアドレス）が空です。")
-        return ""
-    try:
-        return check_email(text)
-    except ValueProblem as e:
-        raise ConfigError(f"{where} の {key} = {text!r} はメールアドレスとして使えません: {e}") from None
-
-
-def _weekday(value: Any, where: str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        if 0 <= value <= 6:
-            return value
-    else:
-        found = _WEEKDAY_NAMES.get(normalize_text(value).lower())
-        if found is not None:
-            return found
-    raise ConfigError(f"{where} の notify.summary_weekday = {value!r} は曜日（月〜日）で指定してください。")
+    if need_server:
+        if not is_configured(config):
+            raise ConfigError(
+                f"{config.where} に [notify] がありません。"
+                "SMTP サーバー（host, port, security）と送信元（from）を書いてください。"
+            )
+        config.notify.require_server(config.where)
+    return config.notify
 
 
 # ---------------------------------------------------------------- what goes into a mail
@@ -621,8 +499,7 @@ def build_message(notice: Notice, settings: NotifySettings, now: datetime, zone:
 
 def send_notices(notices: list[Notice], settings: NotifySettings, config: Config, now: datetime) -> None:
     """Send over one SMTP connection; a refused recipient marks that notice, a broken server raises."""
-    where = str(config.path) if config.path else "設定"
-    password = settings.password(where)
+    password = settings.password(config.where)
     server = f"{settings.host}:{settings.port}"
     try:
         smtp = _connect(settings, password, server)

@@ -16,55 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from . import clock
-from .config import Config
+from .config import Config, RunSettings
 from .errors import EXIT_OK, EXIT_PRIORITY, ConfigError, KouminrenkeiError, WorkbookBusyError
 from .store.base import WRITE_LOCK_WAIT, Store
 from .store.sources import is_remote
 
 LOGGER_NAME = "kouminrenkei.run"
-DEFAULT_LOG = "logs/kouminrenkei.log"
-SETTINGS_KEYS = ("intake_sources", "log", "log_max_bytes", "log_backups", "notify")
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    """The ``[run]`` section."""
-
-    intake_sources: tuple[str, ...] = ()
-    log: str = DEFAULT_LOG
-    log_max_bytes: int = 1_000_000
-    log_backups: int = 5
-    notify: bool = True
 
 
 def run_settings(config: Config) -> RunSettings:
-    """Read and check ``[run]``; a wrong entry is one ConfigError naming the key and the file."""
-    where = str(config.path) if config.path else "設定"
-    raw = config.section("run")
-    for key in raw:
-        if key not in SETTINGS_KEYS:
-            raise ConfigError(f"{where} の run.{key} は知らない設定です（使えるのは {'、'.join(SETTINGS_KEYS)}）。")
-    sources = raw.get("intake_sources", [])
-    if isinstance(sources, str):
-        sources = [sources]
-    if not isinstance(sources, list) or not all(isinstance(s, str) and s.strip() for s in sources):
-        raise ConfigError(
-            f'{where} の run.intake_sources は取込元の一覧（例: ["forms/回答.csv", "gsheets:キー#フォームの回答 1"]）'
-            "で指定してください。"
-        )
-    log = raw.get("log", DEFAULT_LOG)
-    if not isinstance(log, str) or not log.strip():
-        raise ConfigError(f"{where} の run.log はログファイルのパス（文字列）で指定してください。")
-    numbers: dict[str, int] = {}
-    for key, default, low in (("log_max_bytes", 1_000_000, 10_000), ("log_backups", 5, 1)):
-        value = raw.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ConfigError(f"{where} の run.{key} = {value!r} は {low} 以上の整数で指定してください。")
-        numbers[key] = value
-    notify = raw.get("notify", True)
-    if not isinstance(notify, bool):
-        raise ConfigError(f"{where} の run.notify = {notify!r} は true / false で指定してください。")
-    return RunSettings(tuple(s.strip() for s in sources), log.strip(), notify=notify, **numbers)
+    """``[run]``, read and checked with the whole config (defaults when the file has none)."""
+    return config.run
 
 
 # ---------------------------------------------------------------- results
@@ -185,8 +147,9 @@ def _open_log(
             path, maxBytes=settings.log_max_bytes, backupCount=settings.log_backups, encoding="utf-8"
         )
     except OSError as e:
-        where = str(config.path) if config.path else "設定"
-        raise ConfigError(f"{where} の run.log のログファイル {path} に書き込めません: {e.strerror or e}") from None
+        raise ConfigError(
+            f"{config.where} の run.log のログファイル {path} に書き込めません: {e.strerror or e}"
+        ) from None
     formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
     formatter.converter = clock.log_converter(clock.desk_zone(config))  # the desk's time, like the sheets
     handler.setFormatter(formatter)

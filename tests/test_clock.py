@@ -36,7 +36,7 @@ def test_the_zone_comes_from_the_config() -> None:
 
 @pytest.mark.parametrize("name", ["Tokyo", "JST", "Asia", "", "../etc/passwd"])
 def test_a_wrong_zone_is_one_config_error(name: str) -> None:
-    with pytest.raises(ConfigError, match=r"desk\.time_zone = .* はタイムゾーン名（例: \"Asia/Tokyo\"）"):
+    with pytest.raises(ConfigError, match=r"desk\.time_zone = .* はタイムゾーン名ではありません。"):
         config_from_dict({"desk": {"time_zone": name}})
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import openpyxl
 import pytest
 
-from kouminrenkei_sheets.config import Config, config_from_dict, load_config
+from kouminrenkei_sheets.config import Config, config_from_dict
 from kouminrenkei_sheets.errors import ConfigError, UsageError
 from kouminrenkei_sheets.intake import _parse_timestamp, intake
 from kouminrenkei_sheets.schema import HISTORY, PROPOSALS, REGISTER_SHEETS, HistoryKind
@@ -210,8 +210,8 @@ def test_defaults_and_a_mapped_direction(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("intake_section", "message"),
     [
-        ({"mapping": {"会社名": "会社の名前"}}, "intake.mapping.会社名 = '会社の名前' は「提案」シートにない列です"),
-        ({"mapping": {"番号": "提案ID"}}, "intake.mapping.番号 = '提案ID' は取込で自動的に入る列"),
+        ({"mapping": {"会社名": "会社の名前"}}, 'intake.mapping.会社名 = "会社の名前" は「提案」シートにない列です'),
+        ({"mapping": {"番号": "提案ID"}}, 'intake.mapping.番号 = "提案ID" は取込で自動的に入る列'),
         ({"mapping": {}}, "intake.mapping が空です"),
         ({"mapping": {"会社名": 3}}, "intake.mapping.会社名 = 3"),
         ({"mapping": {"会社名": "提案者名"}, "timestmp": "x"}, "intake.timestmp は知らない設定です"),
@@ -220,11 +220,8 @@ def test_defaults_and_a_mapped_direction(tmp_path: Path) -> None:
 )
 def test_mapping_errors_name_the_key_and_the_file(tmp_path: Path, intake_section: dict[str, Any], message: str) -> None:
     path = tmp_path / "kouminrenkei.toml"
-    path.write_text('[store]\nbackend = "memory"\n', encoding="utf-8")
-    config = load_config(path)
-    config.extra["intake"] = intake_section
-    with pytest.raises(ConfigError) as e:
-        intake(config, make_store(), str(write_csv(tmp_path / "a.csv", ANSWERS)), now=NOW)
+    with pytest.raises(ConfigError) as e:  # checked when the config is read, before any job runs
+        config_from_dict({"store": {"backend": "memory"}, "intake": intake_section}, path=path)
     assert message in str(e.value)
     assert str(path) in str(e.value)
 
@@ -292,7 +289,8 @@ def test_a_google_forms_tab_is_read_through_the_gsheets_backend(tmp_path: Path) 
             "提案フォーム（回答）", tabs={"フォームの回答 1": [HEADERS, *ANSWERS]}, role="reader"
         )
         config = store.config
-        config.extra["intake"] = {"mapping": MAPPING}
+        config.intake.mapping = dict(MAPPING)
+        config.written["intake"] = ("mapping",)
 
         result = intake(config, store, f"gsheets:{form}#フォームの回答 1", now=NOW)
         assert result.source == f"gsheets:{form}#フォームの回答 1"

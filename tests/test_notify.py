@@ -312,11 +312,11 @@ def test_the_password_comes_only_from_the_environment(
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ({"security": "tls"}, "notify.security = 'tls'"),
+        ({"security": "tls"}, 'notify.security = "tls"'),
         ({"from": "not an address"}, "notify.from"),
         ({"summary_weekday": "週末"}, "notify.summary_weekday"),
         ({"password": "x"}, "notify.password は知らない設定です"),
-        ({"port": "587"}, "notify.port = '587' は整数"),
+        ({"port": "587"}, 'notify.port = "587" は整数'),
     ],
 )
 def test_wrong_settings_are_one_config_error(extra: dict[str, Any], message: str) -> None:

@@ -192,7 +192,7 @@ def test_the_log_rotates(tmp_path: Path) -> None:
         ({"intake_sources": "a.csv", "every": 5}, "run.every は知らない設定です"),
         ({"intake_sources": [3]}, "run.intake_sources"),
         ({"log_backups": 0}, "run.log_backups = 0"),
-        ({"notify": "yes"}, "run.notify = 'yes'"),
+        ({"notify": "yes"}, 'run.notify = "yes"'),
     ],
 )
 def test_wrong_run_settings(tmp_path: Path, section: dict[str, Any], message: str) -> None:
@@ -236,7 +236,7 @@ def test_run_command_reports_a_config_error_in_one_line(desk: Path) -> None:
     result = CliRunner().invoke(cli, ["--config", str(desk), "run"])
     assert result.exit_code == 2
     [line] = result.output.strip().splitlines()
-    assert line.startswith("エラー: ") and "notify.security = 'tls'" in line
+    assert line.startswith("エラー: ") and 'notify.security = "tls"' in line
 
 
 def test_intake_command_dry_run_then_for_real(desk: Path) -> None:
