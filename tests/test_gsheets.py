@@ -43,6 +43,7 @@ from kouminrenkei_sheets.store.base import (
     SetCell,
     SheetRef,
 )
+from kouminrenkei_sheets.store.factory import open_gsheets
 from kouminrenkei_sheets.store.gsheets import LOCK_TAB, MARKS_TAB, GSheetsStore, RateLimiter, decode, encode
 
 P = SheetRef(PROPOSALS)
@@ -320,16 +321,8 @@ def test_create_book_builds_the_register_like_the_template(store: GSheetsStore) 
 def test_department_spreadsheet_is_protected_validated_and_shared(factory: GSheetsStoreFactory) -> None:
     s = factory(departments="books", share_departments=True)
     s.create_book(None, REGISTER_SHEETS)
-    s.apply(
-        [
-            AppendRows(
-                SheetRef(DEPARTMENTS),
-                ({"部局": "防災・危機管理部", "課": "防災政策課", "連絡先メール": "bousai@pref.example.jp"},),
-            )
-        ]
-    )
     book = "departments/防災政策課"
-    s.create_book(book, [department_sheet_named(DEPARTMENT_TEMPLATE)])
+    s.create_book(book, [department_sheet_named(DEPARTMENT_TEMPLATE)], share_with="bousai@pref.example.jp")
     f = s.fake.spreadsheet(s.resolve_key(book))
     sheet = f.sheet(DEPARTMENT_TEMPLATE)
     answer = sheet.validation_at("J2")  # 回答: a list of its own (no 選択肢 tab in this book)
@@ -356,7 +349,7 @@ def test_a_register_tab_a_person_filled_is_not_overwritten(factory: GSheetsStore
 # ---------------------------------------------------------------- credentials and access
 def _config(tmp_path: Path, fake: FakeGoogle, **gsheets: object) -> object:
     return config_from_dict(
-        {"store": {"backend": "gsheets", "register": "1" + "a" * 43}, "gsheets": {"endpoint": fake.url, **gsheets}},
+        {"store": {"backend": "gsheets", "register": "1" + "a" * 43}, "gsheets": {**gsheets}},
         base_dir=tmp_path,
     )
 
@@ -364,7 +357,7 @@ def _config(tmp_path: Path, fake: FakeGoogle, **gsheets: object) -> object:
 def test_no_credentials_configured(tmp_path: Path, fake: FakeGoogle, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
     with pytest.raises(ConfigError, match="GOOGLE_APPLICATION_CREDENTIALS") as e:
-        GSheetsStore(_config(tmp_path, fake))  # type: ignore[arg-type]
+        open_gsheets(_config(tmp_path, fake), transport=fake.transport())  # type: ignore[arg-type]
     assert e.value.exit_code == 2
 
 
@@ -375,7 +368,7 @@ def test_credentials_from_the_environment(
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
     config = factory.config(credentials=Path(""))
     config.gsheets.credentials = ""
-    s = GSheetsStore(config, sleep=FakeClock().sleep)
+    s = open_gsheets(config, transport=fake.transport(), sleep=FakeClock().sleep)
     assert s.account == SERVICE_ACCOUNT and s.sheet_names() == ["シート1"]
 
 
@@ -410,7 +403,7 @@ def test_a_missing_or_broken_key_is_one_clear_line(
     if content is not None:
         path.write_text(content, encoding="utf-8")
     with pytest.raises(ConfigError, match=message) as e:
-        GSheetsStore(_config(tmp_path, fake, credentials="key.json"))  # type: ignore[arg-type]
+        open_gsheets(_config(tmp_path, fake, credentials="key.json"), transport=fake.transport())  # type: ignore[arg-type]
     assert "\n" not in str(e.value) and e.value.exit_code == 2
 
 
@@ -874,19 +867,20 @@ def test_init_and_validate_commands_on_sheets(
     desk = tmp_path / "desk"
     desk.mkdir()
     write_json(desk / "service-account.json", fake.service_account_info())
-    monkeypatch.setenv("KOUMINRENKEI_GSHEETS_ENDPOINT", fake.url)
+    fake.route_stores(monkeypatch)  # the CLI runs in this process: its stores talk to the fake
     url = f"https://docs.google.com/spreadsheets/d/{key}/edit#gid=0"
     result = CliRunner().invoke(cli, ["init", str(desk), "--backend", "gsheets", "--register", url])
     assert result.exit_code == 0, result.output
     assert [s.title for s in fake.spreadsheet(key).sheets][: len(REGISTER_SHEETS)] == [s.name for s in REGISTER_SHEETS]
     config = str(desk / "kouminrenkei.toml")
-    store = GSheetsStore(
+    store = open_gsheets(
         config_from_dict(
             {
                 "store": {"backend": "gsheets", "register": key},
                 "gsheets": {"credentials": str(desk / "service-account.json")},
             }
-        )
+        ),
+        transport=fake.transport(),
     )
     store.apply([AppendRows(P, ({"提案ID": "R7-0001", "件名": "=1+1"},))])
     result = CliRunner().invoke(cli, ["--config", config, "validate", "--format", "json", "--no-write-back"])
@@ -903,14 +897,10 @@ def test_the_fake_answers_gspreads_own_high_level_calls(fake: FakeGoogle) -> Non
     import gspread
     from google.oauth2 import service_account
 
-    from kouminrenkei_sheets.store.gsheets import SCOPES, GoogleHTTPClient
-
-    class Local(GoogleHTTPClient):
-        def __init__(self, auth: object, session: object = None) -> None:
-            super().__init__(auth, session, endpoint=fake.url)  # type: ignore[arg-type]
+    from kouminrenkei_sheets.store.gsheets import SCOPES, GoogleHTTPClient, authorized_session
 
     creds = service_account.Credentials.from_service_account_info(fake.service_account_info(), scopes=SCOPES)
-    gc = gspread.Client(creds, http_client=Local)
+    gc = gspread.Client(creds, session=authorized_session(creds, fake.transport()), http_client=GoogleHTTPClient)
     folder = fake.add_folder()
     sh = gc.create("台帳", folder_id=folder)
     assert sh.title == "台帳" and [w.title for w in sh.worksheets()] == ["シート1"]
