@@ -27,6 +27,8 @@ from kouminrenkei_sheets.schema import (
     CHOICES,
     DEPARTMENT_TEMPLATE,
     DEPARTMENTS,
+    HISTORY,
+    HISTORY_SHEET,
     PROPOSALS,
     REFERRALS,
     REGISTER_SHEETS,
@@ -653,13 +655,13 @@ def test_call_budget_over_30_department_spreadsheets(factory: GSheetsStoreFactor
     plan += [AppendRows(SheetRef("変更履歴"), ({"日時": datetime(2025, 4, 1, 9, 0), "種別": "pull"},))]
     result = s.apply(plan)
     assert len(result.written) == 21
-    assert fake.count("sheets.values.batchUpdate") == 21 and fake.count("sheets.spreadsheets") == 0
+    assert fake.count("sheets.values.batchUpdate") == 20 and fake.count("sheets.spreadsheets") == 0
     for book in books[:20]:  # read, read again just before writing (people edit meanwhile), write
         assert fake.counts(key=s.resolve_key(book)) == {"sheets.values.batchGet": 2, "sheets.values.batchUpdate": 1}
     for book in books[20:]:
         assert fake.counts(key=s.resolve_key(book)) == {"sheets.values.batchGet": 1}
-    # the register: its tabs in one read, 変更履歴 (appended to, not read before) in a second one
-    assert fake.counts(key=register_key(s)) == {"sheets.values.batchGet": 2, "sheets.values.batchUpdate": 1}
+    # the register: its tabs in one read, then 変更履歴's header row only (it is never read back), one append
+    assert fake.counts(key=register_key(s)) == {"sheets.values.batchGet": 2, "sheets.values.append": 1}
     # a repeated sync with nothing new writes nothing
     fake.reset_calls()
     assert s.apply(plan[:20]).written == [] and fake.count("sheets.values.batchUpdate") == 0
@@ -669,6 +671,58 @@ def test_call_budget_over_30_department_spreadsheets(factory: GSheetsStoreFactor
     versions = {b: s.book_version(b) for b in [None, *books]}
     assert all(versions.values()) and len(set(versions.values())) == 31
     assert fake.counts() == {"drive.files.list": 1}
+
+
+def test_history_is_appended_without_reading_it_back_in_the_column_order_a_person_left(
+    store: GSheetsStore, fake: FakeGoogle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = register_key(store)
+    headers = list(reversed(HISTORY_SHEET.headers))  # a person moved every column
+    old = [["pull", f"新{i}", "旧", "回答", f"R7-{i:04d}-01", "照会", "田中", 46000 + i / 1440] for i in range(2000)]
+    fake.put_values(key, HISTORY, [headers, *old], as_person=False)
+    store.forget()
+    asked: list[str] = []
+    real = store.http.values_batch_get
+
+    def spy(key: str, ranges: list[str], params: object = None) -> object:
+        asked.extend(ranges)
+        return real(key, ranges, params=params)
+
+    monkeypatch.setattr(store.http, "values_batch_get", spy)
+    fake.reset_calls()
+    when = datetime(2025, 4, 1, 9, 30, 15)
+    entry = {
+        "日時": when,
+        "実行者": "鈴木",
+        "シート": "照会",
+        "キー": "R7-0002-01",
+        "列": "回答",
+        "新値": "連携可",
+        "種別": "pull",
+    }
+    assert store.apply([AppendRows(SheetRef(HISTORY), (entry,))]).written == ["台帳"]
+    assert asked == ["'変更履歴'!1:1"]  # the header row, never the 2,000 rows below it
+    assert fake.counts(key=key) == {"sheets.values.batchGet": 1, "sheets.values.append": 1}
+    grid = fake.values(key, HISTORY)
+    assert len(grid) == 2002 and grid[:2001] == [headers, *old]
+    last = dict(zip(headers, grid[-1], strict=False))
+    assert {k: last[k] for k in entry if k != "日時"} == {k: v for k, v in entry.items() if k != "日時"}
+    table = store.read([SheetRef(HISTORY)])[SheetRef(HISTORY)]
+    assert table is not None and table.rows[-1].get("日時") == when  # a serial number in the date column
+
+
+@pytest.mark.parametrize("after_apply", [True, False])
+def test_a_lost_answer_to_a_history_append_never_adds_the_rows_twice(store: GSheetsStore, after_apply: bool) -> None:
+    fake: FakeGoogle = store.fake  # type: ignore[attr-defined]
+    key = register_key(store)
+    before = len(fake.values(key, HISTORY))
+    fake.fail_next("drop", 1, endpoint="sheets.values.append", after_apply=after_apply)
+    entry = {"日時": datetime(2025, 4, 1, 9, 0), "実行者": "鈴木", "種別": "pull", "新値": "連携可"}
+    store.apply([AppendRows(SheetRef(HISTORY), (entry, {**entry, "新値": "検討中"}))])
+    grid = fake.values(key, HISTORY)
+    assert len(grid) == before + 2
+    at = grid[0].index("新値")
+    assert [r[at] for r in grid[-2:]] == ["連携可", "検討中"]
 
 
 def _scenario(s: GSheetsStore, books: list[str]) -> None:
@@ -806,11 +860,12 @@ def test_sync_call_budget_over_30_department_spreadsheets(factory: GSheetsStoreF
         if i == 1:  # the desk's 件名 put back, on the sheet as read again just before the write
             expected = {"sheets.values.batchGet": 2, "sheets.values.batchUpdate": 1}
         assert fake.counts(key=key) == expected, i
-    # the register: the sync's read, 変更履歴 (appended to) and one write; the lock adds a read and 2 appends
+    # the register: the sync's read, the fresh read before writing (変更履歴's header row only), one write
+    # and one append to 変更履歴; the lock adds a read and 2 appends
     assert fake.counts(key=register_key(s)) == {
         "sheets.values.batchGet": 3,
         "sheets.values.batchUpdate": 1,
-        "sheets.values.append": 2,
+        "sheets.values.append": 3,
     }
     assert fake.counts()["drive.files.list"] == 1 and fake.count("sheets.spreadsheets") == 0
 

@@ -141,6 +141,21 @@ def split_value_ranges(data: Sequence[dict[str, Any]], limit: int) -> list[list[
     return parts
 
 
+def split_rows(rows: Sequence[list[Any]], limit: int) -> list[list[list[Any]]]:
+    """values:append rows cut into bodies of at most ``limit`` bytes each (one part for a usual log entry)."""
+    parts: list[list[list[Any]]] = []
+    budget = limit - len('{"majorDimension": "ROWS", "values": []}') - 2
+    size = budget + 1
+    for row in rows:
+        n = _wire_size(row) + 2
+        if size + n > budget:
+            parts.append([])
+            size = 0
+        parts[-1].append(row)
+        size += n
+    return parts
+
+
 def _grid_a1(rng: Mapping[str, Any]) -> str:
     """A GridRange in A1 form: 'A:I' for whole columns, 'J1:N1', '2:5' for whole rows."""
     r0, r1 = rng.get("startRowIndex"), rng.get("endRowIndex")

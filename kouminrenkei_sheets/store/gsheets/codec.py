@@ -128,18 +128,19 @@ def _content_token(tabs: Mapping[str, Grid], date_columns: Mapping[str, ValueTyp
         kinds = [date_columns.get(header_key(x)) for x in header]
         h.update(json.dumps(title).encode())
         for i, row in enumerate(grid):
-            cells = []
-            for c, v in enumerate(row):
-                wire = encode(v, kinds[c] if i > 0 and c < len(kinds) else None)
-                if isinstance(wire, float) and wire.is_integer():
-                    wire = int(wire)
-                cells.append(wire)
-            while cells and cells[-1] == "":
-                cells.pop()
+            cells = _wire_row([encode(v, kinds[c] if i > 0 and c < len(kinds) else None) for c, v in enumerate(row)])
             if cells or i == 0:
                 h.update(f"{i}:".encode() + json.dumps(cells, ensure_ascii=False, default=str).encode())
                 h.update(b"\n")
     return "c:" + h.hexdigest()
+
+
+def _wire_row(cells: list[Any]) -> list[Any]:
+    """A row of wire values as the API keeps them: a whole float is its int, trailing empty cells do not count."""
+    out = [int(v) if isinstance(v, float) and v.is_integer() else v for v in cells]
+    while out and out[-1] == "":
+        out.pop()
+    return out
 
 
 def _trimmed(grid: Grid) -> Grid:

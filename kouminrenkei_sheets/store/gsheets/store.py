@@ -38,12 +38,12 @@ import google.auth.exceptions
 import requests
 from google.auth.credentials import Credentials
 from gspread.exceptions import APIError, NoValidUrlKeyFound
-from gspread.urls import DRIVE_FILES_API_V3_URL
-from gspread.utils import absolute_range_name, extract_id_from_url, rowcol_to_a1
+from gspread.urls import DRIVE_FILES_API_V3_URL, SPREADSHEET_VALUES_APPEND_URL
+from gspread.utils import absolute_range_name, extract_id_from_url, quote, rowcol_to_a1
 
 from ...clock import zone
 from ...errors import ConfigError, KouminrenkeiError, ServiceError, StoreError
-from ...schema import CHOICE_LISTS, CHOICES, Column, Sheet
+from ...schema import CHOICE_LISTS, CHOICES, HISTORY, Column, Sheet
 from ..base import (
     AppendRows,
     ApplyResult,
@@ -84,6 +84,7 @@ from .batch import (
     _TabPlan,
     _value_ranges,
     split_requests,
+    split_rows,
     split_value_ranges,
 )
 from .client import (
@@ -94,10 +95,11 @@ from .client import (
     authorized_session,
     load_credentials,
 )
-from .codec import DATE_COLUMNS, NEW_TAB_ROWS, Grid, _content_token, _echo_size, _trimmed, decode
+from .codec import DATE_COLUMNS, NEW_TAB_ROWS, Grid, _content_token, _echo_size, _trimmed, _wire_row, decode, encode
 from .lock import LOCK_TAB, LockLog
 
 SHEETS_MIME = "application/vnd.google-apps.spreadsheet"
+APPEND_ONLY_TABS = frozenset({HISTORY})  # only ever appended to: appended without being read back
 SPREADSHEET_LOCALE = "ja_JP"  # of the spreadsheets the tool creates
 MARKS_TAB = "_marks"
 INTERNAL_TABS = (LOCK_TAB, MARKS_TAB)
@@ -556,15 +558,26 @@ class GSheetsStore(Store):
                 out[title] = ([list(r) for r in tab.grid], hidden, marks.get(title, {}))
             return out
 
-    def _fetch(self, b: _Book, titles: Sequence[str], *, marks: bool = False) -> dict[str, _Tab]:
-        """One values:batchGet for these tabs (and the marks tab when known); missing tabs left out."""
+    def _fetch(
+        self,
+        b: _Book,
+        titles: Sequence[str],
+        *,
+        marks: bool = False,
+        headers: dict[str, list[str] | None] | None = None,
+    ) -> dict[str, _Tab]:
+        """One values:batchGet for these tabs (and the marks tab when known); missing tabs left out.
+        The tabs named in ``headers`` come in the same request with their header row only, filled in
+        there (None: no such tab); they are not cached."""
+        only_header = headers if headers is not None else {}
         for attempt in range(2):
             ask = [t for t in titles if b.meta is None or t in b.meta]
             # The register's marks tab is asked for unseen (init makes it); elsewhere only when known.
             known = MARKS_TAB in b.meta if b.meta is not None else b.book is None
             if marks and known and MARKS_TAB not in ask:
                 ask.append(MARKS_TAB)
-            if not ask:
+            heads = [t for t in only_header if b.meta is None or t in b.meta]
+            if not ask and not heads:
                 return {}
             self._count(self.reads, b.book)
             params = {
@@ -572,7 +585,7 @@ class GSheetsStore(Store):
                 "dateTimeRenderOption": "SERIAL_NUMBER",
                 "majorDimension": "ROWS",
             }
-            ranges = [absolute_range_name(t) for t in ask]
+            ranges = [absolute_range_name(t) for t in ask] + [absolute_range_name(t, "1:1") for t in heads]
 
             def get(ranges: list[str] = ranges, params: dict[str, Any] = params) -> Any:
                 return self._raw(lambda: self.http.values_batch_get(b.key, ranges, params=params))
@@ -585,9 +598,13 @@ class GSheetsStore(Store):
                     continue
                 raise
             out: dict[str, _Tab] = {}
-            for title, vr in zip(ask, data.get("valueRanges", []), strict=False):
+            answers = data.get("valueRanges", [])
+            for title, vr in zip(ask, answers, strict=False):
                 rows, cols = _echo_size(vr.get("range", ""))
                 out[title] = b.tabs[title] = _Tab(self._decode_grid(vr.get("values", [])), rows, cols)
+            for title, vr in zip(heads, answers[len(ask) :], strict=False):
+                values = vr.get("values") or [[]]
+                only_header[title] = ["" if h is None else str(h) for h in values[0]]
             return out
         return {}
 
@@ -693,6 +710,17 @@ class GSheetsStore(Store):
                     for column in ch.sheet.columns:
                         if column.is_date:
                             self._date_columns.setdefault(header_key(column.name), column.type)
+            # A log only ever appended to (変更履歴) is not read back: its header row comes with the
+            # fresh read below and its rows go in a values:append, in the order of the header read.
+            logs = {
+                t: chs
+                for t, chs in by_tab.items()
+                if t in APPEND_ONLY_TABS and all(isinstance(c, AppendRows) and c.unique is None for c in chs)
+            }
+            for t in logs:
+                del by_tab[t]
+                b.tabs.pop(t, None)
+            log_headers: dict[str, list[str] | None] = dict.fromkeys(logs)
             structural = any(isinstance(c, EnsureSheet | DeleteRow | MarkCells) for c in changes)
             if structural and b.meta is None:
                 self._load_meta(b)
@@ -707,10 +735,12 @@ class GSheetsStore(Store):
             need = [t for t in by_tab if t not in b.tabs and (b.meta is None or t in b.meta)]
             if marks_needed and marks_known and MARKS_TAB not in need:
                 need.append(MARKS_TAB)
-            if need:
-                self._fetch(b, need)
+            if need or logs:
+                self._fetch(b, need, headers=log_headers)
             conflicts: list[WriteConflict] = []
             plans = [self._plan_tab(b, title, chs, conflicts) for title, chs in by_tab.items()]
+            appends = [(t, self._log_rows(b, t, chs, log_headers.get(t), conflicts)) for t, chs in logs.items()]
+            appends = [(t, rows) for t, rows in appends if rows]
             marks_plan = self._plan_marks(b, plans) if marks_needed else None
             requests = self._structure_requests(b, plans, marks_plan)
             if requests and drop_tabs:  # the empty default tab of a new book goes in the same write
@@ -721,7 +751,7 @@ class GSheetsStore(Store):
             data = [vr for p in plans for vr in _value_ranges(p, self._date_columns)]
             if marks_plan is not None:
                 data += _value_ranges(marks_plan, self._date_columns)
-            if not requests and not data:
+            if not requests and not data and not appends:
                 return False, conflicts
             try:
                 if requests:
@@ -732,9 +762,13 @@ class GSheetsStore(Store):
                     self._api(
                         b.book, b.key, "書き込み", functools.partial(self.http.values_batch_update, b.key, body=body)
                     )
+                for title, rows in appends:
+                    self._append_log(b, title, rows)
             except BaseException:  # what the sheet holds now is unknown: read it again next time
                 for p in [*plans, *([marks_plan] if marks_plan else [])]:
                     b.tabs.pop(p.title, None)
+                for title in logs:
+                    b.tabs.pop(title, None)
                 b.meta = None
                 self._changed(b)
                 raise
@@ -742,6 +776,50 @@ class GSheetsStore(Store):
                 b.tabs[p.title] = _Tab(_trimmed(p.grid), p.rows, p.cols)
             self._changed(b)
             return True, conflicts
+
+    def _log_rows(
+        self, b: _Book, title: str, changes: list[Change], header: list[str] | None, conflicts: list[WriteConflict]
+    ) -> list[list[Any]]:
+        """The rows of an append-only tab's AppendRows as they go on the wire, columns in the order of
+        ``header`` (the tab's header row as read just now: a person may have moved columns)."""
+        if header is None:
+            raise StoreError(f"「{self.display_name(b.book)}」にシート「{title}」がありません。")
+        placed = place(SheetRef(title, b.book), GridView([list(header)]), changes)
+        conflicts.extend(placed.conflicts)
+        kinds = [self._date_columns.get(header_key(h)) for h in header]
+        rows = []
+        for row in placed.appends:  # column numbers from 1
+            width = max(row, default=0)
+            rows.append([encode(row.get(c), kinds[c - 1] if c - 1 < len(kinds) else None) for c in range(1, width + 1)])
+        return rows
+
+    def _append_log(self, b: _Book, title: str, rows: list[list[Any]]) -> None:
+        """values:append below the log's last row (inserted rows keep the tab's formats), in parts
+        under the request size limit. An append is not idempotent: after a lost answer the log is
+        read once to see whether the rows are there, so they are never added twice."""
+        url = SPREADSHEET_VALUES_APPEND_URL % (b.key, quote(absolute_range_name(title, "A1")))
+        params = {"valueInputOption": "RAW", "insertDataOption": "INSERT_ROWS"}
+        for part in split_rows(rows, self.max_request_bytes):
+
+            def applied(part: list[list[Any]] = part) -> bool:
+                b.tabs.pop(title, None)
+                tab = self._fetch(b, [title]).get(title)
+                b.tabs.pop(title, None)
+                if tab is None or len(tab.grid) <= len(part):
+                    return False
+                kinds = [self._date_columns.get(header_key(h)) for h in tab.grid[0]]
+                tail = [
+                    [encode(v, kinds[c] if c < len(kinds) else None) for c, v in enumerate(r)]
+                    for r in tab.grid[-len(part) :]
+                ]
+                return [_wire_row(r) for r in tail] == [_wire_row(r) for r in part]
+
+            self._count(self.writes, b.book)
+            body = {"majorDimension": "ROWS", "values": part}
+            send = functools.partial(
+                self.http.call, "post", url, params=params, json=body, idempotent=False, applied=applied
+            )
+            self._api(b.book, b.key, "書き込み", send)
 
     def _plan_tab(self, b: _Book, title: str, changes: list[Change], conflicts: list[WriteConflict]) -> _TabPlan:
         ensures = [c for c in changes if isinstance(c, EnsureSheet)]
