@@ -304,6 +304,12 @@ def main() -> int:
             floor_calls = len(reads) + len(written)
             report(f"sync with {args.edited:.0%} edited", seconds, calls, floor_calls, floor_seconds, work)
             print(f"  register: {dict(by_key[register])} (of which the lock: 1 batchGet, 2 appends)")
+            lock = Counter({"sheets.values.batchGet": 1, "sheets.values.append": 2})
+            data = by_key[register] - lock
+            print(
+                f"  register without the lock: {dict(data)}: {data['sheets.values.batchGet']} reads, "
+                f"{data['sheets.values.batchUpdate'] + data['sheets.values.append']} writes"
+            )
             over = [
                 k
                 for k, c in by_key.items()

@@ -233,7 +233,7 @@ class GoogleHTTPClient(HTTPClient):
     def call(
         self,
         method: str,
-        endpoint: str,
+        url: str,
         *,
         params: Any = None,
         data: Any = None,
@@ -246,7 +246,6 @@ class GoogleHTTPClient(HTTPClient):
         """One API call with retries. A call that is not ``idempotent`` is retried after an
         ambiguous failure (the answer lost, maybe not the change) only when ``applied()`` says it
         did not take effect; if it did, None is returned."""
-        url = endpoint
         api = "sheets" if "/v4/spreadsheets" in url else "drive"
         limiter = None
         if api == "sheets":

@@ -4,7 +4,9 @@ Reads cost one ``values:batchGet`` per spreadsheet for every tab asked for (the 
 metadata only when its structure must be checked, then cached for the run). Writes cost one
 ``values:batchUpdate`` (valueInputOption RAW, so text starting with ``=`` stays text) per changed
 spreadsheet, plus one ``spreadsheets:batchUpdate`` only when tabs, rows, formats or marks change;
-either is cut into several when its body would pass Google's 2 MB recommendation.
+either is cut into several when its body would pass Google's 2 MB recommendation. 変更履歴 (a log
+only ever appended to) is never read back: its header row comes in the read made before the write,
+its rows go in a ``values:append`` in that header's column order.
 Every call goes through a client-side rate limit and bounded exponential backoff with jitter (at
 least the ``Retry-After`` a 429 asks for); after that a :class:`~kouminrenkei_sheets.errors.ServiceError`
 (exit 4). Spreadsheets the store creates get locale ja_JP and the desk's time zone (passed in); on
