@@ -712,16 +712,7 @@ class GSheetsStore(Store):
                     for column in ch.sheet.columns:
                         if column.is_date:
                             self._date_columns.setdefault(header_key(column.name), column.type)
-            # A log only ever appended to (変更履歴) is not read back: its header row comes with the
-            # fresh read below and its rows go in a values:append, in the order of the header read.
-            logs = {
-                t: chs
-                for t, chs in by_tab.items()
-                if t in APPEND_ONLY_TABS and all(isinstance(c, AppendRows) and c.unique is None for c in chs)
-            }
-            for t in logs:
-                del by_tab[t]
-                b.tabs.pop(t, None)
+            logs = self._take_logs(b, by_tab)
             log_headers: dict[str, list[str] | None] = dict.fromkeys(logs)
             structural = any(isinstance(c, EnsureSheet | DeleteRow | MarkCells) for c in changes)
             if structural and b.meta is None:
@@ -778,6 +769,21 @@ class GSheetsStore(Store):
                 b.tabs[p.title] = _Tab(_trimmed(p.grid), p.rows, p.cols)
             self._changed(b)
             return True, conflicts
+
+    @staticmethod
+    def _take_logs(b: _Book, by_tab: dict[str, list[Change]]) -> dict[str, list[Change]]:
+        """The logs only ever appended to (変更履歴) among the tabs of an apply, taken out of ``by_tab``:
+        they are not read back; their header row comes with the fresh read, their rows go in a
+        values:append in the order of that header."""
+        logs = {
+            t: chs
+            for t, chs in by_tab.items()
+            if t in APPEND_ONLY_TABS and all(isinstance(c, AppendRows) and c.unique is None for c in chs)
+        }
+        for t in logs:
+            del by_tab[t]
+            b.tabs.pop(t, None)
+        return logs
 
     def _log_rows(
         self, b: _Book, title: str, changes: list[Change], header: list[str] | None, conflicts: list[WriteConflict]
