@@ -725,6 +725,22 @@ def test_a_lost_answer_to_a_history_append_never_adds_the_rows_twice(store: GShe
     assert [r[at] for r in grid[-2:]] == ["連携可", "検討中"]
 
 
+def test_history_goes_in_before_the_cells_it_records(store: GSheetsStore) -> None:
+    """Two requests now (a values:append, then the cells): if the second fails, the old value is still recorded."""
+    fake: FakeGoogle = store.fake  # type: ignore[attr-defined]
+    store.apply([AppendRows(P, ({"提案ID": "R7-0001", "件名": "旧件名"},))])
+    fake.fail_next("500", 4, endpoint="sheets.values.batchUpdate")  # every try of the factory's 3 retries
+    entry = {"日時": datetime(2025, 4, 1, 9, 0), "キー": "R7-0001", "列": "件名", "旧値": "旧件名", "新値": "新件名"}
+    with pytest.raises(ServiceError):
+        store.apply(
+            [SetCell(P, RowKey("提案ID", "R7-0001"), "件名", "新件名"), AppendRows(SheetRef(HISTORY), (entry,))]
+        )
+    grid = fake.values(register_key(store), HISTORY)
+    assert grid[-1][grid[0].index("旧値")] == "旧件名"
+    proposals = fake.values(register_key(store), PROPOSALS)
+    assert proposals[1][proposals[0].index("件名")] == "旧件名"  # the cell write failed: nothing changed there
+
+
 def _scenario(s: GSheetsStore, books: list[str]) -> None:
     """Every kind of change over several locked rounds (what validate, refer and sync do to the sheets)."""
     refs = [SheetRef(DEPARTMENT_TEMPLATE, b) for b in books]

@@ -749,14 +749,14 @@ class GSheetsStore(Store):
             try:
                 if requests:
                     self._batch_update(b, requests, plans, marks_plan, drop_tabs)
+                for title, rows in appends:  # the log first: a value is never overwritten unrecorded
+                    self._append_log(b, title, rows)
                 for part in split_value_ranges(data, self.max_request_bytes):  # one request unless > 2 MB
                     self._count(self.writes, b.book)
                     body = {"valueInputOption": "RAW", "data": part}
                     self._api(
                         b.book, b.key, "書き込み", functools.partial(self.http.values_batch_update, b.key, body=body)
                     )
-                for title, rows in appends:
-                    self._append_log(b, title, rows)
             except BaseException:  # what the sheet holds now is unknown: read it again next time
                 for p in [*plans, *([marks_plan] if marks_plan else [])]:
                     b.tabs.pop(p.title, None)
