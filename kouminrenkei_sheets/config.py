@@ -69,7 +69,6 @@ class GSheetsSettings:
     credentials: str = ""  # service-account or authorised-user JSON; else GOOGLE_APPLICATION_CREDENTIALS
     drive_folder: str = ""  # where department spreadsheets are created
     share_departments: bool = False
-    endpoint: str = ""  # only for tests: a local fake of the Sheets API
     reads_per_minute: int = 60
     writes_per_minute: int = 60
     max_retries: int = 5

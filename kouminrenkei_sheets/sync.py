@@ -849,7 +849,9 @@ def _write(
     for plan in outside:
         book = plan.department.ref.book
         if plan.create_book and not store.book_exists(book):
-            store.create_book(book, [department_sheet_named(plan.department.ref.sheet)])
+            store.create_book(
+                book, [department_sheet_named(plan.department.ref.sheet)], share_with=plan.department.email
+            )
     if outside:
         applied = store.apply([ch for p in outside for ch in p.changes], skip_busy=True)
         result.files_written.extend(applied.written)

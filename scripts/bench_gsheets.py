@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from fakes.google_api import (  # noqa: E402
     SERVICE_ACCOUNT,
+    FakeGoogleTransport,
     private_key_for_tests,
     public_key_pem,
     serve_forever,
@@ -55,6 +56,7 @@ from kouminrenkei_sheets.schema import (  # noqa: E402
     Status,
 )
 from kouminrenkei_sheets.store.base import AppendRows, SheetRef, header_key  # noqa: E402
+from kouminrenkei_sheets.store.factory import gsheets_options, open_gsheets  # noqa: E402
 from kouminrenkei_sheets.store.gsheets import GSheetsStore, load_credentials  # noqa: E402
 from kouminrenkei_sheets.store.memory import MemoryStore  # noqa: E402
 
@@ -186,7 +188,7 @@ def minimum(url: str, config: Config, reads: dict[str, list[str]], writes: list[
     """The same spreadsheets read and written with bare gspread calls, 8 at a time: the floor."""
     from gspread.http_client import HTTPClient
 
-    credentials, _ = load_credentials(config)
+    credentials, _ = load_credentials(gsheets_options(config).credentials)
     client = HTTPClient(credentials)
     base = f"{url}/v4/spreadsheets"
     params = {"valueRenderOption": "UNFORMATTED_VALUE", "dateTimeRenderOption": "SERIAL_NUMBER"}
@@ -244,16 +246,21 @@ def main() -> int:
             register = fake.control("spreadsheet", title="公民連携台帳", parents=[folder])["key"]
 
             def config(**quota: int) -> Config:
-                settings = {"credentials": str(credentials), "drive_folder": folder, "endpoint": fake.url, **quota}
+                settings = {"credentials": str(credentials), "drive_folder": folder, **quota}
                 store = {"backend": "gsheets", "register": register, "departments": "books"}
                 return config_from_dict({"store": store, "gsheets": settings}, base_dir=Path(tmp))
 
+            def open_here(config: Config) -> GSheetsStore:
+                """The store a run opens, its requests sent to the fake by an injected transport."""
+                return open_gsheets(config, transport=FakeGoogleTransport(fake.url))
+
             # -- setup without latency or quota: the register, then a first sync that makes the spreadsheets
-            setup = GSheetsStore(config(reads_per_minute=100_000, writes_per_minute=100_000))
+            setup_config = config(reads_per_minute=100_000, writes_per_minute=100_000)
+            setup = open_here(setup_config)
             setup.create_book(None, REGISTER_SHEETS)
             setup.apply(register_rows(args.referrals, args.departments, rng))
             fake.control("reset_calls")
-            seconds, first = timed(lambda: sync(setup.config, setup, now=NOW))
+            seconds, first = timed(lambda: sync(setup_config, setup, now=NOW))
             print(
                 f"setup: {args.referrals} referrals; a first sync made and filled {args.departments} department "
                 f"spreadsheets in {seconds:.1f} s with {sum(fake.counts().values())} requests (no latency)"
@@ -268,16 +275,18 @@ def main() -> int:
                 f"latency: {args.latency * 1000:.0f} ms per request; quota: fewer than 60 reads and 60 writes a minute"
             )
 
+            run_config = config()
+
             def run(day: int) -> tuple[float, Any, Counter[str], dict[str, Counter[str]], GSheetsStore, float]:
-                store = GSheetsStore(config())  # a new run: nothing cached
-                mem, mem_config = memory_copy(setup, books, store.config)
+                store = open_here(run_config)  # a new run: nothing cached
+                mem, mem_config = memory_copy(setup, books, run_config)
                 mem_seconds, mem_result = timed(lambda: sync(mem_config, mem, now=NOW + timedelta(days=day)))
                 print(
                     f"\nthe same sync on a MemoryStore copy (its own work, no I/O): {mem_seconds:.2f} s "
                     f"(pulled {mem_result.pulled}, put back {mem_result.reverted})"
                 )
                 fake.control("reset_calls")
-                seconds, result = timed(lambda: sync(store.config, store, now=NOW + timedelta(days=day)))
+                seconds, result = timed(lambda: sync(run_config, store, now=NOW + timedelta(days=day)))
                 by_key = {k: fake.counts(k) for k in [register, *keys] if k}
                 return seconds, result, fake.counts(), by_key, store, mem_seconds
 
@@ -287,7 +296,7 @@ def main() -> int:
             reads = {register: [PROPOSALS, REFERRALS, DEPARTMENTS, SYNC_STATE]} | {
                 k: [DEPARTMENT_TEMPLATE] for k in keys if k
             }
-            floor_seconds = minimum(fake.url, store.config, reads, written)
+            floor_seconds = minimum(fake.url, run_config, reads, written)
             print(
                 f"\nsync: pulled {result.pulled}, put back {result.reverted}, "
                 f"spreadsheets written {len(result.files_written)}"
@@ -295,6 +304,12 @@ def main() -> int:
             floor_calls = len(reads) + len(written)
             report(f"sync with {args.edited:.0%} edited", seconds, calls, floor_calls, floor_seconds, work)
             print(f"  register: {dict(by_key[register])} (of which the lock: 1 batchGet, 2 appends)")
+            lock = Counter({"sheets.values.batchGet": 1, "sheets.values.append": 2})
+            data = by_key[register] - lock
+            print(
+                f"  register without the lock: {dict(data)}: {data['sheets.values.batchGet']} reads, "
+                f"{data['sheets.values.batchUpdate'] + data['sheets.values.append']} writes"
+            )
             over = [
                 k
                 for k, c in by_key.items()
@@ -313,7 +328,7 @@ def main() -> int:
 
             # -- a sync with nothing new
             seconds, result, calls, by_key, store, work = run(2)
-            floor_seconds = minimum(fake.url, store.config, reads, [])
+            floor_seconds = minimum(fake.url, run_config, reads, [])
             report("sync with no edits", seconds, calls, len(reads), floor_seconds, work)
             print(f"  spreadsheets written: {result.files_written or 'none'}")
 
@@ -327,7 +342,7 @@ def main() -> int:
             )
 
             # -- (c) the stretch goal: which spreadsheets changed, from Drive
-            probe = GSheetsStore(config())
+            probe = open_here(config())
             fake.control("reset_calls")
             seconds, versions = timed(lambda: [probe.book_version(b) for b in [None, *books]])
             print(

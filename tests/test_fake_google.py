@@ -12,10 +12,10 @@ from typing import Any
 
 import gspread
 import pytest
+from google.auth.transport.requests import AuthorizedSession
 from google.oauth2.credentials import Credentials as UserCredentials
 from google.oauth2.service_account import Credentials as ServiceAccountCredentials
 from gspread.exceptions import APIError
-from gspread.http_client import HTTPClient
 from gspread.urls import DRIVE_FILES_API_V3_URL, SPREADSHEETS_API_V4_BASE_URL
 
 from fakes.google_api import (
@@ -39,22 +39,16 @@ REFERRALS = [
 ]
 
 
-def http_client_for(fake: FakeGoogle) -> type[HTTPClient]:
-    """gspread's own HTTP client, its Google URLs pointed at the fake."""
-
-    class Local(HTTPClient):
-        def request(self, method: str, endpoint: str, *args: Any, **kwargs: Any) -> Any:
-            for host in ("https://sheets.googleapis.com", "https://www.googleapis.com"):
-                if endpoint.startswith(host):
-                    endpoint = fake.url + endpoint[len(host) :]
-            return super().request(method, endpoint, *args, **kwargs)
-
-    return Local
+def session_for(fake: FakeGoogle, creds: Any) -> AuthorizedSession:
+    """google-auth's own session over ``creds``, with the fake's transport mounted for Google's hosts."""
+    session = AuthorizedSession(creds)
+    session.mount("https://", fake.transport())
+    return session
 
 
 def sa_client(fake: FakeGoogle) -> gspread.Client:
     creds = ServiceAccountCredentials.from_service_account_info(fake.service_account_info(), scopes=SHEETS_SCOPES)
-    return gspread.Client(creds, http_client=http_client_for(fake))
+    return gspread.Client(creds, session=session_for(fake, creds))
 
 
 def user_client(fake: FakeGoogle, email: str) -> gspread.Client:
@@ -67,7 +61,7 @@ def user_client(fake: FakeGoogle, email: str) -> gspread.Client:
         client_secret=info["client_secret"],
         scopes=list(SHEETS_SCOPES),
     )
-    return gspread.Client(creds, http_client=http_client_for(fake))
+    return gspread.Client(creds, session=session_for(fake, creds))
 
 
 @pytest.fixture

@@ -27,6 +27,8 @@ from kouminrenkei_sheets.schema import (
     CHOICES,
     DEPARTMENT_TEMPLATE,
     DEPARTMENTS,
+    HISTORY,
+    HISTORY_SHEET,
     PROPOSALS,
     REFERRALS,
     REGISTER_SHEETS,
@@ -43,6 +45,7 @@ from kouminrenkei_sheets.store.base import (
     SetCell,
     SheetRef,
 )
+from kouminrenkei_sheets.store.factory import open_gsheets
 from kouminrenkei_sheets.store.gsheets import LOCK_TAB, MARKS_TAB, GSheetsStore, RateLimiter, decode, encode
 
 P = SheetRef(PROPOSALS)
@@ -320,16 +323,8 @@ def test_create_book_builds_the_register_like_the_template(store: GSheetsStore) 
 def test_department_spreadsheet_is_protected_validated_and_shared(factory: GSheetsStoreFactory) -> None:
     s = factory(departments="books", share_departments=True)
     s.create_book(None, REGISTER_SHEETS)
-    s.apply(
-        [
-            AppendRows(
-                SheetRef(DEPARTMENTS),
-                ({"部局": "防災・危機管理部", "課": "防災政策課", "連絡先メール": "bousai@pref.example.jp"},),
-            )
-        ]
-    )
     book = "departments/防災政策課"
-    s.create_book(book, [department_sheet_named(DEPARTMENT_TEMPLATE)])
+    s.create_book(book, [department_sheet_named(DEPARTMENT_TEMPLATE)], share_with="bousai@pref.example.jp")
     f = s.fake.spreadsheet(s.resolve_key(book))
     sheet = f.sheet(DEPARTMENT_TEMPLATE)
     answer = sheet.validation_at("J2")  # 回答: a list of its own (no 選択肢 tab in this book)
@@ -356,7 +351,7 @@ def test_a_register_tab_a_person_filled_is_not_overwritten(factory: GSheetsStore
 # ---------------------------------------------------------------- credentials and access
 def _config(tmp_path: Path, fake: FakeGoogle, **gsheets: object) -> object:
     return config_from_dict(
-        {"store": {"backend": "gsheets", "register": "1" + "a" * 43}, "gsheets": {"endpoint": fake.url, **gsheets}},
+        {"store": {"backend": "gsheets", "register": "1" + "a" * 43}, "gsheets": {**gsheets}},
         base_dir=tmp_path,
     )
 
@@ -364,7 +359,7 @@ def _config(tmp_path: Path, fake: FakeGoogle, **gsheets: object) -> object:
 def test_no_credentials_configured(tmp_path: Path, fake: FakeGoogle, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
     with pytest.raises(ConfigError, match="GOOGLE_APPLICATION_CREDENTIALS") as e:
-        GSheetsStore(_config(tmp_path, fake))  # type: ignore[arg-type]
+        open_gsheets(_config(tmp_path, fake), transport=fake.transport())  # type: ignore[arg-type]
     assert e.value.exit_code == 2
 
 
@@ -375,7 +370,7 @@ def test_credentials_from_the_environment(
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
     config = factory.config(credentials=Path(""))
     config.gsheets.credentials = ""
-    s = GSheetsStore(config, sleep=FakeClock().sleep)
+    s = open_gsheets(config, transport=fake.transport(), sleep=FakeClock().sleep)
     assert s.account == SERVICE_ACCOUNT and s.sheet_names() == ["シート1"]
 
 
@@ -410,7 +405,7 @@ def test_a_missing_or_broken_key_is_one_clear_line(
     if content is not None:
         path.write_text(content, encoding="utf-8")
     with pytest.raises(ConfigError, match=message) as e:
-        GSheetsStore(_config(tmp_path, fake, credentials="key.json"))  # type: ignore[arg-type]
+        open_gsheets(_config(tmp_path, fake, credentials="key.json"), transport=fake.transport())  # type: ignore[arg-type]
     assert "\n" not in str(e.value) and e.value.exit_code == 2
 
 
@@ -660,13 +655,13 @@ def test_call_budget_over_30_department_spreadsheets(factory: GSheetsStoreFactor
     plan += [AppendRows(SheetRef("変更履歴"), ({"日時": datetime(2025, 4, 1, 9, 0), "種別": "pull"},))]
     result = s.apply(plan)
     assert len(result.written) == 21
-    assert fake.count("sheets.values.batchUpdate") == 21 and fake.count("sheets.spreadsheets") == 0
+    assert fake.count("sheets.values.batchUpdate") == 20 and fake.count("sheets.spreadsheets") == 0
     for book in books[:20]:  # read, read again just before writing (people edit meanwhile), write
         assert fake.counts(key=s.resolve_key(book)) == {"sheets.values.batchGet": 2, "sheets.values.batchUpdate": 1}
     for book in books[20:]:
         assert fake.counts(key=s.resolve_key(book)) == {"sheets.values.batchGet": 1}
-    # the register: its tabs in one read, 変更履歴 (appended to, not read before) in a second one
-    assert fake.counts(key=register_key(s)) == {"sheets.values.batchGet": 2, "sheets.values.batchUpdate": 1}
+    # the register: its tabs in one read, then 変更履歴's header row only (it is never read back), one append
+    assert fake.counts(key=register_key(s)) == {"sheets.values.batchGet": 2, "sheets.values.append": 1}
     # a repeated sync with nothing new writes nothing
     fake.reset_calls()
     assert s.apply(plan[:20]).written == [] and fake.count("sheets.values.batchUpdate") == 0
@@ -676,6 +671,74 @@ def test_call_budget_over_30_department_spreadsheets(factory: GSheetsStoreFactor
     versions = {b: s.book_version(b) for b in [None, *books]}
     assert all(versions.values()) and len(set(versions.values())) == 31
     assert fake.counts() == {"drive.files.list": 1}
+
+
+def test_history_is_appended_without_reading_it_back_in_the_column_order_a_person_left(
+    store: GSheetsStore, fake: FakeGoogle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = register_key(store)
+    headers = list(reversed(HISTORY_SHEET.headers))  # a person moved every column
+    old = [["pull", f"新{i}", "旧", "回答", f"R7-{i:04d}-01", "照会", "田中", 46000 + i / 1440] for i in range(2000)]
+    fake.put_values(key, HISTORY, [headers, *old], as_person=False)
+    store.forget()
+    asked: list[str] = []
+    real = store.http.values_batch_get
+
+    def spy(key: str, ranges: list[str], params: object = None) -> object:
+        asked.extend(ranges)
+        return real(key, ranges, params=params)
+
+    monkeypatch.setattr(store.http, "values_batch_get", spy)
+    fake.reset_calls()
+    when = datetime(2025, 4, 1, 9, 30, 15)
+    entry = {
+        "日時": when,
+        "実行者": "鈴木",
+        "シート": "照会",
+        "キー": "R7-0002-01",
+        "列": "回答",
+        "新値": "連携可",
+        "種別": "pull",
+    }
+    assert store.apply([AppendRows(SheetRef(HISTORY), (entry,))]).written == ["台帳"]
+    assert asked == ["'変更履歴'!1:1"]  # the header row, never the 2,000 rows below it
+    assert fake.counts(key=key) == {"sheets.values.batchGet": 1, "sheets.values.append": 1}
+    grid = fake.values(key, HISTORY)
+    assert len(grid) == 2002 and grid[:2001] == [headers, *old]
+    last = dict(zip(headers, grid[-1], strict=False))
+    assert {k: last[k] for k in entry if k != "日時"} == {k: v for k, v in entry.items() if k != "日時"}
+    table = store.read([SheetRef(HISTORY)])[SheetRef(HISTORY)]
+    assert table is not None and table.rows[-1].get("日時") == when  # a serial number in the date column
+
+
+@pytest.mark.parametrize("after_apply", [True, False])
+def test_a_lost_answer_to_a_history_append_never_adds_the_rows_twice(store: GSheetsStore, after_apply: bool) -> None:
+    fake: FakeGoogle = store.fake  # type: ignore[attr-defined]
+    key = register_key(store)
+    before = len(fake.values(key, HISTORY))
+    fake.fail_next("drop", 1, endpoint="sheets.values.append", after_apply=after_apply)
+    entry = {"日時": datetime(2025, 4, 1, 9, 0), "実行者": "鈴木", "種別": "pull", "新値": "連携可"}
+    store.apply([AppendRows(SheetRef(HISTORY), (entry, {**entry, "新値": "検討中"}))])
+    grid = fake.values(key, HISTORY)
+    assert len(grid) == before + 2
+    at = grid[0].index("新値")
+    assert [r[at] for r in grid[-2:]] == ["連携可", "検討中"]
+
+
+def test_history_goes_in_before_the_cells_it_records(store: GSheetsStore) -> None:
+    """Two requests now (a values:append, then the cells): if the second fails, the old value is still recorded."""
+    fake: FakeGoogle = store.fake  # type: ignore[attr-defined]
+    store.apply([AppendRows(P, ({"提案ID": "R7-0001", "件名": "旧件名"},))])
+    fake.fail_next("500", 4, endpoint="sheets.values.batchUpdate")  # every try of the factory's 3 retries
+    entry = {"日時": datetime(2025, 4, 1, 9, 0), "キー": "R7-0001", "列": "件名", "旧値": "旧件名", "新値": "新件名"}
+    with pytest.raises(ServiceError):
+        store.apply(
+            [SetCell(P, RowKey("提案ID", "R7-0001"), "件名", "新件名"), AppendRows(SheetRef(HISTORY), (entry,))]
+        )
+    grid = fake.values(register_key(store), HISTORY)
+    assert grid[-1][grid[0].index("旧値")] == "旧件名"
+    proposals = fake.values(register_key(store), PROPOSALS)
+    assert proposals[1][proposals[0].index("件名")] == "旧件名"  # the cell write failed: nothing changed there
 
 
 def _scenario(s: GSheetsStore, books: list[str]) -> None:
@@ -813,11 +876,12 @@ def test_sync_call_budget_over_30_department_spreadsheets(factory: GSheetsStoreF
         if i == 1:  # the desk's 件名 put back, on the sheet as read again just before the write
             expected = {"sheets.values.batchGet": 2, "sheets.values.batchUpdate": 1}
         assert fake.counts(key=key) == expected, i
-    # the register: the sync's read, 変更履歴 (appended to) and one write; the lock adds a read and 2 appends
+    # the register: the sync's read, the fresh read before writing (変更履歴's header row only), one write
+    # and one append to 変更履歴; the lock adds a read and 2 appends
     assert fake.counts(key=register_key(s)) == {
         "sheets.values.batchGet": 3,
         "sheets.values.batchUpdate": 1,
-        "sheets.values.append": 2,
+        "sheets.values.append": 3,
     }
     assert fake.counts()["drive.files.list"] == 1 and fake.count("sheets.spreadsheets") == 0
 
@@ -874,19 +938,20 @@ def test_init_and_validate_commands_on_sheets(
     desk = tmp_path / "desk"
     desk.mkdir()
     write_json(desk / "service-account.json", fake.service_account_info())
-    monkeypatch.setenv("KOUMINRENKEI_GSHEETS_ENDPOINT", fake.url)
+    fake.route_stores(monkeypatch)  # the CLI runs in this process: its stores talk to the fake
     url = f"https://docs.google.com/spreadsheets/d/{key}/edit#gid=0"
     result = CliRunner().invoke(cli, ["init", str(desk), "--backend", "gsheets", "--register", url])
     assert result.exit_code == 0, result.output
     assert [s.title for s in fake.spreadsheet(key).sheets][: len(REGISTER_SHEETS)] == [s.name for s in REGISTER_SHEETS]
     config = str(desk / "kouminrenkei.toml")
-    store = GSheetsStore(
+    store = open_gsheets(
         config_from_dict(
             {
                 "store": {"backend": "gsheets", "register": key},
                 "gsheets": {"credentials": str(desk / "service-account.json")},
             }
-        )
+        ),
+        transport=fake.transport(),
     )
     store.apply([AppendRows(P, ({"提案ID": "R7-0001", "件名": "=1+1"},))])
     result = CliRunner().invoke(cli, ["--config", config, "validate", "--format", "json", "--no-write-back"])
@@ -903,14 +968,10 @@ def test_the_fake_answers_gspreads_own_high_level_calls(fake: FakeGoogle) -> Non
     import gspread
     from google.oauth2 import service_account
 
-    from kouminrenkei_sheets.store.gsheets import SCOPES, GoogleHTTPClient
-
-    class Local(GoogleHTTPClient):
-        def __init__(self, auth: object, session: object = None) -> None:
-            super().__init__(auth, session, endpoint=fake.url)  # type: ignore[arg-type]
+    from kouminrenkei_sheets.store.gsheets import SCOPES, GoogleHTTPClient, authorized_session
 
     creds = service_account.Credentials.from_service_account_info(fake.service_account_info(), scopes=SCOPES)
-    gc = gspread.Client(creds, http_client=Local)
+    gc = gspread.Client(creds, session=authorized_session(creds, fake.transport()), http_client=GoogleHTTPClient)
     folder = fake.add_folder()
     sh = gc.create("台帳", folder_id=folder)
     assert sh.title == "台帳" and [w.title for w in sh.worksheets()] == ["シート1"]

@@ -29,6 +29,7 @@ from kouminrenkei_sheets.schema import (
     department_sheet_named,
 )
 from kouminrenkei_sheets.store.base import AppendRows, MarkCells, RowKey, SetCell, SheetRef
+from kouminrenkei_sheets.store.factory import open_gsheets
 from kouminrenkei_sheets.store.gsheets import MAX_REQUEST_BYTES, GSheetsStore, retry_after
 from kouminrenkei_sheets.sync import sync
 
@@ -175,7 +176,7 @@ def test_new_spreadsheets_are_japanese_in_the_desks_time_zone(tmp_path: Path) ->
 
         config = factory.config(departments="books")
         config.desk.time_zone = "Pacific/Honolulu"  # a desk elsewhere: its own zone, from the config
-        other = GSheetsStore.from_config(config)
+        other = open_gsheets(config, transport=fake.transport())
         other.create_book(None, REGISTER_SHEETS)
         other.create_book("departments/農業政策課", [department_sheet_named(DEPARTMENT_TEMPLATE)])
         made = fake.spreadsheet(other.resolve_key("departments/農業政策課") or "")

@@ -725,9 +725,9 @@ class SpyStore(Store):
     def book_exists(self, book: str | None) -> bool:
         return self.inner.book_exists(book)
 
-    def create_book(self, book: str | None, sheets: Sequence[Sheet]) -> None:
+    def create_book(self, book: str | None, sheets: Sequence[Sheet], *, share_with: str = "") -> None:
         self._tick()
-        self.inner.create_book(book, sheets)
+        self.inner.create_book(book, sheets, share_with=share_with)
 
     def book_version(self, book: str | None) -> str | None:
         return self.inner.book_version(book)

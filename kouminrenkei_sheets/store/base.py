@@ -630,8 +630,10 @@ class Store(ABC):
         """Whether the register (None) or a department book exists."""
 
     @abstractmethod
-    def create_book(self, book: str | None, sheets: Sequence[Sheet]) -> None:
-        """Create a book with these tabs (headers, dropdowns, formats). Refuses to overwrite."""
+    def create_book(self, book: str | None, sheets: Sequence[Sheet], *, share_with: str = "") -> None:
+        """Create a book with these tabs (headers, dropdowns, formats). Refuses to overwrite.
+        ``share_with``: the address of whom a department book is for; a backend that shares books
+        (Sheets, with gsheets.share_departments) shares the book it creates with them."""
 
     def book_version(self, book: str | None) -> str | None:
         """A token that changes whenever the book changes (mtime, revision); None if unknown."""

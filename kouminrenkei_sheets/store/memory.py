@@ -104,7 +104,7 @@ class MemoryStore(Store):
         return self.open_by.get(book)
 
     # -- writing
-    def create_book(self, book: str | None, sheets: Sequence[Sheet]) -> None:
+    def create_book(self, book: str | None, sheets: Sequence[Sheet], *, share_with: str = "") -> None:
         if book in self.books:
             raise StoreError(f"ブック「{self.display_name(book)}」は既にあります。")
         self.books[book] = {s.name: MemorySheet([list(s.headers)], hidden=s.hidden) for s in sheets}

@@ -126,9 +126,10 @@ def read_xlsx(path: Path, tab: str) -> Table:
 
 def read_gsheets(spec: SourceSpec, config: Config, store: Store | None) -> Table:
     """A tab of a Google spreadsheet, read through the gsheets backend (the desk's own if it is one)."""
+    from .factory import open_gsheets
     from .gsheets import GSheetsStore
 
-    backend = store if isinstance(store, GSheetsStore) else GSheetsStore.from_config(config)
+    backend = store if isinstance(store, GSheetsStore) else open_gsheets(config)
     names = backend.sheet_names(spec.location)
     if not names:
         raise UsageError(f"スプレッドシート {spec.location} にシートがありません。")

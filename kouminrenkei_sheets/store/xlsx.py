@@ -486,7 +486,7 @@ class XlsxStore(Store):
             wb.close()
 
     # -- writing
-    def create_book(self, book: str | None, sheets: Sequence[Sheet]) -> None:
+    def create_book(self, book: str | None, sheets: Sequence[Sheet], *, share_with: str = "") -> None:
         path = self.path(book)
         if path.exists():
             raise StoreError(f"{path} は既にあります。上書きはしません。")

@@ -45,6 +45,11 @@ updateDeveloperMetadata / deleteDeveloperMetadata (ROW, COLUMN, SHEET, SPREADSHE
 ``developerMetadata:search``, ``developerMetadata/{id}``, ``values:batchGetByDataFilter`` and
 ``values:batchUpdateByDataFilter`` (a ROW anchor selects its whole row; values start in column A).
 
+**Wiring.** The code under test reaches the fake through an injected transport, never a URL in the
+configuration: ``fake.transport()`` is a ``requests`` adapter the store mounts on its session
+(``GSheetsStore(..., transport=…)``), and ``fake.route_stores(monkeypatch)`` makes every store opened
+from a configuration in this process use it. The credentials' ``token_uri`` points at the fake.
+
 Pytest fixtures at the bottom: ``fake_google`` and ``gsheets_store_factory``.
 """
 
@@ -74,6 +79,8 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
+import requests
+import requests.adapters
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -784,6 +791,25 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
 ]
 
 
+GOOGLE_API_HOSTS = frozenset({"sheets.googleapis.com", "www.googleapis.com"})
+
+
+class FakeGoogleTransport(requests.adapters.HTTPAdapter):
+    """Sends a request for Google's API hosts to the fake at ``url`` (same path and query); any other
+    host is refused. ``FakeGoogle.transport()`` makes one; a fake in another process is named by its URL."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url.rstrip("/")
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        parts = urlsplit(request.url or "")
+        if parts.hostname not in GOOGLE_API_HOSTS:
+            raise requests.ConnectionError(f"the fake answers only Google API hosts, not {parts.hostname}")
+        request.url = self.url + (request.url or "")[len(f"{parts.scheme}://{parts.netloc}") :]
+        return super().send(request, *args, **kwargs)
+
+
 class FakeGoogle:
     """Google Sheets + Drive + OAuth on one local port. Seed it directly; the code under test uses HTTP."""
 
@@ -847,6 +873,24 @@ class FakeGoogle:
     @property
     def token_uri(self) -> str:
         return self.url + "/token"
+
+    def transport(self) -> FakeGoogleTransport:
+        """A ``requests`` transport adapter that sends calls to Google's API hosts here instead: give
+        it to the store (``GSheetsStore(..., transport=fake.transport())``) and the real gspread and
+        google-auth code talks to this fake."""
+        return FakeGoogleTransport(self.url)
+
+    def route_stores(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Every Sheets store opened from a configuration in this process (``open_store``, the CLI
+        run in-process with click's CliRunner, a gsheets: intake source) talks to this fake."""
+        from kouminrenkei_sheets.store import factory
+
+        real = factory.open_gsheets
+
+        def open_here(config: Any, **kwargs: Any) -> Any:
+            return real(config, **{"transport": self.transport(), **kwargs})
+
+        monkeypatch.setattr(factory, "open_gsheets", open_here)
 
     # -- identities
     def add_service_account(self, email: str, public_key: rsa.RSAPublicKey) -> None:
@@ -3000,7 +3044,6 @@ class GSheetsStoreFactory:
         settings = {
             "credentials": str(credentials),
             "drive_folder": folder,
-            "endpoint": self.fake.url,
             "max_retries": 3,
             **gsheets,
         }
@@ -3024,7 +3067,11 @@ class FakeBackedGSheetsStore(_store_class()):  # type: ignore[misc]
     """A GSheetsStore with the test helpers MemoryStore has (``put_table``) and its fake at hand."""
 
     def __init__(self, config: Any, *, fake: FakeGoogle, clock: FakeClock) -> None:
-        super().__init__(config, sleep=clock.sleep, clock=clock.monotonic, now=clock.now)
+        from kouminrenkei_sheets.store.factory import gsheets_options
+
+        options = gsheets_options(config)
+        super().__init__(options, transport=fake.transport(), sleep=clock.sleep, clock=clock.monotonic, now=clock.now)
+        self.config = config  # the tests' handle on the desk's configuration (the store keeps only its options)
         self.fake = fake
         self.clock = clock
 
@@ -3034,7 +3081,7 @@ class FakeBackedGSheetsStore(_store_class()):  # type: ignore[misc]
         if key is None:
             assert book is not None
             title = book.rsplit("/", 1)[-1]
-            key = self.fake.add_spreadsheet(title, parents=[self.config.gsheets.drive_folder])
+            key = self.fake.add_spreadsheet(title, parents=[self.options.drive_folder])
             self.forget()
         return key
 
