@@ -13,7 +13,7 @@ import re
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from gspread.utils import absolute_range_name, rowcol_to_a1
 
@@ -129,29 +129,27 @@ def split_value_ranges(data: Sequence[dict[str, Any]], limit: int) -> list[list[
             if row is not None:
                 rows.append(row)
                 size += n
-    parts: list[list[dict[str, Any]]] = []
-    size = budget + 1
-    for vr in pieces:
-        n = _wire_size(vr) + 2
-        if size + n > budget:
-            parts.append([])
-            size = 0
-        parts[-1].append(vr)
-        size += n
-    return parts
+    return _packed(pieces, budget)
 
 
 def split_rows(rows: Sequence[list[Any]], limit: int) -> list[list[list[Any]]]:
     """values:append rows cut into bodies of at most ``limit`` bytes each (one part for a usual log entry)."""
-    parts: list[list[list[Any]]] = []
-    budget = limit - len('{"majorDimension": "ROWS", "values": []}') - 2
+    return _packed(rows, limit - len('{"majorDimension": "ROWS", "values": []}') - 2)
+
+
+_Item = TypeVar("_Item")
+
+
+def _packed(items: Sequence[_Item], budget: int) -> list[list[_Item]]:
+    """Items in order, in parts whose JSON (with separators) stays within ``budget`` bytes."""
+    parts: list[list[_Item]] = []
     size = budget + 1
-    for row in rows:
-        n = _wire_size(row) + 2
+    for item in items:
+        n = _wire_size(item) + 2
         if size + n > budget:
             parts.append([])
             size = 0
-        parts[-1].append(row)
+        parts[-1].append(item)
         size += n
     return parts
 
