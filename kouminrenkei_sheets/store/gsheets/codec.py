@@ -93,13 +93,15 @@ def encode(value: CellValue, kind: ValueType | None) -> Any:
     return str(value)
 
 
-def _blank(v: CellValue) -> bool:
+def _empty(v: CellValue) -> bool:
+    """A cell with nothing in it, as the API sends one. Not values.is_blank: a cell holding a space is
+    text someone typed, and the store compares what cells hold, exactly (jobs decide what is blank)."""
     return v is None or v == ""
 
 
 def _same(a: CellValue, b: CellValue) -> bool:
-    if _blank(a) or _blank(b):
-        return _blank(a) and _blank(b)
+    if _empty(a) or _empty(b):
+        return _empty(a) and _empty(b)
     numbers = (int, float)
     if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool) and not isinstance(b, bool):
         return a == b
@@ -145,6 +147,6 @@ def _wire_row(cells: list[Any]) -> list[Any]:
 
 def _trimmed(grid: Grid) -> Grid:
     out = [list(r) for r in grid]
-    while len(out) > 1 and all(_blank(v) for v in out[-1]):
+    while len(out) > 1 and all(_empty(v) for v in out[-1]):
         out.pop()
     return out
