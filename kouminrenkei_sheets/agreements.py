@@ -462,6 +462,19 @@ def _refuse_if_incomplete(config: Config, pid: str, where: str, missing: list[st
     raise _CannotDraft(AgreementProblem(pid, "".join(parts), (*missing, *settings)))
 
 
+def _desk_context(config: Config) -> dict[str, str]:
+    """甲's part of every document: the prefecture, the governor, the desk, its address line and the
+    印 after each name (記名押印), from [desk] and [agreement] seal."""
+    seal = config.agreement.seal.strip()
+    return {
+        "prefecture": config.desk.prefecture.strip(),
+        "governor": config.desk.governor.strip(),
+        "desk_address": config.desk.address.strip(),
+        "seal": f"　{seal}" if seal else "",
+        "desk": "".join(config.desk.name.split()),
+    }
+
+
 def _draft(
     config: Config, row: Row, field_choices: Sequence[str], renew_choices: Sequence[str], out_dir: Path
 ) -> _Draft:
@@ -518,20 +531,13 @@ def _draft(
             wrong.append(f"{AUTO_RENEW}「{display(row.get(AUTO_RENEW))}」: {e.reason}")
     municipalities = split_multi(row.get(MUNICIPALITIES))
 
-    governor = config.desk.governor.strip()
-    prefecture = config.desk.prefecture.strip()
     _refuse_if_incomplete(config, pid, where, missing, wrong)
 
     assert signed is not None and start is not None and end is not None
     subject = _text(row.get(SUBJECT))
     context: dict[str, Any] = {
+        **_desk_context(config),
         "proposal_id": pid,
-        "prefecture": prefecture,
-        "governor": governor,
-        # 甲's address line and the 印 after each name (記名押印), from [desk] address and [agreement] seal
-        "desk_address": config.desk.address.strip(),
-        "seal": f"　{seal}" if (seal := config.agreement.seal.strip()) else "",
-        "desk": "".join(config.desk.name.split()),
         "partner": {"name": name, "address": address, "title": title, "representative": representative},
         "subject": subject,
         "theme": _theme(subject, fields),
