@@ -339,7 +339,7 @@ def test_xlsx_a_persons_note_and_fill_are_left_alone(tmp_path: Path) -> None:
     assert cell.fill.fgColor.rgb == "FFFFFF00"
 
 
-def _unsupported(*args: Any) -> None:
+def _unsupported(*args: Any, **kwargs: Any) -> None:
     from kouminrenkei_sheets.store.xlsxpatch import Unsupported
 
     raise Unsupported("test: openpyxl writes")

@@ -14,8 +14,8 @@ import openpyxl
 import pytest
 from openpyxl.comments import Comment
 from openpyxl.formatting.rule import CellIsRule
-from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.workbook.defined_name import DefinedName
 from python_calamine import CalamineWorkbook
 
 from kouminrenkei_sheets.schema import DEPARTMENT_TEMPLATE, PROPOSALS, REGISTER_SHEETS, department_sheet_named
@@ -41,7 +41,7 @@ TRICKY: tuple[CellValue, ...] = (
     "#N/A",
     "_x0041_ as typed",
     "  spaces kept  ",
-    "改行\nあり & <tag> \"quote\"",
+    '改行\nあり & <tag> "quote"',
     "bell\x07",
     12,
     -3.25,
@@ -52,7 +52,7 @@ TRICKY: tuple[CellValue, ...] = (
 
 
 def _openpyxl_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args: Any) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> None:
         raise xlsxpatch.Unsupported("test: openpyxl writes")
 
     monkeypatch.setattr("kouminrenkei_sheets.store.xlsx.PatchedBook", refuse)
@@ -87,7 +87,10 @@ def _desk(tmp_path: Path) -> XlsxStore:
         ws[f"{c}3"].fill = PatternFill("solid", fgColor="FFFFFF00")
         ws[f"{c}4"].font = Font(italic=True, color="FF0000FF")
         ws[f"{c}4"].alignment = Alignment(wrap_text=True)
-        ws.conditional_formatting.add(f"{c}2:{c}100", CellIsRule(operator="equal", formula=['"至急"'], fill=PatternFill("solid", fgColor="FFFFC7CE")))
+        ws.conditional_formatting.add(
+            f"{c}2:{c}100",
+            CellIsRule(operator="equal", formula=['"至急"'], fill=PatternFill("solid", fgColor="FFFFC7CE")),
+        )
         ws.column_dimensions[c].width = 33
         ws.row_dimensions[4].height = 30
         last = ws.max_column + 2
@@ -115,12 +118,21 @@ def _picture(path: Path) -> dict[str, Any]:
                 )  # fmt: skip
         out[ws.title] = {
             "cells": cells,
-            "validations": sorted((dv.type, str(dv.sqref), dv.formula1, dv.showErrorMessage, dv.prompt)
-                                  for dv in ws.data_validations.dataValidation),  # fmt: skip
-            "protection": (ws.protection.sheet, ws.protection.formatColumns, ws.protection.insertColumns,
-                           ws.protection.sort, ws.protection.autoFilter),  # fmt: skip
-            "widths": {k: (d.width, d.hidden, d.protection.locked if d.protection else None)
-                       for k, d in ws.column_dimensions.items()},  # fmt: skip
+            "validations": sorted(
+                (dv.type, str(dv.sqref), dv.formula1, dv.showErrorMessage, dv.prompt)
+                for dv in ws.data_validations.dataValidation
+            ),  # fmt: skip
+            "protection": (
+                ws.protection.sheet,
+                ws.protection.formatColumns,
+                ws.protection.insertColumns,
+                ws.protection.sort,
+                ws.protection.autoFilter,
+            ),  # fmt: skip
+            "widths": {
+                k: (d.width, d.hidden, d.protection.locked if d.protection else None)
+                for k, d in ws.column_dimensions.items()
+            },  # fmt: skip
             "heights": {k: d.height for k, d in ws.row_dimensions.items() if d.height},
             "freeze": ws.freeze_panes,
             "merged": sorted(str(m) for m in ws.merged_cells.ranges),
@@ -158,7 +170,9 @@ def test_a_book_written_by_the_patcher_keeps_everything_but_the_cells_it_wrote(
     s = _desk(tmp_path)
     before = {p: _picture(p) for p in (s.register, s.path(BOOK))}
     with zipfile.ZipFile(s.register) as z:
-        untouched_before = {i.filename: z.read(i) for i in z.infolist() if "comments" in i.filename or "vml" in i.filename}
+        untouched_before = {
+            i.filename: z.read(i) for i in z.infolist() if "comments" in i.filename or "vml" in i.filename
+        }
     with monkeypatch.context() as m:
         _patcher_only(m)
         result = s.apply(_changes())
@@ -278,7 +292,7 @@ SHEET = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <c r="F3" t="e"><v>#N/A</v></c></row></sheetData></worksheet>""".encode()
 STRINGS = (
     b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>ID</t></si>'
-    b"<si><t>date</t></si><si><r><t>R7-</t></r><r><t>0001</t></r><rPh sb=\"0\" eb=\"1\"><t>\xe3\x82\xa2</t></rPh></si></sst>"
+    b'<si><t>date</t></si><si><r><t>R7-</t></r><r><t>0001</t></r><rPh sb="0" eb="1"><t>\xe3\x82\xa2</t></rPh></si></sst>'
 )
 STYLES = (
     b'<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><cellXfs count="2">'

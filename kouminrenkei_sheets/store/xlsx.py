@@ -375,6 +375,9 @@ class XlsxStore(Store):
         self.base_dir = Path(base_dir) if base_dir is not None else self.register.parent
         self.saves = 0  # how many files this store wrote (tests assert "wrote nothing")
         self._saved: dict[str | None, tuple[str, str | None]] = {}  # book -> versions around our save
+        # tabs as last read, with the file's (mtime, size) then: while the file is unchanged, a write
+        # resolves its plan against them instead of decoding the worksheet again
+        self._read_tabs: dict[tuple[str | None, str], tuple[tuple[int, int], weakref.ref[Table]]] = {}
 
     # -- locating books
     def path(self, book: str | None) -> Path:
@@ -443,12 +446,28 @@ class XlsxStore(Store):
             path = self.path(book)
             if not path.is_file():
                 raise self._missing(book)
+            version = _stat(path)
             try:
-                out.update(_read_fast(path, wanted))
+                tables = _read_fast(path, wanted)
             except PermissionError:
                 raise StoreError(f"{path} を開けません（他のプログラムが使用中か、権限がありません）。") from None
             except Exception:  # calamine rejects some files openpyxl reads; try that next
-                out.update(self._read_openpyxl(book, wanted))
+                tables = self._read_openpyxl(book, wanted)
+            out.update(tables)
+            for ref, table in tables.items():
+                if table is not None and version is not None:
+                    self._read_tabs[(book, ref.sheet)] = (version, weakref.ref(table))
+        return out
+
+    def _as_read(self, book: str | None, version: tuple[int, int] | None) -> dict[str, Table]:
+        """The tabs of a book last read when the file was at ``version`` (it has not changed since)."""
+        out = {}
+        for (b, sheet), (seen, ref) in list(self._read_tabs.items()):
+            table = ref()
+            if table is None:
+                del self._read_tabs[(b, sheet)]
+            elif b == book and seen == version:
+                out[sheet] = table
         return out
 
     def _read_openpyxl(self, book: str | None, refs: Sequence[SheetRef]) -> dict[SheetRef, Table | None]:
@@ -540,7 +559,7 @@ class XlsxStore(Store):
         anything to write, written); None when a change needs openpyxl (nothing written then)."""
         try:
             with zipfile.ZipFile(path) as archive:
-                patched = PatchedBook(archive, book, changes)
+                patched = PatchedBook(archive, book, changes, as_read=self._as_read(book, before))
                 if not patched.changed:
                     return patched.conflicts, False, False
                 return patched.conflicts, True, _replace_file(path, patched.writer(), unchanged_since=before)

@@ -18,7 +18,7 @@ import math
 import posixpath
 import re
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import BinaryIO
 from xml.etree import ElementTree
@@ -40,6 +40,8 @@ from .base import (
     ReplaceRows,
     SetCell,
     SheetRef,
+    SheetView,
+    Table,
     WriteConflict,
     group_by_sheet,
     header_key,
@@ -49,6 +51,7 @@ from .base import (
 from .cells import DATE_FORMAT, DATETIME_FORMAT, clean_text
 from .ooxml import escape_text, unescape_text
 
+COMPRESS_LEVEL = 3  # zlib's fast levels: a third of the default's time for files a fifth larger
 OPEN_ROWS = 100  # as xlsx.OPEN_ROWS: empty rows below the last referral whose answer cells are unlocked
 _NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
 _REL_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
@@ -56,6 +59,7 @@ _R_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id
 
 _ROW = re.compile(rb"<row\b([^>]*?)(?:/>|>(.*?)</row>)", re.S)
 _CELL = re.compile(rb"<c\b([^>]*?)(?:/>|>(.*?)</c>)", re.S)
+_FAST_CELL = re.compile(rb'(?=<c r="([A-Z]{1,3})(\d+)")(<c\b[^>]*?(?:/>|>.*?</c>))', re.S)
 _ROW_NUMBER = re.compile(rb'\sr="(\d+)"')
 _CELL_REF = re.compile(rb'\sr="([A-Z]{1,3})(\d+)"')
 _STYLE = re.compile(rb'\ss="(\d+)"')
@@ -138,6 +142,8 @@ class Styles:
         self.added: list[bytes] = []
         self.new_formats: dict[int, str] = {}
         self._variants: dict[tuple[int, str | None, bool | None], int] = {}
+        self._dates: dict[int, bool] = {}
+        self._locks: dict[int, bool] = {}
 
     def _xf(self, s: int) -> tuple[bytes, bytes]:
         if s < len(self.xfs):
@@ -156,11 +162,18 @@ class Styles:
         return self.formats.get(i) or self.new_formats.get(i) or BUILTIN_FORMATS.get(i, "General")
 
     def is_date(self, s: int) -> bool:
-        return self.format_id(s) in _LOCALE_DATES or is_date_format(self.format_code(s))
+        found = self._dates.get(s)
+        if found is None:
+            found = self._dates[s] = self.format_id(s) in _LOCALE_DATES or is_date_format(self.format_code(s))
+        return found
 
     def locked(self, s: int) -> bool:
-        m = _PROTECTION.search(self._xf(s)[1])
-        return m is None or _attrs(m.group(1)).get(b"locked", b"1") not in (b"0", b"false")
+        found = self._locks.get(s)
+        if found is None:
+            m = _PROTECTION.search(self._xf(s)[1])
+            found = m is None or _attrs(m.group(1)).get(b"locked", b"1") not in (b"0", b"false")
+            self._locks[s] = found
+        return found
 
     def variant(self, s: int, *, number_format: str | None = None, locked: bool | None = None) -> int:
         """The style ``s`` with another number format and/or lock, appended once per book."""
@@ -298,8 +311,14 @@ class _Row:
     def cells(self) -> dict[int, bytes]:
         """Column number -> the cell's whole element (parsed on first use)."""
         if self._cells is None:
+            body = self.body
+            # (Excel and openpyxl write the address first: one pass; anything else, the careful one)
+            fast = _FAST_CELL.findall(body)
+            if len(fast) == body.count(b"<c ") and all(int(r) == self.number for _, r, _ in fast):
+                self._cells = {_column_number(letters): whole for letters, _, whole in fast}
+                return self._cells
             cells: dict[int, bytes] = {}
-            for m in _CELL.finditer(self.body):
+            for m in _CELL.finditer(body):
                 ref = _CELL_REF.search(m.group(1))
                 if ref is None or int(ref.group(2)) != self.number:
                     raise Unsupported("a cell without its address")
@@ -342,6 +361,7 @@ class SheetPart:
             previous = int(number.group(1))
             self.rows[previous] = _Row(previous, m.group(0), m.group(1), m.group(2) or b"")
         self._column_styles: dict[int, int] | None = None
+        self._dates: dict[tuple[int, bool], int] = {}
         self._last: int | None = None
         self.max_column = 0
 
@@ -429,48 +449,88 @@ class SheetPart:
             row = self.rows[number] = _Row(number, b"", b"", b"")
         return row
 
-    def put(self, row: int, column: int, value: CellValue, *, style: int | None = None) -> None:
+    def put(self, row: int, column: int, value: CellValue) -> None:
         """Write one value the way :func:`cells.set_cell_value` does, keeping the cell's style."""
         r = self._row(row)
-        old = r.cells.get(column)
-        if old is not None and b"<f" in old:
-            raise Unsupported("a formula would be overwritten")
-        if style is None:
-            found = _STYLE.search(old[: old.find(b">")]) if old is not None else None
-            style = int(found.group(1)) if found else (0 if old is not None else self.column_style(column))
-        ref = get_column_letter(column).encode() + b"%d" % row
-        body = b""
-        kind = b""
-        if value is None:
-            if old is None:
+        cells = r.cells
+        old = cells.get(column)
+        if old is None:
+            if value is None:
                 return
-        elif isinstance(value, str):
-            if has_surrogates(value):
-                value = replace_surrogates(value)
+            style = self.column_style(column)
+        else:
+            if b"<f" in old:
+                raise Unsupported("a formula would be overwritten")
+            found = _STYLE.search(old, 0, old.find(b">"))
+            style = int(found.group(1)) if found else 0
+        cells[column] = self._cell(row, column, value, style)
+        r.dirty = True
+        self._last = None
+        if column > self.max_column:
+            self.max_column = column
+
+    def _cell(self, row: int, column: int, value: CellValue, style: int) -> bytes:
+        ref = get_column_letter(column).encode() + str(row).encode()
+        if value is None:
+            return b'<c r="%s" s="%d"/>' % (ref, style) if style else b'<c r="%s"/>' % ref
+        if value.__class__ is str:
+            text = value
+            assert isinstance(text, str)
+            if not text.isascii() and has_surrogates(text):
+                text = replace_surrogates(text)
             kind = b' t="inlineStr"'
-            body = b'<is><t xml:space="preserve">' + _escape(escape_text(clean_text(value))) + b"</t></is>"
+            body = b'<is><t xml:space="preserve">' + _escape(escape_text(clean_text(text))) + b"</t></is>"
         elif isinstance(value, bool):
             kind, body = b' t="b"', b"<v>%d</v>" % int(value)
         elif isinstance(value, int | float):
             if isinstance(value, float) and not math.isfinite(value):
                 raise Unsupported("not a finite number")
-            body = b"<v>" + repr(value).encode() + b"</v>"
+            kind, body = b"", b"<v>" + repr(value).encode() + b"</v>"
         elif isinstance(value, date):
-            styles = self.book.styles
+            style = self._date_style(style, isinstance(value, datetime))
             if isinstance(value, datetime):
                 value = value.replace(tzinfo=None)
-                if not (styles.is_date(style) and "h" in styles.format_code(style).lower()):
-                    style = styles.variant(style, number_format=DATETIME_FORMAT)
-            elif not styles.is_date(style):
-                style = styles.variant(style, number_format=DATE_FORMAT)
-            body = b"<v>" + repr(to_excel(value)).encode() + b"</v>"
+            kind, body = b"", b"<v>" + repr(to_excel(value)).encode() + b"</v>"
+        elif isinstance(value, str):
+            return self._cell(row, column, str(value), style)
         else:
             raise Unsupported(f"a value of type {type(value).__name__}")
-        s = b' s="%d"' % style if style else b""
-        r.cells[column] = b'<c r="%s"%s%s>%s</c>' % (ref, s, kind, body) if body else b'<c r="%s"%s/>' % (ref, s)
-        r.dirty = True
+        if style:
+            return b'<c r="%s" s="%d"%s>%s</c>' % (ref, style, kind, body)
+        return b'<c r="%s"%s>%s</c>' % (ref, kind, body)
+
+    def _date_style(self, style: int, with_time: bool) -> int:
+        """The style itself when it shows dates (and times, for a datetime), else one that does."""
+        key = (style, with_time)
+        found = self._dates.get(key)
+        if found is None:
+            styles = self.book.styles
+            if with_time:
+                ok = styles.is_date(style) and "h" in styles.format_code(style).lower()
+                found = style if ok else styles.variant(style, number_format=DATETIME_FORMAT)
+            else:
+                found = style if styles.is_date(style) else styles.variant(style, number_format=DATE_FORMAT)
+            self._dates[key] = found
+        return found
+
+    def _put_row(self, number: int, values: dict[int, CellValue]) -> None:
+        """A row that is not in the sheet yet, written whole (appends below the last row, ReplaceRows)."""
+        if number in self.rows:
+            for c, value in values.items():
+                if value is not None:
+                    self.put(number, c, value)
+            return
+        row = self.rows[number] = _Row(number, b"", b"", b"")
+        cells: dict[int, bytes] = {}
+        for c in sorted(values):
+            value = values[c]
+            if value is not None:
+                cells[c] = self._cell(number, c, value, self.column_style(c))
+                if c > self.max_column:
+                    self.max_column = c
+        row._cells = cells
+        row.dirty = True
         self._last = None
-        self.max_column = max(self.max_column, column)
 
     def carry_out(self, placed: Placement) -> None:
         """As xlsx._carry_out does on an openpyxl sheet (deletes are not handled here)."""
@@ -490,9 +550,7 @@ class SheetPart:
         else:
             rows, start = placed.appends, self.last_row() + 1
         for i, values in enumerate(rows):
-            for c, value in values.items():
-                if value is not None:
-                    self.put(start + i, c, value)
+            self._put_row(start + i, values)
 
     def protected(self) -> bool:
         return bool(_PROTECTED.search(self.suffix) or _PROTECTED.search(self.prefix))
@@ -506,31 +564,28 @@ class SheetPart:
             return
         styles = self.book.styles
         last = self.last_row()
+        rows = self.rows
         for col, locked in locks.items():
             for number in range(2, last + 1 + OPEN_ROWS):
-                row = self.rows.get(number)
+                row = rows.get(number)
                 cell = row.cells.get(col) if row is not None else None
                 if cell is None:
                     if locked:
                         continue  # no cell: the column's style (locked) applies
                     base = self.column_style(col)
                     s = base if not styles.locked(base) else styles.variant(base, locked=False)
-                    r = self._row(number)
-                    ref = get_column_letter(col).encode() + b"%d" % number
-                    r.cells[col] = b'<c r="%s" s="%d"/>' % (ref, s) if s else b'<c r="%s"/>' % ref
-                    r.dirty = True
+                    row = self._row(number)
+                    row.cells[col] = self._cell(number, col, None, s)
+                    row.dirty = True
                     continue
-                found = _STYLE.search(cell[: cell.find(b">")])
+                head_end = cell.find(b">")
+                found = _STYLE.search(cell, 0, head_end)
                 s = int(found.group(1)) if found else 0
                 if styles.locked(s) != locked:
-                    new = styles.variant(s, locked=locked)
-                    head_end = cell.find(b">")
-                    head = _STYLE.sub(b"", cell[:head_end])
-                    if head.endswith(b"/"):
-                        head = head[:-1] + b' s="%d"/' % new
-                    else:
-                        head += b' s="%d"' % new
                     assert row is not None
+                    head = _STYLE.sub(b"", cell[:head_end])
+                    mark = b' s="%d"' % styles.variant(s, locked=locked)
+                    head = head[:-1] + mark + b"/" if head.endswith(b"/") else head + mark
                     row.cells[col] = head + cell[head_end:]
                     row.dirty = True
 
@@ -567,10 +622,44 @@ def owner_locks(headers: dict[str, int]) -> dict[int, bool] | None:
 _HANDLED = (SetCell, AppendRows, ReplaceRows)
 
 
+class TableView:
+    """A tab as the job read it, seen as :func:`place` sees a sheet (the file unchanged since the read)."""
+
+    def __init__(self, table: Table) -> None:
+        self.headers = list(table.headers)
+        self.keys = [header_key(h) for h in table.headers]
+        self.rows = {row.number: row.values for row in table.rows}
+        self.last = max(self.rows, default=1)
+
+    def header_row(self) -> list[CellValue]:
+        return list(self.headers)
+
+    def last_row(self) -> int:
+        return self.last
+
+    def value(self, row: int, column: int) -> CellValue:
+        values = self.rows.get(row)
+        if values is None or not 1 <= column <= len(self.keys):
+            return None
+        return values.get(self.keys[column - 1])
+
+    def column_values(self, column: int) -> list[CellValue]:
+        return [self.value(r, column) for r in range(2, self.last + 1)]
+
+
 class PatchedBook:
     """A book's changes worked out against the file as it is now, ready to be written as a new zip."""
 
-    def __init__(self, archive: zipfile.ZipFile, book_id: str | None, changes: Sequence[Change]) -> None:
+    def __init__(
+        self,
+        archive: zipfile.ZipFile,
+        book_id: str | None,
+        changes: Sequence[Change],
+        *,
+        as_read: Mapping[str, Table] | None = None,
+    ) -> None:
+        """``as_read``: tabs as the job read them from this very file (unchanged since), so the plan is
+        resolved against those values instead of the worksheet's XML decoded once more."""
         self.archive = archive
         self.conflicts: list[WriteConflict] = []
         self.parts: dict[str, bytes] = {}
@@ -588,7 +677,9 @@ class PatchedBook:
             edits = [c for c in sheet_changes if isinstance(c, _HANDLED)]
             if not edits:
                 continue
-            placed = place(SheetRef(name, book_id), sheet, edits)
+            known = (as_read or {}).get(name)
+            view: SheetView = sheet if known is None else TableView(known)
+            placed = place(SheetRef(name, book_id), view, edits)
             self.conflicts.extend(placed.conflicts)
             if not placed.empty:
                 sheet.carry_out(placed)
@@ -603,7 +694,7 @@ class PatchedBook:
 
     def writer(self) -> Callable[[BinaryIO], None]:
         def write(f: BinaryIO) -> None:
-            with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as out:
+            with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL) as out:
                 for info in self.archive.infolist():
                     data = self.parts.get(info.filename)
                     copy = zipfile.ZipInfo(info.filename, info.date_time)
