@@ -77,6 +77,8 @@ from .values import (
 # inert, so finishing a write never means touching every row again. A run interrupted after the
 # register was written thus completes the job on the next run without logging any change twice.
 # Rows are never deleted (openpyxl deletes row by row): a row no longer needed is blanked and reused.
+# A row back in step (同期済) loses an older run's mark and 書込前 copy whenever the tab is written,
+# so the tab holds each department row once, plus the rows of the one write in flight.
 STATE_DEPARTMENT = "課"
 STATE_KIND = "状態"
 STATE_RUN = "同期ID"
@@ -1257,6 +1259,7 @@ def _state_row(
 
 _STATE_COLUMNS: dict[str, Column] = {c.name: c for c in SYNC_STATE_SHEET.columns}
 _TARGET_COLUMNS: tuple[str, ...] = (STATE_DEPARTMENT, *(c.name for c in _COLUMNS))
+_MARK_COLUMNS: tuple[str, ...] = tuple(name for name in _STATE_COLUMNS if name not in _TARGET_COLUMNS)
 
 
 _Cell = tuple[int, str, CellValue]  # (row of the _sync tab as read, column, value)
@@ -1327,8 +1330,10 @@ def _state_edits(plans: Iterable[_DepartmentPlan], state: _State, run: str) -> _
             if srow is None:
                 edits.put(row)
             elif kind == SYNCED:
-                # only the synced values matter: an inert mark of an older run may stay
+                # only the synced values are needed; an older run's inert mark (状態, 同期ID and the
+                # 書込前 copy of the row) is tidied away, so each row is kept once, not twice
                 edits.needed.extend(_cells(srow.number, srow.raw, row, _TARGET_COLUMNS))
+                edits.tidy.extend(_cells(srow.number, srow.raw, row, _MARK_COLUMNS))
             else:
                 edits.needed.extend(_cells(srow.number, srow.raw, row))
         for key, unused in have.items():
