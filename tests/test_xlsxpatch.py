@@ -368,3 +368,35 @@ def test_libreoffice_opens_a_patched_book(tmp_path: Path, monkeypatch: pytest.Mo
     )  # fmt: skip
     text = (out / "dept.csv").read_text(encoding="utf-8", errors="replace")
     assert "R7-0009-01" in text and "新しい照会" in text
+
+
+def test_rows_appended_at_the_end_leave_the_rows_above_as_they_were(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    s = _desk(tmp_path)
+    ref = SheetRef("変更履歴")
+    _patcher_only(monkeypatch)
+    for n in range(3):
+        s.apply([AppendRows(ref, tuple({"キー": f"R7-{n}{i:03d}", "日時": datetime(2026, 3, 2, 9, i)} for i in range(4)))])
+    with zipfile.ZipFile(s.register) as z:
+        part = xlsxpatch.sheet_parts(z)["変更履歴"]
+        xml = z.read(part)
+    assert b'<dimension ref="A1:' in xml and b'13"/>' in xml[: xml.find(b"<sheetData")]
+    ws = openpyxl.load_workbook(s.register)["変更履歴"]
+    assert ws.max_row == 13 and ws.cell(row=13, column=_column(ws, "キー")).value == "R7-2003"
+    assert ws.cell(row=13, column=_column(ws, "日時")).is_date
+    s.apply([ReplaceRows(SheetRef("検証結果"), ())])
+    assert openpyxl.load_workbook(s.register)["検証結果"].max_row == 1
+
+
+def test_rows_below_the_last_one_take_the_careful_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    s = _desk(tmp_path)
+    wb = openpyxl.load_workbook(s.register)
+    wb[PROPOSALS]["A20"].fill = PatternFill("solid", fgColor="FFFFFF00")  # a formatted empty row below the table
+    wb.save(s.register)
+    _patcher_only(monkeypatch)
+    s.apply([AppendRows(P, ({"提案ID": "R7-0100"},))])
+    ws = openpyxl.load_workbook(s.register)[PROPOSALS]
+    assert ws["A7"].value == "R7-0100" and ws["A20"].fill.fgColor.rgb == "FFFFFF00"
+
+
+def _column(ws: Any, header: str) -> int:
+    return next(int(c.column) for c in ws[1] if c.value == header)

@@ -352,18 +352,63 @@ class SheetPart:
         else:
             close = xml.rindex(b"</sheetData>")
             self.prefix, body, self.suffix = xml[:open_end], xml[open_end:close], xml[close:]
-        self.rows: dict[int, _Row] = {}
-        previous = 0
-        for m in _ROW.finditer(body):
-            number = _ROW_NUMBER.search(m.group(1))
-            if number is None or int(number.group(1)) <= previous:
-                raise Unsupported("rows without numbers or out of order")
-            previous = int(number.group(1))
-            self.rows[previous] = _Row(previous, m.group(0), m.group(1), m.group(2) or b"")
+        self.body = body
+        self._rows: dict[int, _Row] | None = None  # split on first use: appending needs only the end
+        self._kept: int | None = None  # appended or replaced at the end: body[:_kept] stays, then _tail
+        self._tail: list[_Row] = []
+        self._top = 0
         self._column_styles: dict[int, int] | None = None
         self._dates: dict[tuple[int, bool], int] = {}
         self._last: int | None = None
         self.max_column = 0
+
+    @property
+    def rows(self) -> dict[int, _Row]:
+        """Row number -> row, every row of the sheet (split on first use)."""
+        if self._rows is None:
+            assert self._kept is None
+            rows: dict[int, _Row] = {}
+            previous = 0
+            for m in _ROW.finditer(self.body):
+                previous = self._number(m, previous)
+                rows[previous] = _Row(previous, m.group(0), m.group(1), m.group(2) or b"")
+            self._rows = rows
+        return self._rows
+
+    @staticmethod
+    def _number(m: re.Match[bytes], previous: int) -> int:
+        number = _ROW_NUMBER.search(m.group(1))
+        if number is None or int(number.group(1)) <= previous:
+            raise Unsupported("rows without numbers or out of order")
+        return int(number.group(1))
+
+    def _row_at(self, pos: int) -> tuple[_Row, int]:
+        m = _ROW.match(self.body, pos)
+        if m is None:
+            raise Unsupported("a row the writer cannot read")
+        number = self._number(m, 0)
+        return _Row(number, m.group(0), m.group(1), m.group(2) or b""), m.end()
+
+    def _last_in_body(self) -> tuple[int, int, int]:
+        """Without splitting the rows: (the last row holding anything, where its element ends, where
+        the first row's element ends, 0 without a row 1), looked for from the end of the sheet."""
+        body = self.body
+        first_end = 0
+        start = body.find(b"<row")
+        if start >= 0:
+            first, end = self._row_at(start)
+            first_end = end if first.number == 1 else 0
+        pos = len(body)
+        while True:
+            i = body.rfind(b"<row", 0, pos)
+            if i < 0:
+                return 1, first_end, first_end
+            row, end = self._row_at(i)
+            if row.number <= 1:
+                return 1, end, first_end
+            if any(not _blank(self.cell_value(c)) for c in row.cells.values()):
+                return row.number, end, first_end
+            pos = i
 
     # -- reading (what :func:`place` sees: the values openpyxl would show)
     def cell_value(self, cell: bytes | None) -> CellValue:
@@ -409,13 +454,20 @@ class SheetPart:
         return None if r is None else self.cell_value(r.cells.get(column))
 
     def header_row(self) -> list[CellValue]:
-        first = self.rows.get(1)
+        if self._rows is None:
+            start = self.body.find(b"<row")
+            first = self._row_at(start)[0] if start >= 0 else None
+            first = first if first is not None and first.number == 1 else None
+        else:
+            first = self.rows.get(1)
         if first is None or not first.cells:
             return []
         cells = first.cells
         return [self.cell_value(cells.get(c)) for c in range(1, max(cells) + 1)]
 
     def last_row(self) -> int:
+        if self._last is None and self._rows is None:
+            self._last = self._last_in_body()[0]
         if self._last is None:
             self._last = 1
             for number in sorted(self.rows, reverse=True):
@@ -536,6 +588,8 @@ class SheetPart:
         """As xlsx._carry_out does on an openpyxl sheet (deletes are not handled here)."""
         if placed.deletes:
             raise Unsupported("deleting rows")
+        if not placed.sets and self._rows is None and not self.protected() and self._at_the_end(placed):
+            return
         if placed.replace is not None:
             last = self.last_row()
             if any(n > last for n in self.rows):
@@ -551,6 +605,23 @@ class SheetPart:
             rows, start = placed.appends, self.last_row() + 1
         for i, values in enumerate(rows):
             self._put_row(start + i, values)
+
+    def _at_the_end(self, placed: Placement) -> bool:
+        """Rows appended below the last one, or every row below the header replaced, without splitting
+        the rows above (変更履歴 grows on every run): False when rows below the last need the careful path."""
+        last, end, first_end = self._last_in_body()
+        if self.body[end:].strip():
+            return False  # rows below the last holding anything (formatted, empty)
+        if placed.replace is not None:
+            self._kept, rows, start = first_end, placed.replace, 2
+        else:
+            self._kept, rows, start = end, placed.appends, last + 1
+        self._rows = {}
+        for i, values in enumerate(rows):
+            self._put_row(start + i, values)
+        self._tail = [self._rows[n] for n in sorted(self._rows)]
+        self._top = start + len(rows) - 1 if rows else last if placed.replace is None else int(first_end > 0)
+        return True
 
     def protected(self) -> bool:
         return bool(_PROTECTED.search(self.suffix) or _PROTECTED.search(self.prefix))
@@ -591,13 +662,17 @@ class SheetPart:
 
     def xml(self) -> bytes:
         prefix = self.prefix
+        if self._kept is not None:
+            top = self._top
+            body = self.body[: self._kept] + b"".join(r.xml() for r in self._tail)
+        else:
+            top = max(self.rows, default=0)
+            body = b"".join(self.rows[n].xml() for n in sorted(self.rows))
         m = _DIMENSION.search(prefix)
-        if m is not None and self.rows:
+        if m is not None and top:
             old_col = _column_number(m.group(3) or m.group(1) or b"A")
-            top = max(self.rows)
             col = get_column_letter(max(old_col, self.max_column)).encode()
             prefix = prefix[: m.start()] + b'<dimension ref="A1:%s%d"/>' % (col, top) + prefix[m.end() :]
-        body = b"".join(self.rows[n].xml() for n in sorted(self.rows))
         return prefix + body + self.suffix
 
 
