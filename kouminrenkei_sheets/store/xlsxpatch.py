@@ -28,7 +28,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.datetime import from_excel, to_excel
 
 from ..schema import DEPARTMENT_SHEET, department_answer_columns, department_desk_columns
-from ..values import has_surrogates, replace_surrogates
+from ..values import replace_surrogates
 from .base import (
     AppendRows,
     CellValue,
@@ -112,7 +112,12 @@ def _xml_text(raw: bytes) -> str:
 
 
 def _escape(text: str) -> bytes:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").encode("utf-8")
+    if "&" in text or "<" in text or ">" in text:
+        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (read from a broken file) cannot be written
+        return replace_surrogates(text).encode("utf-8")
 
 
 def _attrs(raw: bytes) -> dict[bytes, bytes]:
@@ -528,10 +533,12 @@ class SheetPart:
         if value.__class__ is str:
             text = value
             assert isinstance(text, str)
-            if not text.isascii() and has_surrogates(text):
-                text = replace_surrogates(text)
+            if not text.isprintable():  # (printable text has no control character to show)
+                text = clean_text(text)
+            if "_x" in text:
+                text = escape_text(text)
             kind = b' t="inlineStr"'
-            body = b'<is><t xml:space="preserve">' + _escape(escape_text(clean_text(text))) + b"</t></is>"
+            body = b'<is><t xml:space="preserve">' + _escape(text) + b"</t></is>"
         elif isinstance(value, bool):
             kind, body = b' t="b"', b"<v>%d</v>" % int(value)
         elif isinstance(value, int | float):
