@@ -121,18 +121,18 @@ def _picture(path: Path) -> dict[str, Any]:
             "validations": sorted(
                 (dv.type, str(dv.sqref), dv.formula1, dv.showErrorMessage, dv.prompt)
                 for dv in ws.data_validations.dataValidation
-            ),  # fmt: skip
+            ),
             "protection": (
                 ws.protection.sheet,
                 ws.protection.formatColumns,
                 ws.protection.insertColumns,
                 ws.protection.sort,
                 ws.protection.autoFilter,
-            ),  # fmt: skip
+            ),
             "widths": {
                 k: (d.width, d.hidden, d.protection.locked if d.protection else None)
                 for k, d in ws.column_dimensions.items()
-            },  # fmt: skip
+            },
             "heights": {k: d.height for k, d in ws.row_dimensions.items() if d.height},
             "freeze": ws.freeze_panes,
             "merged": sorted(str(m) for m in ws.merged_cells.ranges),
@@ -288,11 +288,13 @@ SHEET = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><dimension ref="A1:F3"/>
 <sheetData><row r="1" spans="1:6"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>
 <row r="3" spans="1:6"><c r="A3" t="s"><v>2</v></c><c r="B3" s="1"><v>45717</v></c><c r="C3" t="b"><v>1</v></c>
-<c r="D3"><f>1+1</f><v>2</v></c><c r="E3" t="inlineStr"><is><r><t>太</t></r><r><t xml:space="preserve">字 </t></r></is></c>
+<c r="D3"><f>1+1</f><v>2</v></c>
+<c r="E3" t="inlineStr"><is><r><t>太</t></r><r><t xml:space="preserve">字 </t></r></is></c>
 <c r="F3" t="e"><v>#N/A</v></c></row></sheetData></worksheet>""".encode()
+RUBY = b'<rPh sb="0" eb="1"><t>\xe3\x82\xa2</t></rPh>'  # the phonetic guide Japanese Excel adds
 STRINGS = (
     b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>ID</t></si>'
-    b'<si><t>date</t></si><si><r><t>R7-</t></r><r><t>0001</t></r><rPh sb="0" eb="1"><t>\xe3\x82\xa2</t></rPh></si></sst>'
+    b"<si><t>date</t></si><si><r><t>R7-</t></r><r><t>0001</t></r>" + RUBY + b"</si></sst>"
 )
 STYLES = (
     b'<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><cellXfs count="2">'
@@ -300,32 +302,47 @@ STYLES = (
 )
 
 
-CONTENT_TYPES = (
-    b'<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-    b'<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-    b'<Default Extension="xml" ContentType="application/xml"/>'
-    b'<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
-    b'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
-    b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
-    b'<Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
-    b"</Types>"
-)
+ML = "application/vnd.openxmlformats-officedocument.spreadsheetml."
+RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/"
+
+
+def _types() -> bytes:
+    parts = {"workbook.xml": "sheet.main", "worksheets/sheet1.xml": "worksheet",
+             "sharedStrings.xml": "sharedStrings", "styles.xml": "styles"}  # fmt: skip
+    return (
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        + "".join(f'<Override PartName="/xl/{p}" ContentType="{ML}{t}+xml"/>' for p, t in parts.items())
+        + "</Types>"
+    ).encode()
+
+
+def _rels(targets: dict[str, str]) -> bytes:
+    return (
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        + "".join(
+            f'<Relationship Id="rId{i}" Type="{RELS}{t}" Target="{target}"/>'
+            for i, (t, target) in enumerate(targets.items(), start=1)
+        )
+        + "</Relationships>"
+    ).encode()
 
 
 def _excel_like(path: Path) -> None:
     with zipfile.ZipFile(path, "w") as z:
-        z.writestr("[Content_Types].xml", CONTENT_TYPES)
-        z.writestr("_rels/.rels", b'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-                   b'<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/>'
-                   b"</Relationships>")  # fmt: skip
-        z.writestr("xl/workbook.xml", b'<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
-                   b'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
-                   b'<sheets><sheet name="S" sheetId="1" r:id="rId1"/></sheets></workbook>')  # fmt: skip
-        z.writestr("xl/_rels/workbook.xml.rels", b'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-                   b'<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>'
-                   b'<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/>'
-                   b'<Relationship Id="rId3" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/>'
-                   b"</Relationships>")  # fmt: skip
+        z.writestr("[Content_Types].xml", _types())
+        z.writestr("_rels/.rels", _rels({"officeDocument": "xl/workbook.xml"}))
+        z.writestr(
+            "xl/workbook.xml",
+            b'<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="'
+            + RELS[:-1].encode()
+            + b'"><sheets><sheet name="S" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        )
+        z.writestr(
+            "xl/_rels/workbook.xml.rels",
+            _rels({"worksheet": "worksheets/sheet1.xml", "sharedStrings": "sharedStrings.xml", "styles": "styles.xml"}),
+        )
         z.writestr("xl/worksheets/sheet1.xml", SHEET)
         z.writestr("xl/sharedStrings.xml", STRINGS)
         z.writestr("xl/styles.xml", STYLES)
@@ -342,8 +359,11 @@ def test_cells_as_excel_writes_them_read_as_openpyxl_shows_them(tmp_path: Path) 
         assert sheet.last_row() == 3
         assert sheet.column_values(1) == [None, "R7-0001"]
         assert [sheet.value(3, c) for c in range(2, 7)] == [datetime(2025, 3, 1), True, "=1+1", "太字 ", "#N/A"]
-        patched = xlsxpatch.PatchedBook(z, None, [SetCell(SheetRef("S"), RowKey("ID", "R7-0001"), "date", date(2026, 1, 2)),
-                                                  AppendRows(SheetRef("S"), ({"ID": "R7-0002", "date": datetime(2026, 1, 2, 3, 4)},))])  # fmt: skip
+        changes: list[Change] = [
+            SetCell(SheetRef("S"), RowKey("ID", "R7-0001"), "date", date(2026, 1, 2)),
+            AppendRows(SheetRef("S"), ({"ID": "R7-0002", "date": datetime(2026, 1, 2, 3, 4)},)),
+        ]
+        patched = xlsxpatch.PatchedBook(z, None, changes)
         out = tmp_path / "out.xlsx"
         with out.open("wb") as f:
             patched.writer()(f)
@@ -370,12 +390,16 @@ def test_libreoffice_opens_a_patched_book(tmp_path: Path, monkeypatch: pytest.Mo
     assert "R7-0009-01" in text and "新しい照会" in text
 
 
-def test_rows_appended_at_the_end_leave_the_rows_above_as_they_were(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rows_appended_at_the_end_leave_the_rows_above_as_they_were(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     s = _desk(tmp_path)
     ref = SheetRef("変更履歴")
     _patcher_only(monkeypatch)
     for n in range(3):
-        s.apply([AppendRows(ref, tuple({"キー": f"R7-{n}{i:03d}", "日時": datetime(2026, 3, 2, 9, i)} for i in range(4)))])
+        s.apply(
+            [AppendRows(ref, tuple({"キー": f"R7-{n}{i:03d}", "日時": datetime(2026, 3, 2, 9, i)} for i in range(4)))]
+        )
     with zipfile.ZipFile(s.register) as z:
         part = xlsxpatch.sheet_parts(z)["変更履歴"]
         xml = z.read(part)
