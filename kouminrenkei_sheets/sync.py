@@ -1323,8 +1323,8 @@ def _state_edits(plans: Iterable[_DepartmentPlan], state: _State, run: str) -> _
     for repeated in state.extra:
         edits.tidy.extend(_cells(repeated.number, repeated.raw, {}))
     by_department: dict[str, dict[str, _StateRow]] = {}
-    for (sd, k), srow in state.rows.items():
-        by_department.setdefault(sd, {})[k] = srow
+    for (sd, k), held in state.rows.items():
+        by_department.setdefault(sd, {})[k] = held
     for plan in plans:
         d = plan.department
         dname = normalize_text(d.name)

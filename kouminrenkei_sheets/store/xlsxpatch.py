@@ -59,6 +59,7 @@ _R_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id
 
 _ROW = re.compile(rb"<row\b([^>]*?)(?:/>|>(.*?)</row>)", re.S)
 _CELL = re.compile(rb"<c\b([^>]*?)(?:/>|>(.*?)</c>)", re.S)
+_CELL_HEAD = re.compile(rb'<c r="([A-Z]{1,3})\d+"([^>]*)>')
 _FAST_CELL = re.compile(rb'(?=<c r="([A-Z]{1,3})(\d+)")(<c\b[^>]*?(?:/>|>.*?</c>))', re.S)
 _ROW_NUMBER = re.compile(rb'\sr="(\d+)"')
 _CELL_REF = re.compile(rb'\sr="([A-Z]{1,3})(\d+)"')
@@ -643,11 +644,12 @@ class SheetPart:
         styles = self.book.styles
         last = self.last_row()
         rows = self.rows
-        for col, locked in locks.items():
-            for number in range(2, last + 1 + OPEN_ROWS):
-                row = rows.get(number)
-                cell = row.cells.get(col) if row is not None else None
-                if cell is None:
+        for number in range(2, last + 1 + OPEN_ROWS):
+            row = rows.get(number)
+            present = _cell_styles(row) if row is not None else {}
+            for col, locked in locks.items():
+                s = present.get(col)
+                if s is None:
                     if locked:
                         continue  # no cell: the column's style (locked) applies
                     base = self.column_style(col)
@@ -655,12 +657,10 @@ class SheetPart:
                     row = self._row(number)
                     row.cells[col] = self._cell(number, col, None, s)
                     row.dirty = True
-                    continue
-                head_end = cell.find(b">")
-                found = _STYLE.search(cell, 0, head_end)
-                s = int(found.group(1)) if found else 0
-                if styles.locked(s) != locked:
+                elif styles.locked(s) != locked:
                     assert row is not None
+                    cell = row.cells[col]
+                    head_end = cell.find(b">")
                     head = _STYLE.sub(b"", cell[:head_end])
                     mark = b' s="%d"' % styles.variant(s, locked=locked)
                     head = head[:-1] + mark + b"/" if head.endswith(b"/") else head + mark
@@ -681,6 +681,23 @@ class SheetPart:
             col = get_column_letter(max(old_col, self.max_column)).encode()
             prefix = prefix[: m.start()] + b'<dimension ref="A1:%s%d"/>' % (col, top) + prefix[m.end() :]
         return prefix + body + self.suffix
+
+
+def _cell_styles(row: _Row) -> dict[int, int]:
+    """Column number -> style of every cell of a row (one regex pass over a row as written)."""
+    if row._cells is None and not row.dirty:
+        found = _CELL_HEAD.findall(row.body)
+        if len(found) == row.body.count(b"<c "):
+            out = {}
+            for letters, attrs in found:
+                m = _STYLE.search(attrs) if b"s=" in attrs else None
+                out[_column_number(letters)] = int(m.group(1)) if m else 0
+            return out
+    out = {}
+    for col, cell in row.cells.items():
+        m = _STYLE.search(cell, 0, cell.find(b">"))
+        out[col] = int(m.group(1)) if m else 0
+    return out
 
 
 def _blank(value: CellValue) -> bool:
