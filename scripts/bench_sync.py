@@ -10,8 +10,10 @@ starting from a copy of the same prepared folder), against the floors the job re
                      department books, desk edits in the register: every workbook has something to write);
   sync (confirm)     the next sync: reads what it wrote once more, writes nothing;
   sync (quiet)       the one after: no book changed since → must read nothing and write no file.
-Targets (issue 16): edits <= 2x (calamine + zip); quiet <= 0.2 s; no edits write no file.
-Each line says met / MISSED; the exit code is 1 when a target is missed. Peak memory from getrusage.
+Targets (issue 16): edits <= 2x (calamine + zip); quiet <= 0.2 s; no edits write no file; the
+sync's own peak memory <= 300 MiB (Linux: the peak is reset just before it, /proc/self/clear_refs;
+elsewhere the process's peak from getrusage, which includes preparing the desk).
+Each line says met / MISSED; the exit code is 1 when a target is missed.
 
     python scripts/bench_sync.py [--referrals 10000] [--departments 30] [--edited 0.05] [--repeat 3] [--keep DIR]
 """
@@ -19,6 +21,7 @@ Each line says met / MISSED; the exit code is 1 when a target is missed. Peak me
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import resource
@@ -171,7 +174,18 @@ def floor_stat(paths: list[Path]) -> None:
 
 
 def peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """The process's peak resident memory since :func:`reset_peak` (or since it started)."""
+    try:
+        status = Path("/proc/self/status").read_text(encoding="ascii")
+        return int(status.split("VmHWM:")[1].split()[0]) / 1024
+    except (OSError, IndexError, ValueError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak() -> None:
+    """Start counting the peak afresh (Linux); elsewhere it stays the process's whole peak."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5", encoding="ascii")
 
 
 def verdict(ok: bool) -> str:
@@ -214,7 +228,7 @@ def main() -> int:
               f"({size / 1e6:.1f} MB in {len(paths)} files); first sync (creates the books) {first:.2f}s; "
               f"{edited} rows edited")  # fmt: skip
 
-        keys = ("calamine", "zip", "stat", "load+save", "edits", "confirm", "quiet")
+        keys = ("calamine", "zip", "stat", "load+save", "edits", "confirm", "quiet", "memory")
         figures: dict[str, list[float]] = {k: [] for k in keys}
         written: list[int] = []
         for i in range(args.repeat):
@@ -229,7 +243,9 @@ def main() -> int:
             cfg.desk.actor = "bench"
             st = open_store(cfg)
             before = mtimes(files)
+            reset_peak()
             figures["edits"].append(timed(lambda cfg=cfg, st=st: sync(cfg, st)))
+            figures["memory"].append(peak_mib())
             written.append(sum(1 for p, t in mtimes(files).items() if before[p] != t))
             for step in ("confirm", "quiet"):
                 before = mtimes(files)
@@ -253,6 +269,7 @@ def main() -> int:
         floor_edits = med["calamine"] + med["zip"]
         edits_ok = med["edits"] <= 2 * floor_edits
         quiet_ok = med["quiet"] <= 0.2
+        memory_ok = max(figures["memory"]) <= 300
         print(f"floor: calamine read of all {len(paths)} workbooks     {med['calamine']:7.2f}s")
         print(f"floor: zip rewrite of all                   {med['zip']:7.2f}s")
         print(f"floor: stat of all                          {med['stat'] * 1000:7.2f}ms")
@@ -265,8 +282,10 @@ def main() -> int:
         print(f"sync with no edits since (quiet)            {med['quiet'] * 1000:7.1f}ms "
               f"= {med['quiet'] / max(med['stat'], 1e-9):.0f}x stat, target <= 200 ms: {verdict(quiet_ok)}; "
               f"nothing read, no file written")  # fmt: skip
-        print(f"peak memory                                 {peak_mib():7.0f} MiB")
-        ok = edits_ok and quiet_ok
+        print(f"peak memory of the sync with edits          {max(figures['memory']):7.0f} MiB, "
+              f"target <= 300 MiB: {verdict(memory_ok)}")  # fmt: skip
+        print(f"peak memory of the whole benchmark          {peak_mib():7.0f} MiB (since the last reset)")
+        ok = edits_ok and quiet_ok and memory_ok
         print("targets met" if ok else "TARGET MISSED")
         return 0 if ok else 1
     finally:
