@@ -320,7 +320,7 @@ class _Row:
             body = self.body
             # (Excel and openpyxl write the address first: one pass; anything else, the careful one)
             fast = _FAST_CELL.findall(body)
-            if len(fast) == body.count(b"<c ") and all(int(r) == self.number for _, r, _ in fast):
+            if len(fast) == _cell_count(body) and all(int(r) == self.number for _, r, _ in fast):
                 self._cells = {_column_number(letters): whole for letters, _, whole in fast}
                 return self._cells
             cells: dict[int, bytes] = {}
@@ -683,11 +683,15 @@ class SheetPart:
         return prefix + body + self.suffix
 
 
+def _cell_count(body: bytes) -> int:
+    return body.count(b"<c ") + body.count(b"<c>") + body.count(b"<c/") + body.count(b"<c\t") + body.count(b"<c\n")
+
+
 def _cell_styles(row: _Row) -> dict[int, int]:
     """Column number -> style of every cell of a row (one regex pass over a row as written)."""
     if row._cells is None and not row.dirty:
         found = _CELL_HEAD.findall(row.body)
-        if len(found) == row.body.count(b"<c "):
+        if len(found) == _cell_count(row.body):
             out = {}
             for letters, attrs in found:
                 m = _STYLE.search(attrs) if b"s=" in attrs else None
