@@ -841,7 +841,9 @@ def _read_fast(path: Path, refs: Sequence[SheetRef]) -> dict[SheetRef, Table | N
                     continue
                 raw = workbook.get_sheet_by_name(ref.sheet).to_python(skip_empty_area=False)
                 # (text, most cells, passed as it is: a call per cell costs a second on a large register)
-                grid = [[v if v.__class__ is str and v else _calamine_value(v) for v in row] for row in raw]
+                grid: list[list[CellValue]] = raw  # type: ignore[assignment]  # (converted in place below)
+                for i, row in enumerate(raw):  # in place: a large tab is held once, not twice
+                    grid[i] = [v if v.__class__ is str and v else _calamine_value(v) for v in row]
                 if ref.sheet in parts:
                     _overlay_unknown(grid, unknown_cells(archive.read(parts[ref.sheet])))
                 table = table_from_grid(ref, grid, hidden=not visible[ref.sheet])

@@ -303,28 +303,35 @@ class _Book:
 
 
 class _Row:
-    __slots__ = ("_cells", "attrs", "body", "dirty", "number", "raw")
+    """One ``<row>`` element: where it lies in the sheet's XML (no copy), or, once written, its cells."""
 
-    def __init__(self, number: int, raw: bytes, attrs: bytes, body: bytes) -> None:
+    __slots__ = ("_cells", "a_end", "a_start", "b_end", "b_start", "dirty", "end", "index", "number", "src", "start")
+
+    def __init__(self, number: int, src: bytes = b"", m: re.Match[bytes] | None = None, index: int = -1) -> None:
         self.number = number
-        self.raw = raw
-        self.attrs = attrs
-        self.body = body
-        self._cells: dict[int, bytes] | None = None
-        self.dirty = False
+        self.src = src  # the sheet's rows as read (shared by every row, not copied)
+        self.index = index  # the row's place among the rows as read (-1: a new row)
+        if m is None:
+            self.start = self.end = self.a_start = self.a_end = self.b_start = self.b_end = 0
+        else:
+            self.start, self.end = m.span()
+            self.a_start, self.a_end = m.span(1)
+            self.b_start, self.b_end = m.span(2) if m.group(2) is not None else (self.end, self.end)
+        self._cells: dict[int, bytes] | None = None if m is not None else {}
+        self.dirty = m is None
 
     @property
     def cells(self) -> dict[int, bytes]:
         """Column number -> the cell's whole element (parsed on first use)."""
         if self._cells is None:
-            body = self.body
+            src, b, e = self.src, self.b_start, self.b_end
             # (Excel and openpyxl write the address first: one pass; anything else, the careful one)
-            fast = _FAST_CELL.findall(body)
-            if len(fast) == _cell_count(body) and all(int(r) == self.number for _, r, _ in fast):
+            fast = _FAST_CELL.findall(src, b, e)
+            if len(fast) == _cell_count(src, b, e) and all(int(r) == self.number for _, r, _ in fast):
                 self._cells = {_column_number(letters): whole for letters, _, whole in fast}
                 return self._cells
             cells: dict[int, bytes] = {}
-            for m in _CELL.finditer(body):
+            for m in _CELL.finditer(src, b, e):
                 ref = _CELL_REF.search(m.group(1))
                 if ref is None or int(ref.group(2)) != self.number:
                     raise Unsupported("a cell without its address")
@@ -334,10 +341,11 @@ class _Row:
 
     def xml(self) -> bytes:
         if not self.dirty:
-            return self.raw
+            return self.src[self.start : self.end]
         cells = self.cells
         body = b"".join(cells[c] for c in sorted(cells))
-        return b'<row r="%d"%s>%s</row>' % (self.number, _SPANS.sub(b"", self.attrs), body)
+        attrs = _SPANS.sub(b"", self.src[self.a_start : self.a_end])
+        return b'<row r="%d"%s>%s</row>' % (self.number, attrs, body)
 
 
 class SheetPart:
@@ -362,6 +370,7 @@ class SheetPart:
         self._rows: dict[int, _Row] | None = None  # split on first use: appending needs only the end
         self._kept: int | None = None  # appended or replaced at the end: body[:_kept] stays, then _tail
         self._tail: list[_Row] = []
+        self._head: bytes | None = None
         self._top = 0
         self._column_styles: dict[int, int] | None = None
         self._dates: dict[tuple[int, bool], int] = {}
@@ -375,9 +384,10 @@ class SheetPart:
             assert self._kept is None
             rows: dict[int, _Row] = {}
             previous = 0
-            for m in _ROW.finditer(self.body):
+            body = self.body
+            for i, m in enumerate(_ROW.finditer(body)):
                 previous = self._number(m, previous)
-                rows[previous] = _Row(previous, m.group(0), m.group(1), m.group(2) or b"")
+                rows[previous] = _Row(previous, body, m, i)
             self._rows = rows
         return self._rows
 
@@ -393,7 +403,7 @@ class SheetPart:
         if m is None:
             raise Unsupported("a row the writer cannot read")
         number = self._number(m, 0)
-        return _Row(number, m.group(0), m.group(1), m.group(2) or b""), m.end()
+        return _Row(number, self.body, m), m.end()
 
     def _last_in_body(self) -> tuple[int, int, int]:
         """Without splitting the rows: (the last row holding anything, where its element ends, where
@@ -504,7 +514,7 @@ class SheetPart:
     def _row(self, number: int) -> _Row:
         row = self.rows.get(number)
         if row is None:
-            row = self.rows[number] = _Row(number, b"", b"", b"")
+            row = self.rows[number] = _Row(number)
         return row
 
     def put(self, row: int, column: int, value: CellValue) -> None:
@@ -580,7 +590,7 @@ class SheetPart:
                 if value is not None:
                     self.put(number, c, value)
             return
-        row = self.rows[number] = _Row(number, b"", b"", b"")
+        row = self.rows[number] = _Row(number)
         cells: dict[int, bytes] = {}
         for c in sorted(values):
             value = values[c]
@@ -622,6 +632,8 @@ class SheetPart:
             return False  # rows below the last holding anything (formatted, empty)
         if placed.replace is not None:
             self._kept, rows, start = first_end, placed.replace, 2
+            self._head = self.body[:first_end]  # (the rows below are let go: only the header row stays)
+            self.body = b""
         else:
             self._kept, rows, start = end, placed.appends, last + 1
         self._rows = {}
@@ -667,31 +679,54 @@ class SheetPart:
                     row.cells[col] = head + cell[head_end:]
                     row.dirty = True
 
-    def xml(self) -> bytes:
+    def chunks(self) -> list[bytes | memoryview]:
+        """The new part, in pieces: runs of rows left as they were are views of the XML as read (no
+        copy), so a large sheet costs its size once, not once more for every step of the rewrite."""
         prefix = self.prefix
+        out: list[bytes | memoryview] = []
         if self._kept is not None:
             top = self._top
-            body = self.body[: self._kept] + b"".join(r.xml() for r in self._tail)
+            out.append(self._head if self._head is not None else memoryview(self.body)[: self._kept])
+            out.extend(r.xml() for r in self._tail)
         else:
             top = max(self.rows, default=0)
-            body = b"".join(self.rows[n].xml() for n in sorted(self.rows))
+            view = memoryview(self.body)
+            run: _Row | None = None  # the first of the rows left as they were, being gathered
+            last: _Row | None = None
+            for n in sorted(self.rows):
+                row = self.rows[n]
+                if not row.dirty and last is not None and run is not None and row.index == last.index + 1:
+                    last = row
+                    continue
+                if run is not None and last is not None:
+                    out.append(view[run.start : last.end])
+                    run = last = None
+                if row.dirty:
+                    out.append(row.xml())
+                else:
+                    run = last = row
+            if run is not None and last is not None:
+                out.append(view[run.start : last.end])
         m = _DIMENSION.search(prefix)
         if m is not None and top:
             old_col = _column_number(m.group(3) or m.group(1) or b"A")
             col = get_column_letter(max(old_col, self.max_column)).encode()
             prefix = prefix[: m.start()] + b'<dimension ref="A1:%s%d"/>' % (col, top) + prefix[m.end() :]
-        return prefix + body + self.suffix
+        return [prefix, *out, self.suffix]
+
+    def xml(self) -> bytes:
+        return b"".join(self.chunks())
 
 
-def _cell_count(body: bytes) -> int:
-    return body.count(b"<c ") + body.count(b"<c>") + body.count(b"<c/") + body.count(b"<c\t") + body.count(b"<c\n")
+def _cell_count(src: bytes, start: int, end: int) -> int:
+    return sum(src.count(m, start, end) for m in (b"<c ", b"<c>", b"<c/", b"<c\t", b"<c\n", b"<c\r"))
 
 
 def _cell_styles(row: _Row) -> dict[int, int]:
     """Column number -> style of every cell of a row (one regex pass over a row as written)."""
     if row._cells is None and not row.dirty:
-        found = _CELL_HEAD.findall(row.body)
-        if len(found) == _cell_count(row.body):
+        found = _CELL_HEAD.findall(row.src, row.b_start, row.b_end)
+        if len(found) == _cell_count(row.src, row.b_start, row.b_end):
             out = {}
             for letters, attrs in found:
                 m = _STYLE.search(attrs) if b"s=" in attrs else None
@@ -765,7 +800,7 @@ class PatchedBook:
         resolved against those values instead of the worksheet's XML decoded once more."""
         self.archive = archive
         self.conflicts: list[WriteConflict] = []
-        self.parts: dict[str, bytes] = {}
+        self.parts: dict[str, list[bytes | memoryview]] = {}
         book = _Book(archive)
         paths = sheet_parts(archive)
         for name, sheet_changes in group_by_sheet(changes).items():
@@ -787,9 +822,9 @@ class PatchedBook:
             if not placed.empty:
                 sheet.carry_out(placed)
                 sheet.settle()
-                self.parts[paths[name]] = sheet.xml()
+                self.parts[paths[name]] = sheet.chunks()
         if book._styles is not None and book._styles.changed:
-            self.parts[book.styles_part] = book._styles.patched()
+            self.parts[book.styles_part] = [book._styles.patched()]
 
     @property
     def changed(self) -> bool:
@@ -799,14 +834,17 @@ class PatchedBook:
         def write(f: BinaryIO) -> None:
             with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL) as out:
                 for info in self.archive.infolist():
-                    data = self.parts.get(info.filename)
-                    copy = zipfile.ZipInfo(info.filename, info.date_time)
+                    chunks = self.parts.get(info.filename)
+                    copy = zipfile.ZipInfo(info.filename, info.date_time)  # (the source's must not change)
                     copy.external_attr = info.external_attr
-                    if data is None:
-                        data = self.archive.read(info)  # (a fresh ZipInfo: writing must not alter the source's)
+                    if chunks is None:
                         copy.compress_type = info.compress_type
-                    else:
-                        copy.compress_type = zipfile.ZIP_DEFLATED
-                    out.writestr(copy, data)
+                        out.writestr(copy, self.archive.read(info))
+                        continue
+                    copy.compress_type = zipfile.ZIP_DEFLATED
+                    copy.file_size = sum(len(c) for c in chunks)  # (known: no Zip64 header some Excels refuse)
+                    with out.open(copy, "w") as part:
+                        for chunk in chunks:
+                            part.write(chunk)
 
         return write
