@@ -6,6 +6,7 @@ starting from a copy of the same prepared folder), against the floors the job re
   floor (zip)        every workbook's zip rewritten entry by entry — the least a writer of them does;
   floor (stat)       a stat of every file — the least telling whether anything changed can cost;
   floor (load+save)  openpyxl loads and saves every workbook (what the store writes with, for reference);
+  sync (dry run)     the same sync planned but not written (what reading and planning cost, for reference);
   sync (edits)       kouminrenkei sync after 5% of the referrals were edited (answers typed in the
                      department books, desk edits in the register: every workbook has something to write);
   sync (confirm)     the next sync: reads what it wrote once more, writes nothing;
@@ -188,7 +189,7 @@ config = load_config(Path(sys.argv[1]) / "kouminrenkei.toml")
 config.desk.actor = "bench"
 store = open_store(config)
 start = time.perf_counter()
-sync(config, store)
+sync(config, store, dry_run=sys.argv[2] == "dry")
 seconds = time.perf_counter() - start
 try:  # (Linux: this process's own peak; getrusage would count the parent's, inherited through exec)
     peak = int(Path("/proc/self/status").read_text().split("VmHWM:")[1].split()[0]) / 1024
@@ -198,10 +199,11 @@ print(json.dumps([seconds, peak]))
 """
 
 
-def sync_in_child(folder: Path) -> tuple[float, float]:
+def sync_in_child(folder: Path, *, dry_run: bool = False) -> tuple[float, float]:
     """The sync with edits in a process of its own, as a scheduled job runs it: its time (imports
     left out) and its peak memory (imports included), not inflated by preparing the desk here."""
-    done = subprocess.run([sys.executable, "-c", CHILD, str(folder)], capture_output=True, text=True, check=True)
+    how = "dry" if dry_run else "write"
+    done = subprocess.run([sys.executable, "-c", CHILD, str(folder), how], capture_output=True, text=True, check=True)
     seconds, peak = json.loads(done.stdout.strip().splitlines()[-1])
     return float(seconds), float(peak)
 
@@ -246,7 +248,7 @@ def main() -> int:
               f"({size / 1e6:.1f} MB in {len(paths)} files); first sync (creates the books) {first:.2f}s; "
               f"{edited} rows edited")  # fmt: skip
 
-        keys = ("calamine", "zip", "stat", "load+save", "edits", "confirm", "quiet", "memory")
+        keys = ("calamine", "zip", "stat", "load+save", "dry", "edits", "confirm", "quiet", "memory")
         figures: dict[str, list[float]] = {k: [] for k in keys}
         written: list[int] = []
         for i in range(args.repeat):
@@ -261,6 +263,7 @@ def main() -> int:
             cfg.desk.actor = "bench"
             st = open_store(cfg)
             before = mtimes(files)
+            figures["dry"].append(sync_in_child(run, dry_run=True)[0])
             seconds, peak = sync_in_child(run)
             figures["edits"].append(seconds)
             figures["memory"].append(peak)
@@ -295,6 +298,8 @@ def main() -> int:
         print(f"sync with {args.edited:.0%} of rows edited              {med['edits']:7.2f}s  "
               f"= {med['edits'] / floor_edits:.2f}x (calamine + zip), target <= 2x: {verdict(edits_ok)}; "
               f"{max(written)} of {len(paths)} files written")  # fmt: skip
+        print(f"(sync --dry-run: reads and plans, no write) {med['dry']:7.2f}s; the writing itself "
+              f"{med['edits'] - med['dry']:.2f}s = {(med['edits'] - med['dry']) / med['zip']:.2f}x zip")  # fmt: skip
         print(f"sync right after it (no edits)             {med['confirm']:7.2f}s  "
               f"= {med['confirm'] / med['calamine']:.2f}x calamine; no file written")  # fmt: skip
         print(f"sync with no edits since (quiet)            {med['quiet'] * 1000:7.1f}ms "
