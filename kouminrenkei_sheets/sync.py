@@ -456,7 +456,7 @@ def _read_state(table: Table | None) -> _State:
             row.number,
             kind,
             {c.name: raw[c.name] for c in _COLUMNS},
-            {c.name: raw[BEFORE_PREFIX + c.name] for c in _COLUMNS},
+            {c.name: raw[BEFORE_PREFIX + c.name] for c in _COLUMNS} if kind in IN_FLIGHT else {},
             raw,
         )
         if kind == BOOK_WRITE and dept and dept not in state.live:
