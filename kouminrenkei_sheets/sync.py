@@ -77,6 +77,8 @@ from .values import (
 # inert, so finishing a write never means touching every row again. A run interrupted after the
 # register was written thus completes the job on the next run without logging any change twice.
 # Rows are never deleted (openpyxl deletes row by row): a row no longer needed is blanked and reused.
+# A row back in step (同期済) loses an older run's mark and 書込前 copy whenever the tab is written,
+# so the tab holds each department row once, plus the rows of the one write in flight.
 STATE_DEPARTMENT = "課"
 STATE_KIND = "状態"
 STATE_RUN = "同期ID"
@@ -444,15 +446,18 @@ def _read_state(table: Table | None) -> _State:
     if table is None:
         return state
     rows: list[tuple[str, str, _StateRow]] = []
+    keys = [(c.name, _hk(c.name)) for c in SYNC_STATE_SHEET.columns]
     for row in table.rows:
-        dept = normalize_text(_get(row, STATE_DEPARTMENT))
-        kind = _STATE_KINDS.get(normalize_text(_get(row, STATE_KIND)), "")
+        cells = row.values
+        raw = {name: cells.get(k) for name, k in keys}
+        dept = normalize_text(raw[STATE_DEPARTMENT])
+        kind = _STATE_KINDS.get(normalize_text(raw[STATE_KIND]), "")
         srow = _StateRow(
             row.number,
             kind,
-            {c.name: _get(row, c.name) for c in _COLUMNS},
-            {c.name: _get(row, BEFORE_PREFIX + c.name) for c in _COLUMNS},
-            {c.name: _get(row, c.name) for c in SYNC_STATE_SHEET.columns},
+            {c.name: raw[c.name] for c in _COLUMNS},
+            {c.name: raw[BEFORE_PREFIX + c.name] for c in _COLUMNS} if kind in IN_FLIGHT else {},
+            raw,
         )
         if kind == BOOK_WRITE and dept and dept not in state.live:
             state.live[dept] = srow
@@ -1259,6 +1264,7 @@ def _state_row(
 
 _STATE_COLUMNS: dict[str, Column] = {c.name: c for c in SYNC_STATE_SHEET.columns}
 _TARGET_COLUMNS: tuple[str, ...] = (STATE_DEPARTMENT, *(c.name for c in _COLUMNS))
+_MARK_COLUMNS: tuple[str, ...] = tuple(name for name in _STATE_COLUMNS if name not in _TARGET_COLUMNS)
 
 
 _Cell = tuple[int, str, CellValue]  # (row of the _sync tab as read, column, value)
@@ -1280,8 +1286,10 @@ class _StateEdits:
     def changes(self, *, with_tidy: bool) -> list[Change]:
         rows: dict[int, dict[str, CellValue]] = {}
         if self.table is not None:
+            keys = [(name, _hk(name)) for name in _STATE_COLUMNS]
             for row in self.table.rows:
-                rows[row.number] = {name: _get(row, name) for name in _STATE_COLUMNS}
+                cells = row.values
+                rows[row.number] = {name: cells.get(k) for name, k in keys}
         for number, name, value in self.needed + (self.tidy if with_tidy else []):
             rows.setdefault(number, {})[name] = value
         kept = [r for _, r in sorted(rows.items()) if any(not is_blank(v) for v in r.values())]
@@ -1302,21 +1310,29 @@ class _StateEdits:
 def _cells(
     number: int, old: Mapping[str, CellValue], new: Mapping[str, CellValue], names: Iterable[str] = _STATE_COLUMNS
 ) -> list[_Cell]:
-    return [
-        (number, name, new.get(name)) for name in names if not same(_STATE_COLUMNS[name], old.get(name), new.get(name))
-    ]
+    out = []
+    for name in names:
+        a, b = old.get(name), new.get(name)
+        if (a is None and b is None) or (a == b and type(a) is type(b)):
+            continue  # (same() decides the rest: most cells are unchanged, and this is every row of the tab)
+        if not same(_STATE_COLUMNS[name], a, b):
+            out.append((number, name, b))
+    return out
 
 
 def _state_edits(plans: Iterable[_DepartmentPlan], state: _State, run: str) -> _StateEdits:
     edits = _StateEdits(state.table, free=list(reversed(state.holes)))
     for repeated in state.extra:
         edits.tidy.extend(_cells(repeated.number, repeated.raw, {}))
+    by_department: dict[str, dict[str, _StateRow]] = {}
+    for (sd, k), held in state.rows.items():
+        by_department.setdefault(sd, {})[k] = held
     for plan in plans:
         d = plan.department
         dname = normalize_text(d.name)
         writes_book = d.ref.book is not None and bool(plan.changes)
         in_flight = plan.in_flight if writes_book else {}
-        have = {k: srow for (sd, k), srow in state.rows.items() if sd == dname}
+        have = by_department.get(dname, {})
         wanted: dict[str, tuple[str, dict[str, CellValue]]] = {}
         for key, values in plan.merged.items():
             kind, before = in_flight.get(key, (SYNCED, {}))
@@ -1329,8 +1345,10 @@ def _state_edits(plans: Iterable[_DepartmentPlan], state: _State, run: str) -> _
             if srow is None:
                 edits.put(row)
             elif kind == SYNCED:
-                # only the synced values matter: an inert mark of an older run may stay
+                # only the synced values are needed; an older run's inert mark (状態, 同期ID and the
+                # 書込前 copy of the row) is tidied away, so each row is kept once, not twice
                 edits.needed.extend(_cells(srow.number, srow.raw, row, _TARGET_COLUMNS))
+                edits.tidy.extend(_cells(srow.number, srow.raw, row, _MARK_COLUMNS))
             else:
                 edits.needed.extend(_cells(srow.number, srow.raw, row))
         for key, unused in have.items():

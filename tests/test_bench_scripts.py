@@ -20,6 +20,8 @@ def test_bench_sync_smoke_run_reports_each_target() -> None:
     assert "target <= 200 ms: met" in quiet and "nothing read" in quiet
     edits = next(line for line in out.splitlines() if "rows edited  " in line or "of rows edited" in line)
     assert "target <= 2x" in edits
+    memory = next(line for line in out.splitlines() if "peak memory of the sync" in line)
+    assert "target <= 300 MiB: met" in memory
     assert done.returncode == (0 if "MISSED" not in out else 1)  # a missed target is a failing exit
 
 

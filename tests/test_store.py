@@ -339,23 +339,35 @@ def test_xlsx_a_persons_note_and_fill_are_left_alone(tmp_path: Path) -> None:
     assert cell.fill.fgColor.rgb == "FFFFFF00"
 
 
+def _unsupported(*args: Any, **kwargs: Any) -> None:
+    from kouminrenkei_sheets.store.xlsxpatch import Unsupported
+
+    raise Unsupported("test: openpyxl writes")
+
+
+@pytest.mark.parametrize("patcher", [True, False], ids=["patched", "openpyxl"])
 def test_xlsx_a_save_by_someone_else_during_the_write_is_not_replaced(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, patcher: bool
 ) -> None:
     s = _xlsx(tmp_path)
     s.apply([AppendRows(P, ({"提案ID": "R7-0001", "件名": "a"},))])
     import kouminrenkei_sheets.store.xlsx as xlsx_module
 
-    real_save = xlsx_module.Workbook.save
+    real_write = xlsx_module.atomic_write
     calls = {"n": 0}
 
-    def save_then_someone_saves(self: Any, filename: Any) -> None:
-        real_save(self, filename)
-        calls["n"] += 1
-        if calls["n"] == 1:  # a colleague's Excel saves the register while ours was being written
-            edit(s, P, "type_row_at_bottom", new_row=("R7-0100",))
+    def write_then_someone_saves(path: Any, content: Any, **kw: Any) -> bool:
+        def then(f: Any) -> None:
+            content(f)
+            calls["n"] += 1
+            if calls["n"] == 1:  # a colleague's Excel saves the register while ours was being written
+                edit(s, P, "type_row_at_bottom", new_row=("R7-0100",))
 
-    monkeypatch.setattr(xlsx_module.Workbook, "save", save_then_someone_saves)
+        return real_write(path, then, **kw)
+
+    if not patcher:  # the whole book loaded and saved by openpyxl (changes the patcher leaves alone)
+        monkeypatch.setattr(xlsx_module, "PatchedBook", _unsupported)
+    monkeypatch.setattr(xlsx_module, "atomic_write", write_then_someone_saves)
     s.apply([SetCell(P, RowKey("提案ID", "R7-0001"), "件名", "b", expected="a")])
     monkeypatch.undo()
     rows = {r.get("提案ID"): r.get("件名") for r in s.read([P])[P].rows}  # type: ignore[union-attr]

@@ -449,6 +449,7 @@ def place(ref: SheetRef, view: SheetView, changes: Sequence[Change]) -> Placemen
         return found[0]
 
     deleting: set[int] = set()
+    columns: dict[str, int | None] = {}  # a row's header as written in the plan -> column number
     for ch in changes:
         if isinstance(ch, SetCell):
             col = headers.get(header_key(ch.column))
@@ -502,7 +503,9 @@ def place(ref: SheetRef, view: SheetView, changes: Sequence[Change]) -> Placemen
                     taken.add(key)
                 row: dict[int, CellValue] = {}
                 for name, v in values.items():
-                    col = headers.get(header_key(name))
+                    col = columns.get(name, 0)
+                    if col == 0:  # (each header looked up once, not once per cell of every row)
+                        col = columns[name] = headers.get(header_key(name))
                     if col is None:
                         if not is_blank(v):
                             missing.add(name)

@@ -1,7 +1,9 @@
 """The xlsx backend: the register and department workbooks as .xlsx files on a (shared) folder.
 
-Reads are fast (openpyxl read-only mode); writes load the whole workbook so formatting, formulas
-and columns the tool does not own survive, and replace the file atomically (temp file + rename).
+Reads are fast (calamine); writes rewrite only the worksheet parts a batch changes
+(:mod:`.xlsxpatch`), or, for the changes that module leaves alone, load the whole workbook with
+openpyxl so formatting, formulas and columns the tool does not own survive. Either way the file is
+replaced atomically (temp file + rename).
 """
 
 from __future__ import annotations
@@ -36,13 +38,10 @@ from ..files import atomic_write
 from ..schema import (
     CHOICE_LISTS,
     CHOICES,
-    DEPARTMENT_SHEET,
     Column,
     Owner,
     Sheet,
     ValueType,
-    department_answer_columns,
-    department_desk_columns,
     is_department_sheet,
 )
 from .base import (
@@ -69,6 +68,7 @@ from .base import (
 from .cells import DATE_FORMAT, DATETIME_FORMAT, set_cell_value
 from .export import print_setup
 from .ooxml import unescape_text, unknown_cells
+from .xlsxpatch import OPEN_ROWS, PatchedBook, Unsupported, owner_locks, sheet_parts
 
 HEADER_FILL = PatternFill("solid", fgColor="FFDDEBF7")
 DESK_HEADER_FILL = PatternFill("solid", fgColor="FFE7E6E6")
@@ -76,9 +76,9 @@ MARK = PatternFill("solid", fgColor=MARK_FILL)
 NO_FILL = PatternFill(fill_type=None)
 STATE_DIR = ".kouminrenkei"  # the tool's own files beside the register (locks)
 CHOICE_ROWS = 300  # how far down the 選択肢 lists may grow and still feed the dropdowns
-# Empty rows below a department sheet's last referral whose answer cells are unlocked ahead of
-# time: programs that ignore a column's style (some viewers, imports) still let staff type there.
-OPEN_ROWS = 100
+# OPEN_ROWS (from xlsxpatch): empty rows below a department sheet's last referral whose answer cells
+# are unlocked ahead of time: programs that ignore a column's style (some viewers, imports) still
+# let staff type there.
 OWNER_STALE_HOURS = 12  # the default of store.owner_file_stale_hours
 OWN_COLUMNS = 20  # columns right of the schema's, unlocked for the notes staff add
 LOCKED = Protection(locked=True)
@@ -249,16 +249,7 @@ def cell_locks(ws: Worksheet) -> dict[int, bool] | None:
     """
     if not ws.protection.sheet:
         return None
-    headers = _headers(ws)
-    answers = [headers[k] for k in (header_key(c.name) for c in department_answer_columns()) if k in headers]
-    if header_key(DEPARTMENT_SHEET.key) not in headers or not answers:
-        return None
-    locks = {c: False for c in answers}
-    for column in department_desk_columns():
-        found = headers.get(header_key(column.name))
-        if found is not None:
-            locks[found] = True
-    return locks
+    return owner_locks(_headers(ws))
 
 
 def settle_protection(ws: Worksheet, locks: dict[int, bool] | None = None) -> None:
@@ -319,9 +310,13 @@ def atomic_save(wb: Workbook, path: Path, *, unchanged_since: tuple[int, int] | 
     With ``unchanged_since`` (the file's mtime and size when it was loaded) the file is replaced
     only if nobody saved it meanwhile; False means it was left alone.
     """
+    return _replace_file(path, wb.save, unchanged_since=unchanged_since)
+
+
+def _replace_file(path: Path, writer: Any, *, unchanged_since: tuple[int, int] | None) -> bool:
     check = None if unchanged_since is None else (lambda: _stat(path) == unchanged_since)
     try:
-        return atomic_write(path, wb.save, unchanged=check)
+        return atomic_write(path, writer, unchanged=check)
     except PermissionError:
         raise StoreError(f"{path} に書き込めません（他のプログラムが使用中か、権限がありません）。") from None
     except OSError as e:
@@ -380,6 +375,9 @@ class XlsxStore(Store):
         self.base_dir = Path(base_dir) if base_dir is not None else self.register.parent
         self.saves = 0  # how many files this store wrote (tests assert "wrote nothing")
         self._saved: dict[str | None, tuple[str, str | None]] = {}  # book -> versions around our save
+        # tabs as last read, with the file's (mtime, size) then: while the file is unchanged, a write
+        # resolves its plan against them instead of decoding the worksheet again
+        self._read_tabs: dict[tuple[str | None, str], tuple[tuple[int, int], weakref.ref[Table]]] = {}
 
     # -- locating books
     def path(self, book: str | None) -> Path:
@@ -448,12 +446,28 @@ class XlsxStore(Store):
             path = self.path(book)
             if not path.is_file():
                 raise self._missing(book)
+            version = _stat(path)
             try:
-                out.update(_read_fast(path, wanted))
+                tables = _read_fast(path, wanted)
             except PermissionError:
                 raise StoreError(f"{path} を開けません（他のプログラムが使用中か、権限がありません）。") from None
             except Exception:  # calamine rejects some files openpyxl reads; try that next
-                out.update(self._read_openpyxl(book, wanted))
+                tables = self._read_openpyxl(book, wanted)
+            out.update(tables)
+            for ref, table in tables.items():
+                if table is not None and version is not None:
+                    self._read_tabs[(book, ref.sheet)] = (version, weakref.ref(table))
+        return out
+
+    def _as_read(self, book: str | None, version: tuple[int, int] | None) -> dict[str, Table]:
+        """The tabs of a book last read when the file was at ``version`` (it has not changed since)."""
+        out = {}
+        for (b, sheet), (seen, ref) in list(self._read_tabs.items()):
+            table = ref()
+            if table is None:
+                del self._read_tabs[(b, sheet)]
+            elif b == book and seen == version:
+                out[sheet] = table
         return out
 
     def _read_openpyxl(self, book: str | None, refs: Sequence[SheetRef]) -> dict[SheetRef, Table | None]:
@@ -524,15 +538,37 @@ class XlsxStore(Store):
             if not path.is_file():
                 raise self._missing(book)
             before = _stat(path)
-            wb = self._load_for_write(path)
-            conflicts, changed = self._edit_workbook(wb, book, changes)
+            done = self._patch_book(path, book, changes, before)
+            if done is None:  # a change only openpyxl makes: the whole book loaded and saved
+                wb = self._load_for_write(path)
+                conflicts, changed = self._edit_workbook(wb, book, changes)
+                done = conflicts, changed, changed and atomic_save(wb, path, unchanged_since=before)
+            conflicts, changed, saved = done
             if not changed:
                 return conflicts, False
-            if atomic_save(wb, path, unchanged_since=before):
+            if saved:
                 self.saves += 1
                 self._saved[book] = (f"{before[0]}:{before[1]}" if before else "", self.book_version(book))
                 return conflicts, True
         raise StoreError(f"{path} は書き込む間に何度も別の人に保存されました。後で再実行してください。")
+
+    def _patch_book(
+        self, path: Path, book: str | None, changes: list[Change], before: tuple[int, int] | None
+    ) -> tuple[list[WriteConflict], bool, bool] | None:
+        """Write the changes by rewriting only the parts they touch (:mod:`.xlsxpatch`): (conflicts,
+        anything to write, written); None when a change needs openpyxl (nothing written then)."""
+        try:
+            with zipfile.ZipFile(path) as archive:
+                patched = PatchedBook(archive, book, changes, as_read=self._as_read(book, before))
+                if not patched.changed:
+                    return patched.conflicts, False, False
+                return patched.conflicts, True, _replace_file(path, patched.writer(), unchanged_since=before)
+        except Unsupported:
+            return None
+        except PermissionError:
+            raise StoreError(f"{path} を開けません（他のプログラムが使用中か、権限がありません）。") from None
+        except (zipfile.BadZipFile, KeyError, ValueError, ElementTree.ParseError, UnicodeDecodeError):
+            return None  # openpyxl tells what it cannot read
 
     def _load_for_write(self, path: Path) -> Workbook:
         try:
@@ -791,19 +827,6 @@ def _overlay_unknown(grid: list[list[CellValue]], cells: dict[tuple[int, int], A
         row[c - 1] = value
 
 
-def _sheet_paths(archive: zipfile.ZipFile) -> dict[str, str]:
-    """Tab name -> the worksheet's part in the zip (to read the tool's notes)."""
-    wb = ElementTree.fromstring(archive.read("xl/workbook.xml"))
-    rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
-    targets = {rel.get("Id"): rel.get("Target", "") for rel in rels.iter(f"{_REL_NS}Relationship")}
-    out = {}
-    r_id = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
-    for sheet in wb.iterfind("m:sheets/m:sheet", _NS):
-        target = targets.get(sheet.get(r_id), "")
-        out[sheet.get("name", "")] = target.lstrip("/") if target.startswith("/") else posixpath.join("xl", target)
-    return out
-
-
 def _read_fast(path: Path, refs: Sequence[SheetRef]) -> dict[SheetRef, Table | None]:
     """Read tabs with calamine (a compiled reader, several times faster than openpyxl)."""
     out: dict[SheetRef, Table | None] = {}
@@ -811,13 +834,16 @@ def _read_fast(path: Path, refs: Sequence[SheetRef]) -> dict[SheetRef, Table | N
     try:
         visible = {m.name: str(m.visible).endswith("Visible") for m in workbook.sheets_metadata}
         with zipfile.ZipFile(path) as archive:
-            parts = _sheet_paths(archive)
+            parts = sheet_parts(archive)
             for ref in refs:
                 if ref.sheet not in visible:
                     out[ref] = None
                     continue
                 raw = workbook.get_sheet_by_name(ref.sheet).to_python(skip_empty_area=False)
-                grid = [[_calamine_value(v) for v in row] for row in raw]
+                # (text, most cells, passed as it is: a call per cell costs a second on a large register)
+                grid: list[list[CellValue]] = raw  # type: ignore[assignment]  # (converted in place below)
+                for i, row in enumerate(raw):  # in place: a large tab is held once, not twice
+                    grid[i] = [v if v.__class__ is str and v else _calamine_value(v) for v in row]
                 if ref.sheet in parts:
                     _overlay_unknown(grid, unknown_cells(archive.read(parts[ref.sheet])))
                 table = table_from_grid(ref, grid, hidden=not visible[ref.sheet])
