@@ -7,7 +7,10 @@ told not to, rewrites 検証結果 and marks the offending cells. It never chang
 
 from __future__ import annotations
 
+import bisect
 import difflib
+import itertools
+import math
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
@@ -84,6 +87,7 @@ from .values import (
 __all__ = ["validate"]
 
 DUPLICATE_RATIO = 0.9  # difflib ratio of two 件名 above which proposals look duplicated
+_FEW_TITLES = 64  # one proposer's titles compared without an index
 MUNICIPALITY_LIST = "市町村"
 CHOICE_TEXT_LIMIT = 500  # text longer than this is not compared with the choices one by one
 
@@ -759,8 +763,10 @@ def _title_key(v: CellValue) -> str:
 
 
 def _check_duplicates(check: _Check) -> None:
-    """Same proposer and near-identical 件名. Titles are compared only within one proposer's proposals
-    and only when their lengths allow the ratio at all, so 10,000 proposals take a moment."""
+    """Same proposer and near-identical 件名 (difflib ratio ≥ DUPLICATE_RATIO), each later row reported
+    once, against the first match in the order of :func:`_near_duplicates`. Linear in practice: titles
+    are compared only within one proposer's proposals, only when their lengths allow the ratio, and
+    only when they share a character of their rarest few (see :func:`_near_duplicates`)."""
     if not (check.has(P_PROPOSER) and check.has(P_TITLE)):
         return
     buckets: dict[str, list[tuple[str, Row]]] = {}
@@ -771,37 +777,128 @@ def _check_duplicates(check: _Check) -> None:
     for items in buckets.values():
         if len(items) < 2:
             continue
-        reported: set[int] = set()
-        by_length = sorted(items, key=lambda it: len(it[0]))
-        sm = difflib.SequenceMatcher(None, autojunk=False)
-        for i, (a, row_a) in enumerate(by_length):
-            sm.set_seq2(a)  # SequenceMatcher caches what it learns about its second sequence
-            for b, row_b in by_length[i + 1 :]:
-                if 2 * len(a) < DUPLICATE_RATIO * (len(a) + len(b)):
-                    break  # the remaining titles are longer still
-                if a == b:
-                    ratio = 1.0
-                else:
-                    sm.set_seq1(b)
-                    if sm.quick_ratio() < DUPLICATE_RATIO:
-                        continue
-                    ratio = sm.ratio()
-                    if ratio < DUPLICATE_RATIO:
-                        continue
-                earlier, later = sorted((row_a, row_b), key=lambda r: r.number)
-                if later.number in reported:
+        for earlier, later, ratio in _near_duplicates(items):
+            other_key = earlier.values.get(P_ID)
+            check.add(
+                "duplicate.proposal",
+                later,
+                P_TITLE,
+                later.values.get(P_TITLE),
+                other_row=earlier.number,
+                other_key="（IDなし）" if _blank(other_key) else _visible(_key_text(other_key)),
+                ratio=int(ratio * 100),
+            )
+
+
+def _near_duplicates(items: Sequence[tuple[str, Row]]) -> list[tuple[Row, Row, float]]:
+    """(earlier, later, ratio) for each row with a near-identical title among ``items`` (title keys
+    of one proposer, in row order).
+
+    The rule: titles sorted by length (ties in row order) are compared in pairs (i, j), i < j, in
+    that order; a pair whose lengths already rule the ratio out is skipped; the first pair with
+    ``SequenceMatcher(None, title_j, title_i).ratio() >= DUPLICATE_RATIO`` in which a row is the
+    later one (by row number) reports that row, against the other.
+
+    Found without comparing every pair (:class:`_TitleIndex`): each row looks only at the titles
+    filed with it, in pair order, and stops at the first match.
+    """
+    r = DUPLICATE_RATIO
+    order = sorted(range(len(items)), key=lambda k: len(items[k][0]))
+    titles = [items[k][0] for k in order]
+    rows = [items[k][1] for k in order]
+    index = _TitleIndex(titles, r)
+    masks = index.masks
+    found: list[tuple[tuple[int, int], Row, Row, float]] = []
+    for position, later in enumerate(rows):
+        title = titles[position]
+        mask = masks[position]
+        for other in index.candidates(position):
+            earlier = rows[other]
+            if earlier.number > later.number:
+                continue  # this row is the earlier one of that pair
+            a, b = (titles[other], title) if other < position else (title, titles[other])
+            if 2 * len(a) < r * (len(a) + len(b)):
+                continue
+            if a == b:
+                ratio = 1.0
+            else:
+                # SequenceMatcher.quick_ratio (the characters in common as multisets), the same float
+                if 2.0 * (mask & masks[other]).bit_count() / (len(a) + len(b)) < r:
                     continue
-                reported.add(later.number)
-                other_key = earlier.values.get(P_ID)
-                check.add(
-                    "duplicate.proposal",
-                    later,
-                    P_TITLE,
-                    later.values.get(P_TITLE),
-                    other_row=earlier.number,
-                    other_key="（IDなし）" if _blank(other_key) else _visible(_key_text(other_key)),
-                    ratio=int(ratio * 100),
-                )
+                ratio = difflib.SequenceMatcher(None, b, a, autojunk=False).ratio()
+                if ratio < r:
+                    continue
+            found.append(((min(other, position), max(other, position)), earlier, later, ratio))
+            break
+    found.sort(key=lambda f: f[0])
+    return [(earlier, later, ratio) for _, earlier, later, ratio in found]
+
+
+class _TitleIndex:
+    """Which titles (sorted by length) can reach a SequenceMatcher ratio ≥ r with a given one.
+
+    Each title is a set of tokens, one per occurrence of a character (the second "の" is a token of
+    its own), kept as the bits of an int: two titles' characters in common as multisets are the bits
+    they share. Two titles x (the shorter) and y with ratio ≥ r have M ≥ r/2·(|x|+|y|) matched
+    characters, so their token sets differ in at most |x|+|y|-2M ≤ (1-r)(|x|+|y|) tokens, and the
+    lengths allow |y| ≤ |x|·(2-r)/r: at most ``D(|x|)`` tokens. Split the tokens into D+k groups (by
+    number): at most D groups differ, so at least k groups hold exactly the same tokens in both.
+    Every title is filed under the contents of each k of its groups (for every D its shorter
+    partners may have), and only titles filed together are compared: no pair that can reach the
+    ratio is missed, and few others are looked at.
+    """
+
+    def __init__(self, titles: Sequence[str], r: float) -> None:
+        self.r = r
+        self.lengths = [len(t) for t in titles]
+        numbers: dict[tuple[str, int], int] = {}
+        tokens: list[list[int]] = []
+        self.masks: list[int] = []
+        for title in titles:
+            seen: dict[str, int] = {}
+            mine = []
+            for ch in title:
+                n = seen[ch] = seen.get(ch, -1) + 1
+                mine.append(numbers.setdefault((ch, n), len(numbers)))
+            tokens.append(mine)
+            self.masks.append(sum(1 << t for t in mine))
+        self.filed: dict[tuple[int, ...], list[int]] | None = None
+        if len(titles) <= _FEW_TITLES:
+            return  # few enough to compare each with all of a compatible length
+        self.keys: list[set[tuple[int, ...]]] = []
+        self.filed = {}
+        for position, (title, mine) in enumerate(zip(titles, tokens, strict=True)):
+            shortest = math.floor(len(title) * r / (2 - r) * (1 - 1e-9))
+            keys: set[tuple[int, ...]] = set()
+            for apart in {self.most_apart(n) for n in range(shortest, len(title) + 1)}:
+                together = 2 if apart <= 6 else 1  # 2 groups while that is cheap: fewer chance meetings
+                size = apart + together
+                parts = [0] * size
+                for t in mine:
+                    parts[t % size] |= 1 << (t // size)
+                for picked in itertools.combinations(range(size), together):
+                    keys.add((apart, *picked, *(parts[g] for g in picked)))
+            self.keys.append(keys)
+            for key in keys:
+                self.filed.setdefault(key, []).append(position)
+
+    def most_apart(self, length: int) -> int:
+        """How many tokens a title of this length may differ in from any longer title it can match."""
+        r = self.r
+        return math.floor((1 - r) * 2 / r * length * (1 + 1e-9) + 1e-9)
+
+    def candidates(self, position: int) -> Iterable[int]:
+        """Other titles that may reach the ratio with this one, in position order."""
+        if self.filed is None:
+            n, r = self.lengths[position], self.r
+            lo = bisect.bisect_left(self.lengths, n * r / (2 - r) * (1 - 1e-9))
+            hi = bisect.bisect_right(self.lengths, n * (2 - r) / r * (1 + 1e-9))
+            return [p for p in range(lo, hi) if p != position]
+        found: set[int] = set()
+        for key in self.keys[position]:
+            found.update(self.filed[key])
+        found.discard(position)
+        return sorted(found)
 
 
 # A referral ID as the tool writes it; anything else goes through values.parse_referral_id.
