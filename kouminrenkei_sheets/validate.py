@@ -11,6 +11,7 @@ import bisect
 import difflib
 import itertools
 import math
+import operator
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
@@ -147,6 +148,10 @@ _KANJI_SET = frozenset(_PLATFORM_KANJI)
 _CONTROL = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
 # One search per text cell finds every kind of trouble; the cell is then looked at closely.
 _SUSPECT = re.compile("^[=+\\-@]|[" + _CONTROL + re.escape(_PLATFORM_SYMBOLS) + re.escape(_PLATFORM_KANJI) + "]")
+# The same over a column's text joined by line breaks: nothing found there, nothing in any cell.
+_SUSPECT_LINES = re.compile(
+    "(?m)^[=+\\-@]|[" + _CONTROL + re.escape(_PLATFORM_SYMBOLS) + re.escape(_PLATFORM_KANJI) + "]"
+)
 _CONTROL_RE = re.compile("[" + _CONTROL + "]")
 _PLATFORM_RE = re.compile("[" + re.escape(_PLATFORM_SYMBOLS) + re.escape(_PLATFORM_KANJI) + "]")
 _NUMBER_LIKE = re.compile(r"^[+-]?[\d,]*\.?\d+%?$")
@@ -186,6 +191,7 @@ class _Check:
     usable: bool = False  # has a header row with schema columns
     parsed: dict[str, dict[int, Any]] = field(default_factory=dict)  # column -> row -> parsed value
     _names: frozenset[str] = frozenset()
+    _columns: dict[str, list[CellValue]] = field(default_factory=dict)
 
     @property
     def rows(self) -> list[Row]:
@@ -199,6 +205,27 @@ class _Check:
         if len(self._names) != len(self.present):
             self._names = frozenset(c.name for c in self.present)
         return self._names
+
+    def column(self, name: str) -> list[CellValue]:
+        """One column's cells, aligned with :attr:`rows`: the schema columns the tab has are taken out
+        of the rows together, once (one lookup of all of them per row rather than one per cell)."""
+        got = self._columns.get(name)
+        if got is None:
+            names = [c.name for c in self.present if c.name not in self._columns]
+            if name not in names:
+                names.append(name)
+            rows = self.rows
+            getter = operator.itemgetter(*names)
+            try:
+                lines = [getter(r.values) for r in rows]
+            except KeyError:  # (a row without every column: only tables built by hand)
+                lines = [tuple(r.values.get(n) for n in names) for r in rows]
+            if len(names) == 1:
+                lines = [(line,) for line in lines]
+            for n, cells in zip(names, zip(*lines, strict=True) if lines else [()] * len(names), strict=True):
+                self._columns[n] = list(cells)
+            got = self._columns[name]
+        return got
 
     def add(
         self,
@@ -432,18 +459,21 @@ class _Run:
         rows = check.rows
         cache = self.cache
         suspect = _SUSPECT.search
+        suspect_any = _SUSPECT_LINES.search
         limit = cell_text_limit(self.store.backend)  # xlsx 32,767, Google Sheets 50,000: found before any write
         for column in columns:
             if not check.has(column.name):
                 continue
             name = column.name
             kind = column.type
+            cells = check.column(name)
             filled = [
                 (row, v)
-                for row in rows
-                if (v := row.values.get(name)) is not None and not (v.__class__ is str and not v.strip())
+                for row, v in zip(rows, cells, strict=True)
+                if v is not None and not (v.__class__ is str and not v.strip())
             ]
-            if any(isinstance(v, Unknown) for _, v in filled):  # a formula without a result, an error value
+            kinds = set(map(type, cells))
+            if any(issubclass(k, Unknown) for k in kinds):  # a formula without a result, an error value
                 for row, v in filled:
                     if isinstance(v, Unknown):
                         check.add("cell.unknown", row, name, v, reason=v.reason, effect="値を入れ直してください。")
@@ -456,21 +486,25 @@ class _Run:
                         check.add("text.surrogate", hit, name, got, count=str(got).count("\ufffd"))
             if column.required and len(filled) < len(rows):
                 hint = _required_hint(column)
-                for row in rows:
-                    if _blank(row.values.get(name)):
+                for row, cell in zip(rows, cells, strict=True):
+                    if _blank(cell):
                         check.add("required", row, name, hint=hint)
-            for row, v in [(r, v) for r, v in filled if v.__class__ is str and (len(v) > limit or suspect(v))]:
-                if len(v) > limit:
-                    check.add("text.too_long", row, name, v, length=len(v), limit=limit)
-                if suspect(v):
-                    self.text(check, row, name, v, formula=kind is not ValueType.PHONE)
+            if str in kinds:
+                # one search over the column's text finds whether any cell needs a closer look
+                texts = [c for c in cells if c.__class__ is str]
+                if max(map(len, texts)) > limit or suspect_any("\n".join(texts)):
+                    for row, v in [(r, v) for r, v in filled if v.__class__ is str and (len(v) > limit or suspect(v))]:
+                        if len(v) > limit:
+                            check.add("text.too_long", row, name, v, length=len(v), limit=limit)
+                        if suspect(v):
+                            self.text(check, row, name, v, formula=kind is not ValueType.PHONE)
             out: dict[int, Any] = {}
             parsed[name] = out
             if kind is ValueType.TEXT:
                 continue
             if kind is ValueType.DATE:
                 for row, v in filled:
-                    d = cache.date(v)
+                    d = v.date() if v.__class__ is datetime else cache.date(v)
                     if isinstance(d, ValueProblem):
                         check.add("date.invalid", row, name, v, reason=_visible(d.reason))
                     else:
@@ -683,8 +717,9 @@ def _proposal_ids(run: _Run, check: _Check, column: str) -> dict[int, tuple[int,
     """(年度, 連番) of each row's proposal ID; a malformed one is a finding. H31-0001 and R1-0001 are
     the same 年度 and number, hence the same proposal."""
     out: dict[int, tuple[int, int]] = {}
+    ids = check.parsed.get(column, {})
     for row in check.rows:
-        raw = check.parsed.get(column, {}).get(row.number)
+        raw = ids.get(row.number)
         if raw is None:
             continue
         got = run.proposal_id(raw)
@@ -908,8 +943,9 @@ _PLAIN_REFERRAL_ID = re.compile(r"^([A-Z]\d{1,2}-\d{4,})-(\d{2,})$")
 def _check_referral_ids(run: _Run, check: _Check, proposal_of: dict[int, tuple[int, int]]) -> None:
     """照会ID: its form, unique, and beginning with the row's 提案ID."""
     first: dict[tuple[int, int, int], int] = {}
+    ids = check.parsed.get(R_ID, {})
     for row in check.rows:
-        raw = check.parsed.get(R_ID, {}).get(row.number)
+        raw = ids.get(row.number)
         if raw is None:
             continue
         plain = _PLAIN_REFERRAL_ID.match(raw) if isinstance(raw, str) else None
