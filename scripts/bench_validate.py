@@ -10,6 +10,7 @@ after one untimed run of each:
   peer      frictionless validating the same tables exported to CSV with an equivalent schema (types,
             required, enums, ID patterns, unique keys, the 照会 → 提案 foreign key). It cannot express the
             和暦 dates, the desk's 選択肢 sheet, status and date-order rules or the near-duplicate 件名 check.
+Wall times decide (CPU times are shown beside them: on a shared machine they show what the wall hides).
 Targets (issue 16), at 10,000 referrals: validate ≤ 1.5x the floor; frictionless ≥ 2x validate's time;
 linear to 30,000 (≤ 1.25x the time per referral at 10,000). Each printed with met / MISSED; exit 1 on a miss.
 
@@ -284,13 +285,19 @@ TARGET_PEER = 2.0  # frictionless / validate, at least
 TARGET_LINEAR = 1.25  # time per referral at the largest size / at the target size, at most
 
 
-def timed(func: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    """The median wall time of ``repeat`` runs, and the last result."""
-    times, result = [], None
+CPU: dict[str, float] = {}  # the median CPU time of each measurement, beside its wall time
+
+
+def timed(func: Callable[[], Any], repeat: int, name: str = "") -> tuple[float, Any]:
+    """The median wall time of ``repeat`` runs, and the last result (the median CPU time to ``CPU[name]``:
+    on a machine shared with other work it shows what the wall time hides)."""
+    times, cpu, result = [], [], None
     for _ in range(max(1, repeat)):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = func()
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    CPU[name] = statistics.median(cpu)
     return statistics.median(times), result
 
 
@@ -335,29 +342,30 @@ def measure(folder: Path, repeat: int, with_peer: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"size_mb": register.stat().st_size / 1e6, "tabs": len(sheets)}
     calamine_floor(register, sheets)  # one untimed run of each (imports, first-call set-up)
     validate(config, store, write_back=False, today=TODAY)
-    out["floor"], out["cells"] = timed(lambda: calamine_floor(register, sheets), repeat)
+    out["floor"], out["cells"] = timed(lambda: calamine_floor(register, sheets), repeat, "floor")
     refs = [SheetRef(n) for n in sheets]
-    out["read"], tables = timed(lambda: store.read(refs), repeat)
+    out["read"], tables = timed(lambda: store.read(refs), repeat, "read")
     out["rows"] = {PROPOSALS: len(tables[SheetRef(PROPOSALS)].rows), REFERRALS: len(tables[SheetRef(REFERRALS)].rows)}
     del tables
-    out["validate"], report = timed(lambda: validate(config, store, write_back=False, today=TODAY), repeat)
+    out["validate"], report = timed(lambda: validate(config, store, write_back=False, today=TODAY), repeat, "validate")
     out["counts"] = report.counts
     validate(config, store, write_back=True, today=TODAY)  # writes 検証結果 and the marks once
     saves = store.saves
-    out["steady"], again = timed(lambda: validate(config, store, write_back=True, today=TODAY), repeat)
+    out["steady"], again = timed(lambda: validate(config, store, write_back=True, today=TODAY), repeat, "steady")
     out["steady_wrote"] = store.saves != saves or bool(again.written)
     if with_peer:
         from frictionless import Package
 
         package = Package(json.loads((folder / "datapackage.json").read_text(encoding="utf-8")), basepath=str(folder))
-        out["peer"], peer_report = timed(lambda: package.validate(), repeat)
+        out["peer"], peer_report = timed(lambda: package.validate(), repeat, "peer")
         out["peer_errors"] = len(peer_report.flatten(["type"]))
+    out["cpu"] = dict(CPU)
     out["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
 
 
-def _line(what: str, seconds: float, rest: str = "") -> None:
-    print(f"  {what:<50}{seconds:6.2f} s {rest}".rstrip())
+def _line(what: str, seconds: float, cpu: float, rest: str = "") -> None:
+    print(f"  {what:<50}{seconds:6.2f} s (cpu {cpu:5.2f} s) {rest}".rstrip())
 
 
 def _verdict(ok: bool) -> str:
@@ -401,17 +409,23 @@ def main(argv: list[str] | None = None) -> int:
                 f"{n:,} referrals ({r['rows'][PROPOSALS]:,} proposals, {r['tabs']} tabs, {r['cells']:,} cells, "
                 f"register.xlsx {r['size_mb']:.1f} MB, prepared in {built:.1f} s), medians of {args.repeat}:"
             )
-            floor = r["floor"]
-            _line("floor: calamine read of the tabs validate reads", floor)
-            _line("the store's read of the same tabs (to tables)", r["read"], f"= {r['read'] / floor:.2f}x the floor")
+            floor, cpu = r["floor"], r["cpu"]
+            _line("floor: calamine read of the tabs validate reads", floor, cpu["floor"])
+            _line(
+                "the store's read of the same tabs (to tables)",
+                r["read"],
+                cpu["read"],
+                f"= {r['read'] / floor:.2f}x the floor",
+            )
             checks = r["validate"] - r["read"]
             _line(
                 "validate --no-write-back",
                 r["validate"],
+                cpu["validate"],
                 f"= {r['validate'] / floor:.2f}x the floor (checks after the read ≈ {checks:.2f} s) — {r['counts']}",
             )
             wrote = "— WROTE, must not" if r["steady_wrote"] else "(nothing written)"
-            _line("validate, write-back over an unchanged register", r["steady"], wrote)
+            _line("validate, write-back over an unchanged register", r["steady"], cpu["steady"], wrote)
             if "peer" in r:
                 ratio = r["peer"] / r["validate"]
                 errors = r["peer_errors"]
@@ -426,11 +440,11 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(root, ignore_errors=True)
 
     print(f"scaling (medians of {args.repeat}):")
-    print("  referrals     floor     read  validate  validate per 1,000  peak MiB")
+    print("  referrals     floor     read  validate  validate per 1,000  validate cpu  peak MiB")
     for n, r in results.items():
         print(
             f"  {n:>9,} {r['floor']:8.2f}s {r['read']:7.2f}s {r['validate']:8.2f}s "
-            f"{1000 * r['validate'] / n:17.3f}s {r['peak_mib']:9.0f}"
+            f"{1000 * r['validate'] / n:17.3f}s {r['cpu']['validate']:12.2f}s {r['peak_mib']:9.0f}"
         )
 
     t = results[args.target_size]
@@ -438,7 +452,11 @@ def main(argv: list[str] | None = None) -> int:
     ratio = t["validate"] / t["floor"]
     oks.append(ratio <= TARGET_FLOOR)
     print(f"targets at {args.target_size:,} referrals:")
-    print(f"  validate / calamine floor: {ratio:.2f}x (target ≤ {TARGET_FLOOR}x): {_verdict(oks[-1])}")
+    cpu_ratio = t["cpu"]["validate"] / t["cpu"]["floor"]
+    print(
+        f"  validate / calamine floor: {ratio:.2f}x (target ≤ {TARGET_FLOOR}x): {_verdict(oks[-1])} "
+        f"(in CPU time {cpu_ratio:.2f}x)"
+    )
     if "peer" in t:
         peer = t["peer"] / t["validate"]
         oks.append(peer >= TARGET_PEER)
