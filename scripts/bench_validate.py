@@ -432,6 +432,7 @@ def main(argv: list[str] | None = None) -> int:
                 _line(
                     "peer: frictionless on the same data as CSV",
                     r["peer"],
+                    cpu["peer"],
                     f"= {ratio:.2f}x validate's ({errors} errors)",
                 )
             print(f"  {'peak memory of this size’s process':<50}{r['peak_mib']:6.0f} MiB")
