@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from itertools import compress
 from typing import Any, cast
 
 from . import clock, workflow
@@ -492,8 +491,8 @@ class _Run:
             blank = {tv for tv in distinct if tv[1] is None or (tv[0] is str and not cast(str, tv[1]).strip())}
             if blank:
                 keep = list(map(operator.not_, map(blank.__contains__, typed)))
-                filled = list(compress(zip(rows, cells, strict=True), keep))
-                filled_typed = list(compress(typed, keep))
+                filled = list(itertools.compress(zip(rows, cells, strict=True), keep))
+                filled_typed = list(itertools.compress(typed, keep))
             else:
                 filled, filled_typed = list(zip(rows, cells, strict=True)), typed
             if any(issubclass(k, Unknown) for k in kinds):  # a formula without a result, an error value
