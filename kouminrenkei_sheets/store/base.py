@@ -129,18 +129,26 @@ def table_from_grid(ref: SheetRef, grid: list[list[CellValue]], hidden: bool = F
     keys = [header_key(h) for h in headers]
     rows: list[Row] = []
     replaced: list[tuple[int, str]] = []
+    # the keys once each (a repeated or empty header's cells are not read), in header order
+    unique = list(dict.fromkeys(k for k in keys if k))
+    simple = len(unique) == len(keys)  # every header a distinct key: a row is zip(keys, cells)
+    # lone surrogates are rare: one search over the sheet's text tells whether any cell has one
+    texts = [c for cells in grid[1:] for c in cells if c.__class__ is str and not c.isascii()]
+    any_surrogates = bool(texts) and has_surrogates("\x00".join(texts))
     for i, cells in enumerate(grid[1:], start=2):
-        if all(is_blank(c) for c in cells):
+        if not any(c is not None and not is_blank(c) for c in cells):
             continue
-        values: dict[str, CellValue] = {}
-        for k, v in zip(keys, cells, strict=False):
-            if k and k not in values:
-                if v.__class__ is str and not v.isascii() and has_surrogates(v):
-                    v = replace_surrogates(v)
-                    replaced.append((i, k))
-                values[k] = v
-        for k in keys:
-            if k:
+        if simple and not any_surrogates and len(cells) >= len(keys):
+            values = dict(zip(keys, cells, strict=False))  # (cells past the last header are not read)
+        else:
+            values = {}
+            for k, v in zip(keys, cells, strict=False):
+                if k and k not in values:
+                    if v.__class__ is str and not v.isascii() and has_surrogates(v):
+                        v = replace_surrogates(v)
+                        replaced.append((i, k))
+                    values[k] = v
+            for k in unique:
                 values.setdefault(k, None)
         rows.append(Row(i, values))
     return Table(ref, headers, rows, hidden=hidden, replaced=replaced)
