@@ -66,11 +66,13 @@ from .store.base import (
     header_key,
 )
 from .values import (
+    CUT_SAID,
     Unknown,
     ValueProblem,
     check_corporate_number,
     check_email,
     check_phone,
+    cut_said,
     display,
     fiscal_year,
     fiscal_year_code,
@@ -515,7 +517,10 @@ class _Run:
             if str in kinds:
                 # one search over the column's text finds whether any cell needs a closer look
                 texts = [c for c in cells if c.__class__ is str]
-                if max(map(len, texts)) > limit or suspect_any("\n".join(texts)):
+                joined = "\n".join(texts)
+                if CUT_SAID in joined:
+                    _add_cuts(check, name, filled)
+                if max(map(len, texts)) > limit or suspect_any(joined):
                     for row, v in [(r, v) for r, v in filled if v.__class__ is str and (len(v) > limit or suspect(v))]:
                         if len(v) > limit:
                             check.add("text.too_long", row, name, v, length=len(v), limit=limit)
@@ -1195,6 +1200,19 @@ def _check_department(run: _Run, department: Department, table: Table | None, la
     columns = [c for c in DEPARTMENT_SHEET.columns if c.owner is Owner.DEPARTMENT]
     parsed = run.values(check, columns)
     run.future(check, parsed, {r.number: r for r in check.rows})
+    for column in DEPARTMENT_SHEET.columns:  # the desk's text, shown cut by sync: said in the cell's note
+        if column.owner is Owner.DESK and column.type is ValueType.TEXT and check.has(column.name):
+            filled = [(r, v) for r in check.rows if (v := r.values.get(column.name)).__class__ is str]
+            if any(CUT_SAID in v for _, v in filled):
+                _add_cuts(check, column.name, filled)
+
+
+def _add_cuts(check: _Check, name: str, filled: Sequence[tuple[Row, Any]]) -> None:
+    """A cell holding text a job cut to fit (values.cut_to_fit): an info finding, so the cell's note
+    says it is cut, how long the whole is and where the whole is kept."""
+    for row, v in filled:
+        if v.__class__ is str and (cut := cut_said(v)) is not None:
+            check.add("text.shown_cut", row, name, v[-60:], total=cut[0], visible=cut[1], kept=cut[2])
 
 
 # ---------------------------------------------------------------- write-back

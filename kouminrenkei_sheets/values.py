@@ -26,6 +26,7 @@ __all__ = [
     "check_email",
     "check_phone",
     "corporate_check_digit",
+    "cut_said",
     "cut_to_fit",
     "date_or_none",
     "display",
@@ -126,6 +127,16 @@ def cut_to_fit(text: str, limit: int, *, kept: str = "台帳") -> str:
         return text
     note = f"…（全{len(text):,}文字のうち{limit - 80:,}文字まで表示。全文は{kept}にあります）"
     return text[: limit - 80] + note
+
+
+CUT_SAID = "文字まで表示。全文は"  # in every cut :func:`cut_to_fit` made (a quick test before the pattern)
+_CUT = re.compile(r"…（全([\d,]+)文字のうち([\d,]+)文字まで表示。全文は(.+?)にあります）$")
+
+
+def cut_said(text: str) -> tuple[str, str, str] | None:
+    """For text :func:`cut_to_fit` cut: the whole length, the length shown and where the whole is."""
+    m = _CUT.search(text) if CUT_SAID in text else None
+    return (m.group(1), m.group(2), m.group(3)) if m else None
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -449,6 +449,13 @@ def test_an_over_long_answer_is_cut_with_the_cut_said_and_kept_whole_in_history(
     assert "".join(str(r.get("新値")) for r in parts) == long_text  # nothing lost
     again = intake(config, store, str(write_csv(tmp_path / "a.csv", rows)), now=NOW)
     assert again.imported == [] and again.edited == []  # the cut cell is not taken for an edited answer
+    from kouminrenkei_sheets.validate import validate
+
+    [said] = [f for f in validate(config, store, write_back=False).findings if f.code == "text.shown_cut"]
+    assert (said.sheet, said.column, said.key) == ("提案", "概要", answer.proposal_id)
+    assert said.message.endswith(
+        "全40,000文字のうち32,687文字までを表示しています。全文は変更履歴（種別「全文控え」）にあります。"
+    )
 
 
 def test_formatted_empty_rows_do_not_push_new_proposals_down(tmp_path: Path) -> None:

@@ -295,3 +295,28 @@ def test_an_error_value_from_google_sheets_is_unknown_and_the_row_stays(
     assert keys == [Unknown("#NAME?", "error"), "R7-0003-02"]  # not restored as a second row, not deleted
     assert result.changes == []
     assert [(f.column, f.value) for f in result.unknown_cells] == [("照会ID", "#NAME?")]
+
+
+def test_a_cut_cell_gets_a_note_saying_so_and_where_the_whole_text_is(tmp_path: Path) -> None:
+    """Sync shows an over-long 概要 cut in the department's book; validate then marks that cell with
+    a note (the tool's marks) naming the whole length and where the rest is kept."""
+    from test_sync import KANKO as TOURISM
+    from test_sync import Desk, make_config, new_store
+
+    from kouminrenkei_sheets.validate import validate
+
+    config = make_config(tmp_path, "memory", "books")
+    desk = Desk(config, new_store(config))
+    desk.seed()
+    desk.set_proposal("R7-0002", "概要", "観" * 40_000)
+    desk.sync()
+    report = validate(config, desk.store, write_back=True)
+    [found] = [f for f in report.findings if f.code == "text.shown_cut"]
+    assert (found.severity, found.column, found.key) == ("info", "概要", "R7-0002-01")
+    assert found.message == (
+        "長すぎて1セルに収まらないため、全40,000文字のうち32,687文字までを表示しています。全文は台帳にあります。"
+    )
+    marks = desk.table(desk.ref(TOURISM)).marks
+    [note] = [n for (row, column), n in marks.items() if column == "概要"]
+    assert note == f"【情報】{found.message}"
+    assert validate(config, desk.store, write_back=True).written == []  # the note stays: nothing rewritten
