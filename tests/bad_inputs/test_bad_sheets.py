@@ -300,10 +300,9 @@ def test_an_error_value_from_google_sheets_is_unknown_and_the_row_stays(
 def test_a_cut_cell_gets_a_note_saying_so_and_where_the_whole_text_is(tmp_path: Path) -> None:
     """Sync shows an over-long 概要 cut in the department's book; validate then marks that cell with
     a note (the tool's marks) naming the whole length and where the rest is kept."""
+    from kouminrenkei_sheets.validate import validate
     from test_sync import KANKO as TOURISM
     from test_sync import Desk, make_config, new_store
-
-    from kouminrenkei_sheets.validate import validate
 
     config = make_config(tmp_path, "memory", "books")
     desk = Desk(config, new_store(config))
