@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, cast
+from typing import Any
 
 from . import clock, workflow
 from .config import Config
@@ -79,6 +79,7 @@ from .values import (
     fiscal_year_label,
     format_date,
     id_key,
+    is_blank,
     match_choice,
     match_multi_choice,
     normalize_text,
@@ -169,10 +170,6 @@ def _visible(text: str) -> str:
     return _CONTROL_RE.sub(lambda m: chr(0x2400 + ord(m.group())) if m.group() != "\x7f" else "␡", text)
 
 
-def _blank(v: CellValue) -> bool:
-    return v is None or (isinstance(v, str) and not v.strip())
-
-
 def _shown(v: CellValue) -> str:
     return _visible(display(v))
 
@@ -245,7 +242,7 @@ class _Check:
         key = None
         if row is not None and self.schema.key:
             k = row.values.get(self.schema.key)
-            key = None if _blank(k) else _visible(_key_text(k))
+            key = None if is_blank(k) else _visible(_key_text(k))
         text = shown if shown is not None else (None if value is None else _shown(value))
         self.findings.append(
             make_finding(
@@ -490,7 +487,7 @@ class _Run:
             typed = list(zip(map(type, cells), cells, strict=True))
             distinct = dict.fromkeys(typed)  # (in the order met: the caches fill as a row-by-row pass would)
             kinds = {k for k, _ in distinct}
-            blank = {tv for tv in distinct if tv[1] is None or (tv[0] is str and not cast(str, tv[1]).strip())}
+            blank = {tv for tv in distinct if is_blank(tv[1])}  # (each distinct value once)
             if blank:
                 keep = list(map(operator.not_, map(blank.__contains__, typed)))
                 filled = list(itertools.compress(zip(rows, cells, strict=True), keep))
@@ -512,7 +509,7 @@ class _Run:
             if column.required and len(filled) < len(rows):
                 hint = _required_hint(column)
                 for row, cell in zip(rows, cells, strict=True):
-                    if _blank(cell):
+                    if is_blank(cell):
                         check.add("required", row, name, hint=hint)
             if str in kinds:
                 # one search over the column's text finds whether any cell needs a closer look
@@ -719,7 +716,7 @@ def _check_choices_sheet(run: _Run, table: Table | None) -> None:
         items: dict[str, None] = {}
         for row in table.rows:
             v = row.values.get(column.name)
-            if not _blank(v):
+            if not is_blank(v):
                 items[normalize_text(v)] = None
         if items:
             lists[column.name] = tuple(items)
@@ -846,7 +843,7 @@ def _check_duplicates(check: _Check) -> None:
     buckets: dict[str, list[tuple[str, Row]]] = {}
     for row in check.rows:
         who, title = row.values.get(P_PROPOSER), row.values.get(P_TITLE)
-        if not _blank(who) and not _blank(title):
+        if not is_blank(who) and not is_blank(title):
             buckets.setdefault(_proposer_key(who), []).append((_title_key(title), row))
     for items in buckets.values():
         if len(items) < 2:
@@ -859,7 +856,7 @@ def _check_duplicates(check: _Check) -> None:
                 P_TITLE,
                 later.values.get(P_TITLE),
                 other_row=earlier.number,
-                other_key="（IDなし）" if _blank(other_key) else _visible(_key_text(other_key)),
+                other_key="（IDなし）" if is_blank(other_key) else _visible(_key_text(other_key)),
                 ratio=int(ratio * 100),
             )
 
@@ -1030,7 +1027,7 @@ def _check_referrals(run: _Run, table: Table | None, proposals: _Check, master: 
             check.add("ref.proposal", row, R_PROPOSAL, raw_pid, proposals=PROPOSALS)
         answer = answers.get(number)
         raw_answer = row.values.get(R_ANSWER)
-        answer_text = answer if answer is not None else ("" if _blank(raw_answer) else normalize_text(raw_answer))
+        answer_text = answer if answer is not None else ("" if is_blank(raw_answer) else normalize_text(raw_answer))
         if pid is not None:
             run.answers.setdefault(pid, []).append(answer_text)
 
@@ -1073,20 +1070,20 @@ def _check_referrals(run: _Run, table: Table | None, proposals: _Check, master: 
 
         # an answer and its date go together
         final = answer in Answer.FINAL
-        if final and check.has(R_ANSWERED) and _blank(row.values.get(R_ANSWERED)):
+        if final and check.has(R_ANSWERED) and is_blank(row.values.get(R_ANSWERED)):
             check.add("answer.date_missing", row, R_ANSWERED, answer=answer)
         if (
             number in answer_dates
             and check.has(R_ANSWER)
-            and (answer == Answer.NONE or (answer is None and _blank(raw_answer)))
+            and (answer == Answer.NONE or (answer is None and is_blank(raw_answer)))
         ):
             answered_shown = _shown(row.values.get(R_ANSWERED))
             check.add("answer.missing", row, R_ANSWER, raw_answer, answered=answered_shown, answer=Answer.NONE)
 
         # overdue: no final answer after the deadline (回答期限, else 照会日 + answer_days)
-        if answer is None and not _blank(raw_answer):
+        if answer is None and not is_blank(raw_answer):
             continue  # not a valid answer: reported as a choice error already
-        due = workflow.due_date(due_dates.get(number), _blank(row.values.get(R_DUE)), referred, answer_days)
+        due = workflow.due_date(due_dates.get(number), is_blank(row.values.get(R_DUE)), referred, answer_days)
         days = workflow.days_overdue(answer, run.status.get(pid) if pid is not None else None, due, run.today)
         if due is not None and days is not None:
             check.add(
@@ -1355,7 +1352,7 @@ def _validate(
     targets: set[str] = set()
     for row in referrals.rows:
         target = row.values.get(R_TARGET)
-        if not _blank(target):
+        if not is_blank(target):
             targets.add(run.norm(target))
     step("台帳", 0, len(run.departments) + 1)
     books, unreadable = run.read_books(run.departments.values())

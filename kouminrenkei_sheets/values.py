@@ -191,7 +191,12 @@ def is_blank(value: object) -> bool:
         return True
     if isinstance(value, float) and math.isnan(value):
         return True
-    return isinstance(value, str) and normalize_text(value) == ""
+    if not isinstance(value, str):
+        return False
+    if not value.strip():
+        return True
+    # (ASCII text that is not all spaces keeps a character through NFKC: no need to normalise it)
+    return not value.isascii() and normalize_text(value) == ""
 
 
 def _compact(value: object) -> str:

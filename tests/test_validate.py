@@ -249,6 +249,13 @@ CORPUS: list[tuple[str, list[Edit], list[Edit], str, tuple[str, int, str]]] = [
         (PROPOSALS, 3, "件名"),
     ),
     (
+        "required, only a zero-width space (sync reads it as blank too: values.is_blank)",
+        [(PROPOSALS, 3, "件名", "\u200b\u3000")],
+        [(PROPOSALS, 3, "件名", "\u200b観光データ")],
+        "required",
+        (PROPOSALS, 3, "件名"),
+    ),
+    (
         "required referral",
         [(REFERRALS, 3, "照会日", None)],
         [(REFERRALS, 3, "照会日", "2025/10/21")],

@@ -19,7 +19,6 @@ from kouminrenkei_sheets.validate import (
     P_ID,
     P_PROPOSER,
     P_TITLE,
-    _blank,
     _Check,
     _check_duplicates,
     _key_text,
@@ -28,6 +27,7 @@ from kouminrenkei_sheets.validate import (
     _TitleIndex,
     _visible,
 )
+from kouminrenkei_sheets.values import is_blank
 
 
 def reference_duplicates(check: _Check) -> None:
@@ -35,7 +35,7 @@ def reference_duplicates(check: _Check) -> None:
     buckets: dict[str, list[tuple[str, Row]]] = {}
     for row in check.rows:
         who, title = row.values.get(P_PROPOSER), row.values.get(P_TITLE)
-        if not _blank(who) and not _blank(title):
+        if not is_blank(who) and not is_blank(title):
             buckets.setdefault(_proposer_key(who), []).append((_title_key(title), row))
     for items in buckets.values():
         if len(items) < 2:
@@ -68,7 +68,7 @@ def reference_duplicates(check: _Check) -> None:
                     P_TITLE,
                     later.values.get(P_TITLE),
                     other_row=earlier.number,
-                    other_key="（IDなし）" if _blank(other_key) else _visible(_key_text(other_key)),
+                    other_key="（IDなし）" if is_blank(other_key) else _visible(_key_text(other_key)),
                     ratio=int(ratio * 100),
                 )
 

@@ -800,3 +800,11 @@ def test_referral_id() -> None:
             parse_referral_id(bad)
     with pytest.raises(ValueProblem):
         referral_id("R7", 1)
+
+
+@given(st.text(alphabet=st.sampled_from(" \u3000\u200b\ufeff\t\n\r\xa0a1あ\u2060\u180e"), max_size=8))
+def test_is_blank_is_exactly_nothing_left_after_normalising(text: str) -> None:
+    """The fast paths of is_blank (all spaces; ASCII) agree with the rule itself."""
+    from kouminrenkei_sheets.values import is_blank, normalize_text
+
+    assert is_blank(text) == (normalize_text(text) == "")
