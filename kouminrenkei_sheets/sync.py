@@ -706,47 +706,13 @@ def _sync(
         return result
     departments = departments_from_table(config, tables[MASTER_REF])
     by_name = {normalize_text(name): d for name, d in departments.items()}
-    if department is not None:
-        wanted = normalize_text(department)
-        if wanted not in by_name:
-            known = "、".join(by_name) or "（担当課マスタが空です）"
-            raise UsageError(f"「{department}」は担当課マスタにありません。登録されている課: {known}")
-        targets = [by_name[wanted]]
-    else:
-        targets = list(by_name.values())
-    for d in [d for d in targets if d.problem]:  # a ブック outside the desk folder is never opened
-        result.problems.append(f"担当課シート {d.row}行目 課「{d.name}」: {d.problem} この課は同期しません。")
-    targets = [d for d in targets if not d.problem]
-    result.departments = [d.name for d in targets]
+    targets = _targets(by_name, department, result)
 
     # -- the register as plain values, which the merge updates in memory
     proposals: dict[str, Row] = {}
     for row in proposal_table.rows:
         proposals.setdefault(id_key(_get(row, "提案ID")), row)
-    referrals: dict[str, Row] = {}
-    working: dict[str, dict[str, CellValue]] = {}
-    for row in referral_table.rows:
-        raw_id = _get(row, "照会ID")
-        if isinstance(raw_id, Unknown):
-            planner.ids_unknown = True
-            planner.unknown(REFERRALS, row.number, "照会ID", "", raw_id, _LEFT_ROW_REGISTER)
-            continue
-        key = id_key(raw_id)
-        if not key:
-            continue
-        if key in referrals:
-            result.problems.append(
-                f"照会シート {row.number}行目: 照会ID「{typed_text(_get(row, '照会ID'))}」が重複しています"
-                f"（{referrals[key].number}行目と同じ）。この行は同期しません。"
-            )
-            continue
-        referrals[key] = row
-        working[key] = {c.source[1]: _get(row, c.source[1]) for c in _COLUMNS if c.source and c.source[0] == REFERRALS}
-        _report_unknown(planner, REFERRALS, row, key, ("提案ID", "照会先", *_SOURCES[REFERRALS]))
-        if is_unknown(_get(row, "照会先")) or is_unknown(_get(row, "提案ID")):
-            planner.frozen.add(key)
-    for row in proposal_table.rows:
-        _report_unknown(planner, PROPOSALS, row, typed_text(_get(row, "提案ID")), ("提案ID", *_SOURCES[PROPOSALS]))
+    referrals, working = _register_referrals(referral_table, proposal_table, planner)
     recipient = {key: normalize_text(_get(row, "照会先")) for key, row in referrals.items()}
 
     # -- department sheets and the state of the last sync
@@ -754,33 +720,7 @@ def _sync(
     if seen is not None:  # versions of the department books before they are read
         seen.read()
         seen.observe([d.ref.book for d in targets if d.ref.book is not None])
-    refs = []
-    for d in targets:
-        if d.ref.book is None or store.book_exists(d.ref.book):
-            refs.append(d.ref)
-    dep_tables = store.read(refs) if refs else {}
-    plans: list[_DepartmentPlan] = []
-    for d in targets:
-        table = dep_tables.get(d.ref)
-        if table is None and (d.ref.book is None or store.book_exists(d.ref.book)):
-            renamed = _renamed_tab(store, d, departments)
-            if renamed is not None:
-                result.problems.append(renamed)
-                continue
-        plan = _department_plan(d, table, store, planner)
-        if plan is None:
-            continue
-        dname = normalize_text(d.name)
-        for (sd, key), srow in state.rows.items():
-            if sd == dname:
-                plan.slots.setdefault(key, _Slot(key)).state = srow
-        if _book_written(plan):
-            for slot in plan.slots.values():
-                if slot.state is not None and slot.state.kind in IN_FLIGHT:
-                    slot.state = None if slot.state.kind == REMOVING else replace(slot.state, kind=SYNCED)
-        for slot in plan.slots.values():
-            _resolve(slot)
-        plans.append(plan)
+    plans = _department_plans(store, targets, departments, state, planner)
 
     # -- a referral moved to another department: the answers in 照会 were the old department's
     _clear_moved(state, recipient, set(by_name), referrals, working, planner)
@@ -826,6 +766,93 @@ def _sync(
     if seen is not None:
         seen.keep(result, targets)
     return result
+
+
+def _targets(by_name: Mapping[str, Department], department: str | None, result: SyncResult) -> list[Department]:
+    """The departments this sync takes: all, or the one ``--department`` names; one whose ブック is
+    outside the desk folder is never opened (said in the result)."""
+    if department is not None:
+        wanted = normalize_text(department)
+        if wanted not in by_name:
+            known = "、".join(by_name) or "（担当課マスタが空です）"
+            raise UsageError(f"「{department}」は担当課マスタにありません。登録されている課: {known}")
+        targets = [by_name[wanted]]
+    else:
+        targets = list(by_name.values())
+    for d in [d for d in targets if d.problem]:
+        result.problems.append(f"担当課シート {d.row}行目 課「{d.name}」: {d.problem} この課は同期しません。")
+    targets = [d for d in targets if not d.problem]
+    result.departments = [d.name for d in targets]
+    return targets
+
+
+def _department_plans(
+    store: Store,
+    targets: Sequence[Department],
+    departments: Mapping[str, Department],
+    state: _State,
+    planner: _Planner,
+) -> list[_DepartmentPlan]:
+    """Each department sheet read (in one go) and matched with the last sync's state, row by row;
+    a tab renamed by a person, or a sheet whose structure is not the schema's, gets no plan (said)."""
+    refs = [d.ref for d in targets if d.ref.book is None or store.book_exists(d.ref.book)]
+    dep_tables = store.read(refs) if refs else {}
+    plans: list[_DepartmentPlan] = []
+    for d in targets:
+        table = dep_tables.get(d.ref)
+        if table is None and (d.ref.book is None or store.book_exists(d.ref.book)):
+            renamed = _renamed_tab(store, d, departments)
+            if renamed is not None:
+                planner.result.problems.append(renamed)
+                continue
+        plan = _department_plan(d, table, store, planner)
+        if plan is None:
+            continue
+        dname = normalize_text(d.name)
+        for (sd, key), srow in state.rows.items():
+            if sd == dname:
+                plan.slots.setdefault(key, _Slot(key)).state = srow
+        if _book_written(plan):
+            for slot in plan.slots.values():
+                if slot.state is not None and slot.state.kind in IN_FLIGHT:
+                    slot.state = None if slot.state.kind == REMOVING else replace(slot.state, kind=SYNCED)
+        for slot in plan.slots.values():
+            _resolve(slot)
+        plans.append(plan)
+    return plans
+
+
+def _register_referrals(
+    referral_table: Table, proposal_table: Table, planner: _Planner
+) -> tuple[dict[str, Row], dict[str, dict[str, CellValue]]]:
+    """照会's rows by 照会ID and the values the merge works on; a repeated ID or one that cannot be
+    read is left out and said, a row whose 照会先 or 提案ID cannot be read is frozen (left alone)."""
+    result = planner.result
+    referrals: dict[str, Row] = {}
+    working: dict[str, dict[str, CellValue]] = {}
+    for row in referral_table.rows:
+        raw_id = _get(row, "照会ID")
+        if isinstance(raw_id, Unknown):
+            planner.ids_unknown = True
+            planner.unknown(REFERRALS, row.number, "照会ID", "", raw_id, _LEFT_ROW_REGISTER)
+            continue
+        key = id_key(raw_id)
+        if not key:
+            continue
+        if key in referrals:
+            result.problems.append(
+                f"照会シート {row.number}行目: 照会ID「{typed_text(_get(row, '照会ID'))}」が重複しています"
+                f"（{referrals[key].number}行目と同じ）。この行は同期しません。"
+            )
+            continue
+        referrals[key] = row
+        working[key] = {c.source[1]: _get(row, c.source[1]) for c in _COLUMNS if c.source and c.source[0] == REFERRALS}
+        _report_unknown(planner, REFERRALS, row, key, ("提案ID", "照会先", *_SOURCES[REFERRALS]))
+        if is_unknown(_get(row, "照会先")) or is_unknown(_get(row, "提案ID")):
+            planner.frozen.add(key)
+    for row in proposal_table.rows:
+        _report_unknown(planner, PROPOSALS, row, typed_text(_get(row, "提案ID")), ("提案ID", *_SOURCES[PROPOSALS]))
+    return referrals, working
 
 
 def _write(
@@ -1121,6 +1148,45 @@ def _rollups(
             planner.result.failure_candidates.append(pid)
 
 
+def _take_out(
+    plan: _DepartmentPlan, slot: _Slot, referrals: Mapping[str, Row], planner: _Planner, deletes: list[Change]
+) -> None:
+    """A row of a referral not (or no longer) addressed to this department: a row sync placed is taken
+    out, its answers kept in 変更履歴; a row the department added itself stays, and is said."""
+    d, label, result = plan.department, plan.label, planner.result
+    key, row = slot.key, slot.row
+    if row is None:
+        return
+    if slot.base is not None and (
+        (key not in referrals and planner.ids_unknown) or any(is_unknown(v) for v in row.values.values())
+    ):
+        _keep(plan, slot)  # it may be the row whose 照会ID cannot be read, or holds what the tool cannot know
+        return
+    if slot.base is None:
+        who = typed_text(_get(referrals[key], "照会先")) if key in referrals else ""
+        reason = f"{who}あての照会です（同期の対象外）" if who else "台帳にない照会ID（同期の対象外）"
+        result.added_rows.append(RowNote(d.name, label, row.number, key, reason))
+        return
+    as_read = {c.name: _get(row, c.name) for c in _COLUMNS if c.name not in plan.missing_columns}
+    deletes.append(DeleteRow(d.ref, RowKey(KEY, key), as_read))
+    plan.in_flight[key] = (REMOVING, {c.name: _get(row, c.name) for c in _COLUMNS})
+    plan.writes += 1
+    if key in referrals:
+        why = f"照会先が「{typed_text(_get(referrals[key], '照会先'))}」に変わったため削除"
+    else:
+        why = "台帳から照会が削除されたため削除"
+    base = slot.base or {}
+    for c in _ANSWER_COLUMNS:
+        value = _get(row, c.name)
+        # withdrawn: the answers have no register row to go to; moved: they were this department's
+        # and 照会 no longer holds them. Either way they are kept in 変更履歴.
+        if not is_blank(value) and (key not in referrals or not same(c, value, base.get(c.name))):
+            planner.log(SyncChange(HistoryKind.PUSH, d.name, label, key, c.name, value, ""), record=not slot.replay)
+    planner.log(SyncChange(HistoryKind.PUSH, d.name, label, key, ROW_LABEL, ROW_LABEL, ROW_REMOVED),
+                record=not slot.replay)  # fmt: skip
+    result.removed_rows.append(RowNote(d.name, label, row.number, key, why))
+
+
 def _push(
     plan: _DepartmentPlan,
     addressed: set[str],
@@ -1214,36 +1280,7 @@ def _push(
                 plan.in_flight[key] = (WRITING, {c.name: _get(row, c.name) for c in _COLUMNS})
             continue
         # not (or no longer) addressed to this department
-        if row is None:
-            continue
-        if slot.base is not None and (
-            (key not in referrals and planner.ids_unknown) or any(is_unknown(v) for v in row.values.values())
-        ):
-            _keep(plan, slot)  # it may be the row whose 照会ID cannot be read, or holds what the tool cannot know
-            continue
-        if slot.base is None:
-            who = typed_text(_get(referrals[key], "照会先")) if key in referrals else ""
-            reason = f"{who}あての照会です（同期の対象外）" if who else "台帳にない照会ID（同期の対象外）"
-            result.added_rows.append(RowNote(d.name, label, row.number, key, reason))
-            continue
-        as_read = {c.name: _get(row, c.name) for c in _COLUMNS if c.name not in plan.missing_columns}
-        deletes.append(DeleteRow(d.ref, RowKey(KEY, key), as_read))
-        plan.in_flight[key] = (REMOVING, {c.name: _get(row, c.name) for c in _COLUMNS})
-        plan.writes += 1
-        if key in referrals:
-            why = f"照会先が「{typed_text(_get(referrals[key], '照会先'))}」に変わったため削除"
-        else:
-            why = "台帳から照会が削除されたため削除"
-        base = slot.base or {}
-        for c in _ANSWER_COLUMNS:
-            value = _get(row, c.name)
-            # withdrawn: the answers have no register row to go to; moved: they were this department's
-            # and 照会 no longer holds them. Either way they are kept in 変更履歴.
-            if not is_blank(value) and (key not in referrals or not same(c, value, base.get(c.name))):
-                planner.log(SyncChange(HistoryKind.PUSH, d.name, label, key, c.name, value, ""), record=not slot.replay)
-        planner.log(SyncChange(HistoryKind.PUSH, d.name, label, key, ROW_LABEL, ROW_LABEL, ROW_REMOVED),
-                    record=not slot.replay)  # fmt: skip
-        result.removed_rows.append(RowNote(d.name, label, row.number, key, why))
+        _take_out(plan, slot, referrals, planner, deletes)
     plan.changes.extend(sets)
     plan.changes.extend(deletes)
     if appends:
