@@ -1195,7 +1195,11 @@ def _push(
     proposals: dict[str, Row],
     planner: _Planner,
 ) -> None:
-    """The department sheet's writes: desk values put back or pushed, new rows, moved rows taken out."""
+    """The department sheet's writes: desk values put back or pushed, new rows, moved rows taken out.
+
+    ~100 lines on purpose: for each cell the write, the value it expects and the 変更履歴 kind
+    (反映 / 差し戻し / 競合) are decided together, so the rule that nothing is overwritten unrecorded
+    reads in one place (rows no longer addressed are in :func:`_take_out`)."""
     d, label = plan.department, plan.label
     result = planner.result
     for key in sorted(addressed - plan.slots.keys()):

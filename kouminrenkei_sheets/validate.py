@@ -470,7 +470,9 @@ class _Run:
         (dates, canonical choices, IDs as typed) by column and spreadsheet row.
 
         Column by column, with comprehensions doing the per-cell work and every distinct value
-        parsed once: a big register has a million cells and few distinct dates or choices."""
+        parsed once: a big register has a million cells and few distinct dates or choices.
+        Long (~110 lines) on purpose: it is validate's inner loop, one pass per column with the
+        per-type branches inline (a call per cell or per type costs a third of the run at 30k)."""
         parsed: dict[str, dict[int, Any]] = {}
         rows = check.rows
         cache = self.cache
@@ -1002,6 +1004,9 @@ def _check_referral_ids(run: _Run, check: _Check, proposal_of: dict[int, tuple[i
 
 
 def _check_referrals(run: _Run, table: Table | None, proposals: _Check, master: _Check) -> _Check:
+    """照会's rules row by row (IDs and their proposal, recipient in the master, dates in order,
+    the answer and its date, overdue). ~100 lines: each rule is a few lines reading the same
+    parsed row, in the order the findings are listed; split, they would pass a dozen values around."""
     check = run.structure(SheetRef(REFERRALS), REFERRALS, REFERRAL_SHEET, table)
     parsed = run.values(check, REFERRAL_SHEET.columns)
     rows_by_number = {r.number: r for r in check.rows}

@@ -408,6 +408,10 @@ def place(ref: SheetRef, view: SheetView, changes: Sequence[Change]) -> Placemen
     A key that no longer names exactly one row, a header no longer there, or a cell that no longer
     holds the expected value → a WriteConflict and nothing written for that cell (or row).
     Columns are never created here: only EnsureSheet adds schema columns.
+
+    Long (~135 lines) on purpose: every backend's write goes through this one resolution, and each
+    kind of change is checked against the same view of the sheet in one pass; split per kind, the
+    rows one change moves (a delete, an append) would have to be threaded through the others.
     """
     out = Placement(headers=header_positions(view.header_row()))
     headers = out.headers
