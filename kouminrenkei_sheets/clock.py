@@ -49,8 +49,3 @@ def log_converter(tz: tzinfo) -> Callable[[float | None], time.struct_time]:
         return datetime.fromtimestamp(time.time() if seconds is None else seconds, tz).timetuple()
 
     return convert
-
-
-def to_desk(moment: datetime, tz: tzinfo) -> datetime:
-    """A datetime as naive wall time in ``tz``: an aware one converted, a naive one taken as already there."""
-    return moment.astimezone(tz).replace(tzinfo=None) if moment.tzinfo is not None else moment

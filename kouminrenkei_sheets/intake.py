@@ -41,7 +41,6 @@ from .store.base import (
     Row,
     RowKey,
     SetCell,
-    SheetRef,
     Store,
     Table,
     WriteConflict,
@@ -652,10 +651,3 @@ def match_answers(answers: list[_Answer], register: list[Row]) -> dict[int, Matc
             else:
                 out[answer.row.number] = Match("new")
     return out
-
-
-def form_answer_key(row: Row | Mapping[str, CellValue], settings: IntakeSettings, answers: Table | None = None) -> str:
-    """The 受付キー of one form answer (see :func:`match_answers` for how keys are matched)."""
-    values = row.values if isinstance(row, Row) else row
-    table = answers or Table(SheetRef("form"), list(values))
-    return _AnswerReader(settings, table).answer(row).key

@@ -66,15 +66,6 @@ class _TabPlan:
     marks: dict[tuple[int, int], str] | None = None  # (row, column number) → note; None = unchanged
     old_marks: dict[tuple[int, int], str] = field(default_factory=dict)  # on the sheet once rows are deleted
 
-    def map_row(self, row: int) -> int | None:
-        """Where a row number ends up after this plan's deletes (None: deleted)."""
-        for d in self.deletes:
-            if row - 1 == d:
-                return None
-            if row - 1 > d:
-                row -= 1
-        return row
-
 
 NOT_IDEMPOTENT = ("addSheet", "deleteDimension", "appendDimension", "addProtectedRange", "deleteSheet")
 

@@ -390,13 +390,6 @@ class GSheetsStore(Store):
         with self._lock:
             return self._books.setdefault(book, _Book(book, key))
 
-    def forget(self) -> None:
-        """Drop everything cached in this run (metadata, values, folder listing, versions)."""
-        with self._lock:
-            self._books.clear()
-            self._listing = None
-            self._versions.clear()
-
     # -- metadata ("structure")
     def _load_meta(self, b: _Book, *, force: bool = False) -> dict[str, _TabMeta]:
         if b.meta is not None and not force:
