@@ -390,6 +390,14 @@ class GSheetsStore(Store):
         with self._lock:
             return self._books.setdefault(book, _Book(book, key))
 
+    def forget(self) -> None:
+        """Drop everything cached in this run (metadata, values, folder listing, versions): the next
+        read asks the API again, as a new run would."""
+        with self._lock:
+            self._books.clear()
+            self._listing = None
+            self._versions.clear()
+
     # -- metadata ("structure")
     def _load_meta(self, b: _Book, *, force: bool = False) -> dict[str, _TabMeta]:
         if b.meta is not None and not force:
