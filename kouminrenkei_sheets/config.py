@@ -11,6 +11,7 @@ later by the jobs: they take their settings from the :class:`Config` object.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import os
 import re
@@ -246,6 +247,12 @@ class Config:
         """A path from the config, relative to the config file's folder."""
         p = Path(value).expanduser()
         return p if p.is_absolute() else self.base_dir / p
+
+    @property
+    def digest(self) -> str:
+        """A short digest of every setting: a record kept by a job (sync's versions, a quiet run's inputs)
+        holds only for the settings it was made under."""
+        return hashlib.blake2b(repr(self).encode(), digest_size=12).hexdigest()
 
     @property
     def where(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import logging
 import logging.handlers
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,6 +42,7 @@ class StepResult:
     errors: list[str] = field(default_factory=list)  # the tool failing (one line each)
     notes: list[str] = field(default_factory=list)  # for the log only (repeats every run, e.g. a missing address)
     skipped: bool = False
+    postponed: bool = False  # left for the next run (a book open in Excel …)
     result: Any = None  # the job's own result object
 
     def to_dict(self) -> dict[str, Any]:
@@ -110,6 +112,11 @@ def run(
     logger, handler = _open_log(result.log_path, settings, config)
     try:
         logger.info("開始（設定 %s）", config.path or "（なし）")
+        inputs = _inputs(config, settings, now)
+        if inputs is not None and _quiet(config, store, inputs):
+            result.steps.append(StepResult("run", QUIET, skipped=True))
+            logger.info("%s", QUIET)
+            return result
         try:
             lock = store.lock(ttl_seconds=config.sync.lock_ttl, wait_seconds=WRITE_LOCK_WAIT if wait else 0)
             lock.__enter__()
@@ -130,12 +137,49 @@ def run(
                 result.steps.append(_step(name, logger, body))
         finally:
             lock.__exit__(None, None, None)
+        complete = result.exit_code == EXIT_OK and not any(s.postponed for s in result.steps)
+        store.save_record(RUN_RECORD, inputs if complete else None)
         level = logging.INFO if result.exit_code == EXIT_OK else logging.WARNING
         logger.log(level, "終了（終了コード %d）", result.exit_code)
     finally:
         logger.removeHandler(handler)
         handler.close()
     return result
+
+
+# A quiet run: when the last run went through (exit 0, nothing left for later) on the same day, with
+# the same settings and the same intake files, and no book changed since the last sync's own writes,
+# nothing can differ — intake would import nothing, sync and validate find what they found — so the
+# run reads nothing and takes no lock. Not when mails are to be sent (notify is time-driven) or a
+# form is read from Google Sheets (its version is not looked up).
+RUN_RECORD = "run-inputs"
+QUIET = "前回の実行から変わったブック・取込元はありません（読み込み・書き込みなし）"
+
+
+def _inputs(config: Config, settings: RunSettings, now: datetime) -> dict[str, Any] | None:
+    """What a run depends on besides the books, or None when a quiet run cannot be told cheaply."""
+    from .notify import is_configured
+
+    if settings.notify and is_configured(config):
+        return None
+    files: list[list[Any]] = []
+    for source in expand_sources(config, settings.intake_sources):
+        if is_remote(source):
+            return None
+        try:
+            st = os.stat(source)
+            files.append([source, st.st_mtime_ns, st.st_size])
+        except OSError:
+            files.append([source, None, None])
+    return {"date": now.date().isoformat(), "config": config.digest, "sources": files}
+
+
+def _quiet(config: Config, store: Store, inputs: dict[str, Any]) -> bool:
+    from .sync import unchanged_since_last_sync
+
+    if store.load_record(RUN_RECORD) != inputs:
+        return False
+    return unchanged_since_last_sync(config, store) is not None
 
 
 def _open_log(
@@ -165,7 +209,7 @@ def _step(name: str, logger: logging.Logger, body: Callable[[], StepResult]) -> 
         step = body()
     except WorkbookBusyError as e:
         # Someone has the register open in Excel: an everyday situation, the next run catches up.
-        step = StepResult(name, f"次回に持ち越し: {e}")
+        step = StepResult(name, f"次回に持ち越し: {e}", postponed=True)
     except KouminrenkeiError as e:
         step = StepResult(name, f"失敗: {e}", exit_code=e.exit_code, errors=[str(e)])
         logger.error("%s: %s", name, step.summary)

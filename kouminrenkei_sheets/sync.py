@@ -6,7 +6,6 @@ planned in memory, then written as one batch per workbook, register first (see :
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -578,8 +577,10 @@ RECORD_FORMAT = 1
 MISSING = "-"  # the version of a book that does not exist (yet)
 
 
-def _config_digest(config: Config) -> str:
-    return hashlib.blake2b(repr(config).encode(), digest_size=12).hexdigest()
+def unchanged_since_last_sync(config: Config, store: Store) -> SyncResult | None:
+    """The last full sync's findings when no book it depends on changed since its own writes (told
+    by the versions alone: nothing is read, no lock is taken); None when a sync has work to look at."""
+    return _Seen.look(config, store).quiet_result()
 
 
 def _register_tabs(departments: Iterable[Department]) -> list[str]:
@@ -600,9 +601,7 @@ class _Seen:
     @classmethod
     def look(cls, config: Config, store: Store) -> _Seen:
         record = store.load_record(RECORD)
-        if record is not None and (
-            record.get("format") != RECORD_FORMAT or record.get("config") != _config_digest(config)
-        ):
+        if record is not None and (record.get("format") != RECORD_FORMAT or record.get("config") != config.digest):
             record = None
         tabs = list(record["tabs"]) if record is not None else [PROPOSALS, REFERRALS, DEPARTMENTS]
         seen = cls(config, store, record, tabs)
@@ -659,7 +658,7 @@ class _Seen:
             token = self.store.read_version(None, tabs=tabs)  # the register as this run read it
             if token is not None:
                 self.versions[None], self.tabs = token, tabs
-        if tabs != self.tabs and not register_written:
+        if tabs != self.tabs and not register_written and self.store.versions_from_reads:
             return  # the register's version was taken over other tabs: look again next time
         for book in books:
             token = ours.get(book) if self.store.display_name(book) in written else self.versions.get(book)
@@ -670,7 +669,7 @@ class _Seen:
             RECORD,
             {
                 "format": RECORD_FORMAT,
-                "config": _config_digest(self.config),
+                "config": self.config.digest,
                 "tabs": tabs,
                 "versions": versions,
                 "departments": list(result.departments),

@@ -185,3 +185,21 @@ def test_records_live_beside_the_register_on_xlsx(tmp_path: Any) -> None:
     assert list((tmp_path / ".kouminrenkei").glob("register.xlsx.records/sync-versions.json"))
     again = Desk(config, XlsxStore(config.resolve("register.xlsx"), base_dir=tmp_path))  # another process
     assert sync(config, again.store).unchanged
+
+
+@pytest.mark.parametrize("backend", ["memory", "xlsx"])
+def test_department_tabs_in_the_register_are_quiet_too(tmp_path: Any, backend: str) -> None:
+    """--departments tabs, a department with nothing referred yet (its tab not made): the first sync
+    writes nothing, and the next one must still be quiet (the record was never kept: the register's
+    tabs differed from the first look's, which only matters where versions come from reads)."""
+    from test_sync import new_store
+
+    config = make_config(tmp_path, backend, "tabs")
+    store = new_store(config)  # (a register made from the schema)
+    store.apply(
+        [AppendRows(SheetRef(DEPARTMENTS), ({"部局": "観光部", "課": KANKO, "連絡先メール": "k@pref.example.jp"},))]
+    )
+    first = sync(config, store)
+    assert first.files_written == [] and not first.unchanged
+    counting = Counting(store)
+    assert sync(config, store).unchanged and counting.reads == []

@@ -317,3 +317,51 @@ def test_the_systemd_units_start_run_every_five_minutes() -> None:
     assert service["Service"]["WorkingDirectory"] == "/srv/kouminrenkei"
     assert timer["Timer"]["OnCalendar"] == "*:0/5"
     assert timer["Timer"]["Unit"] == "kouminrenkei.service"
+
+
+# ---------------------------------------------------------------- quiet runs
+class _CountingReads:
+    def __init__(self, store: MemoryStore) -> None:
+        self.count = 0
+        inner = store.read
+
+        def read(refs: Any) -> Any:
+            self.count += 1
+            return inner(refs)
+
+        store.read = read  # type: ignore[method-assign]
+
+
+def _settled(tmp_path: Path, **sections: Any) -> tuple[Config, MemoryStore]:
+    """A desk after runs until one wrote nothing (validate's first write-back moves the register on)."""
+    config, store = make_config(tmp_path, **sections), make_store()
+    for _ in range(3):
+        run(config, store, now=NOW)
+    return config, store
+
+
+def test_a_run_after_which_nothing_changed_reads_nothing_and_takes_no_lock(tmp_path: Path) -> None:
+    config, store = _settled(tmp_path)
+    reads, writes = _CountingReads(store), dict(store.writes)
+    result = run(config, store, now=NOW.replace(hour=10))
+    assert [(s.name, s.skipped, s.summary) for s in result.steps] == [
+        ("run", True, "前回の実行から変わったブック・取込元はありません（読み込み・書き込みなし）")
+    ]
+    assert result.exit_code == 0 and reads.count == 0 and store.writes == writes
+    log = (tmp_path / "logs" / "kouminrenkei.log").read_text(encoding="utf-8")
+    assert log.rstrip().endswith("前回の実行から変わったブック・取込元はありません（読み込み・書き込みなし）")
+
+
+def test_a_persons_edit_a_new_day_or_a_new_form_file_makes_the_next_run_a_full_one(tmp_path: Path) -> None:
+    form = write_form(tmp_path / "form.csv")
+    config, store = _settled(tmp_path, run={"intake_sources": ["form.csv"]})
+    assert run(config, store, now=NOW).steps[0].name == "run"  # quiet
+    assert run(config, store, now=datetime(2025, 6, 3, 9, 0)).steps[0].name == "intake"  # overdue counts by day
+    assert run(config, store, now=datetime(2025, 6, 3, 9, 5)).steps[0].name == "run"
+    write_form(form, "2025/06/03 9:10:00,new@example.jp,ガンマ株式会社,新しい提案,企業,DX")
+    again = run(config, store, now=datetime(2025, 6, 3, 9, 15))
+    assert again.steps[0].name == "intake" and again.step("intake").result  # the new answer is imported
+    run(config, store, now=datetime(2025, 6, 3, 9, 20))
+    assert run(config, store, now=datetime(2025, 6, 3, 9, 25)).steps[0].name == "run"
+    store.apply([AppendRows(SheetRef(PROPOSALS), ({"提案ID": "R7-0099", "件名": "人が足した行"},))])  # a person types
+    assert run(config, store, now=datetime(2025, 6, 3, 9, 30)).step("validate").summary.startswith("検証")
