@@ -18,7 +18,7 @@ from typing import Any
 
 from . import clock
 from .config import Config, RunSettings
-from .errors import EXIT_OK, EXIT_PRIORITY, ConfigError, KouminrenkeiError, WorkbookBusyError
+from .errors import EXIT_DATA, EXIT_OK, EXIT_PRIORITY, ConfigError, KouminrenkeiError, WorkbookBusyError
 from .store.base import WRITE_LOCK_WAIT, Store
 from .store.sources import is_remote
 
@@ -113,9 +113,12 @@ def run(
     try:
         logger.info("開始（設定 %s）", config.path or "（なし）")
         inputs = _inputs(config, settings, now)
-        if inputs is not None and _quiet(config, store, inputs):
-            result.steps.append(StepResult("run", QUIET, skipped=True))
-            logger.info("%s", QUIET)
+        last = _quiet(config, store, inputs) if inputs is not None else None
+        if last is not None:  # what the last run found still holds: said again, with its exit code
+            attention = [str(line) for line in last.get("attention", [])]
+            code = int(last.get("exit_code", EXIT_OK))
+            result.steps.append(StepResult("run", QUIET, exit_code=code, attention=attention, skipped=True))
+            logger.log(logging.WARNING if code else logging.INFO, "%s（終了コード %d）", QUIET, code)
             return result
         try:
             lock = store.lock(ttl_seconds=config.sync.lock_ttl, wait_seconds=WRITE_LOCK_WAIT if wait else 0)
@@ -137,8 +140,11 @@ def run(
                 result.steps.append(_step(name, logger, body))
         finally:
             lock.__exit__(None, None, None)
-        complete = result.exit_code == EXIT_OK and not any(s.postponed for s in result.steps)
-        store.save_record(RUN_RECORD, inputs if complete else None)
+        # data errors stay until a person fixes them (a quiet run repeats them); anything else is run again
+        complete = result.exit_code in (EXIT_OK, EXIT_DATA) and not any(s.postponed for s in result.steps)
+        attention = [line for s in result.steps for line in s.attention]
+        kept = {"inputs": inputs, "exit_code": result.exit_code, "attention": attention}
+        store.save_record(RUN_RECORD, kept if complete and inputs is not None else None)
         level = logging.INFO if result.exit_code == EXIT_OK else logging.WARNING
         logger.log(level, "終了（終了コード %d）", result.exit_code)
     finally:
@@ -147,7 +153,7 @@ def run(
     return result
 
 
-# A quiet run: when the last run went through (exit 0, nothing left for later) on the same day, with
+# A quiet run: when the last run went through (exit 0 or 1, nothing left for later) on the same day, with
 # the same settings and the same intake files, and no book changed since the last sync's own writes,
 # nothing can differ — intake would import nothing, sync and validate find what they found — so the
 # run reads nothing and takes no lock. Not when mails are to be sent (notify is time-driven) or a
@@ -174,12 +180,14 @@ def _inputs(config: Config, settings: RunSettings, now: datetime) -> dict[str, A
     return {"date": now.date().isoformat(), "config": config.digest, "sources": files}
 
 
-def _quiet(config: Config, store: Store, inputs: dict[str, Any]) -> bool:
+def _quiet(config: Config, store: Store, inputs: dict[str, Any]) -> dict[str, Any] | None:
+    """The last run's record when nothing it depended on has changed since (else None)."""
     from .sync import unchanged_since_last_sync
 
-    if store.load_record(RUN_RECORD) != inputs:
-        return False
-    return unchanged_since_last_sync(config, store) is not None
+    record = store.load_record(RUN_RECORD)
+    if record is None or record.get("inputs") != inputs:
+        return None
+    return record if unchanged_since_last_sync(config, store) is not None else None
 
 
 def _open_log(

@@ -349,7 +349,9 @@ def test_a_run_after_which_nothing_changed_reads_nothing_and_takes_no_lock(tmp_p
     ]
     assert result.exit_code == 0 and reads.count == 0 and store.writes == writes
     log = (tmp_path / "logs" / "kouminrenkei.log").read_text(encoding="utf-8")
-    assert log.rstrip().endswith("前回の実行から変わったブック・取込元はありません（読み込み・書き込みなし）")
+    assert log.rstrip().endswith(
+        "前回の実行から変わったブック・取込元はありません（読み込み・書き込みなし）（終了コード 0）"
+    )
 
 
 def test_a_persons_edit_a_new_day_or_a_new_form_file_makes_the_next_run_a_full_one(tmp_path: Path) -> None:
@@ -365,3 +367,19 @@ def test_a_persons_edit_a_new_day_or_a_new_form_file_makes_the_next_run_a_full_o
     assert run(config, store, now=datetime(2025, 6, 3, 9, 25)).steps[0].name == "run"
     store.apply([AppendRows(SheetRef(PROPOSALS), ({"提案ID": "R7-0099", "件名": "人が足した行"},))])  # a person types
     assert run(config, store, now=datetime(2025, 6, 3, 9, 30)).step("validate").summary.startswith("検証")
+
+
+def test_a_quiet_run_over_data_errors_says_them_again_with_exit_1(tmp_path: Path) -> None:
+    """Errors in the register stay until a person fixes them: a quiet run repeats the last run's lines
+    and exit code (a scheduler's alert does not clear by itself), without reading anything."""
+    config, store = make_config(tmp_path), make_store()
+    store.apply([AppendRows(SheetRef(PROPOSALS), ({"提案ID": "R7-0001", "受付日": "4月31日"},))])
+    full = run(config, store, now=NOW)
+    for _ in range(2):
+        run(config, store, now=NOW)
+    reads = _CountingReads(store)
+    quiet = run(config, store, now=NOW)
+    assert [s.name for s in quiet.steps] == ["run"] and reads.count == 0
+    assert quiet.exit_code == full.exit_code == EXIT_DATA
+    assert quiet.steps[0].attention == full.step("validate").attention
+    assert quiet.steps[0].attention[0].startswith("台帳にエラーが")
