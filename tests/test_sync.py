@@ -1222,10 +1222,11 @@ TestSyncMachine = SyncMachine.TestCase
 # ---------------------------------------------------------------- two processes at once (xlsx)
 BARRIER = """
 import pathlib, sys, time
+from kouminrenkei_sheets.cli import main  # (imported before the start: both then begin together)
+pathlib.Path(sys.argv[3]).touch()
 go = pathlib.Path(sys.argv[1])
 while not go.exists():
     time.sleep(0.005)
-from kouminrenkei_sheets.cli import main
 sys.argv = ["kouminrenkei", "--config", sys.argv[2], "sync", "--format", "json"]
 main()
 """
@@ -1234,6 +1235,7 @@ main()
 def test_two_syncs_started_together_one_works_the_other_is_busy(tmp_path: Path) -> None:
     import subprocess
     import sys
+    import time
 
     from kouminrenkei_sheets.config import load_config
     from kouminrenkei_sheets.init import init_desk
@@ -1245,8 +1247,8 @@ def test_two_syncs_started_together_one_works_the_other_is_busy(tmp_path: Path) 
     desk = Desk(config, open_store(config))
     desk.seed()
     # enough work that the first sync still holds the lock when the second asks for it
-    more = [proposal(f"R7-{n:04d}", f"件名{n}", f"株式会社{n}") for n in range(10, 400)]
-    refs = [referral(f"R7-{n:04d}-01", f"R7-{n:04d}", (BOUSAI, KANKO, KENKO)[n % 3]) for n in range(10, 400)]
+    more = [proposal(f"R7-{n:04d}", f"件名{n}", f"株式会社{n}") for n in range(10, 1500)]
+    refs = [referral(f"R7-{n:04d}-01", f"R7-{n:04d}", (BOUSAI, KANKO, KENKO)[n % 3]) for n in range(10, 1500)]
     desk.store.apply([AppendRows(SheetRef(PROPOSALS), tuple(more)), AppendRows(SheetRef(REFERRALS), tuple(refs))])
     desk.sync()
     answers = {"R7-0010-01": "連携可", "R7-0011-01": "連携不可", "R7-0012-01": "要協議"}
@@ -1256,13 +1258,17 @@ def test_two_syncs_started_together_one_works_the_other_is_busy(tmp_path: Path) 
     go = tmp_path / "go"
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", BARRIER, str(go), str(config_path)],
+            [sys.executable, "-c", BARRIER, str(go), str(config_path), str(tmp_path / f"ready{i}")],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for _ in range(2)
+        for i in range(2)
     ]
+    for _ in range(6000):  # both imported and waiting at the start line
+        if all((tmp_path / f"ready{i}").exists() for i in range(2)):
+            break
+        time.sleep(0.01)
     go.touch()
     outcomes = sorted((p.wait(120), *p.communicate()) for p in procs)
     [(ok, out, _), (busy, _, err)] = outcomes
