@@ -35,7 +35,6 @@ from .schema import (
     HistoryKind,
     Method,
     Status,
-    choice_values,
 )
 from .store.base import (
     WRITE_LOCK_WAIT,
@@ -64,7 +63,7 @@ from .values import (
     split_multi,
     to_wareki,
 )
-from .workflow import choice_key
+from .workflow import choice_key, choice_list
 
 # The shipped template of each form of partnership; a desk's own folder may hold the same names.
 TEMPLATE_FILES: dict[str, str] = {
@@ -244,8 +243,8 @@ def _agreement(
     proposals = tables[_PROPOSALS]
     if proposals is None:
         raise StoreError(f"{store.display_name(None)}にシート「{PROPOSALS}」がありません。")
-    field_choices = _choice_list(tables[_CHOICES], FIELDS)
-    renew_choices = _choice_list(tables[_CHOICES], AUTO_RENEW)
+    field_choices = choice_list(tables[_CHOICES], FIELDS)
+    renew_choices = choice_list(tables[_CHOICES], AUTO_RENEW)
     out_dir = Path(out) if out is not None else config.resolve(config.agreement.out)
     result = AgreementResult()
 
@@ -403,15 +402,6 @@ def _select(proposals: Table) -> list[Row]:
         and is_blank(row.get(DOCUMENT))
         and not is_blank(row.get(ID))
     ]
-
-
-def _choice_list(table: Table | None, name: str) -> tuple[str, ...]:
-    """A list from the desk's 選択肢 tab, or the shipped default when the tab or column is empty."""
-    if table is not None and table.has(name):
-        items = tuple(dict.fromkeys(normalize_text(r.get(name)) for r in table.rows if not is_blank(r.get(name))))
-        if items:
-            return items
-    return choice_values(name)
 
 
 # ---------------------------------------------------------------- the document's content

@@ -1,7 +1,8 @@
 """The register as pandas DataFrames, for analysts in a notebook: 提案, 照会 and 変更履歴 typed.
 
 ``frames(config, store)`` reads the three tabs in one go and returns one DataFrame each: dates as
-dates, the 年度 of every proposal and referral, choice columns as categories in the schema's order,
+dates, the 年度 of every proposal and referral, choice columns as categories in the order of the
+desk's 選択肢 tab (the schema's lists where it has none),
 and — wherever a person typed something the parser could not read — what was typed, beside the
 parsed value (column ``<列>（入力値）``), so nothing typed is hidden by the typing::
 
@@ -24,6 +25,7 @@ import pandas as pd
 from .config import Config
 from .schema import (
     CHOICE_LISTS,
+    CHOICES,
     HISTORY,
     HISTORY_SHEET,
     PROPOSAL_SHEET,
@@ -44,7 +46,7 @@ from .values import (
     match_choice,
     parse_date,
 )
-from .workflow import proposal_fiscal_year
+from .workflow import choice_list, proposal_fiscal_year
 
 TYPED_SUFFIX = "（入力値）"  # beside a parsed column: the text a person typed where it could not be read
 FISCAL_YEAR = "年度"
@@ -58,20 +60,21 @@ def frames(config: Config, store: Store, *, personal: bool = False) -> dict[str,
     """
     del config  # the register's place comes from the store; the config is the public signature's
     sheets = (PROPOSAL_SHEET, REFERRAL_SHEET, HISTORY_SHEET)
-    tables = store.read([SheetRef(s.name) for s in sheets])
+    tables = store.read([*(SheetRef(s.name) for s in sheets), SheetRef(CHOICES)])
+    lists = {name: choice_list(tables.get(SheetRef(CHOICES)), name, default) for name, default in CHOICE_LISTS.items()}
     out: dict[str, pd.DataFrame] = {}
     for sheet in sheets:
-        out[sheet.name] = _frame(sheet, tables.get(SheetRef(sheet.name)), personal=personal)
+        out[sheet.name] = _frame(sheet, tables.get(SheetRef(sheet.name)), lists, personal=personal)
     return out
 
 
-def _frame(sheet: Sheet, table: Table | None, *, personal: bool) -> pd.DataFrame:
+def _frame(sheet: Sheet, table: Table | None, lists: dict[str, tuple[str, ...]], *, personal: bool) -> pd.DataFrame:
     columns = [c for c in sheet.columns if personal or not c.personal]
     rows = table.rows if table is not None else []
     data: dict[str, object] = {"行": pd.Series([r.number for r in rows], dtype="Int64")}  # the sheet row
     for column in columns:
         raw = [r.get(column.name) for r in rows]
-        parsed, typed = _parse(column, raw)
+        parsed, typed = _parse(column, raw, lists)
         data[column.name] = parsed
         if typed is not None:
             data[column.name + TYPED_SUFFIX] = pd.Series(typed, dtype="string")
@@ -84,14 +87,16 @@ def _frame(sheet: Sheet, table: Table | None, *, personal: bool) -> pd.DataFrame
     return frame
 
 
-def _parse(column: Column, raw: Sequence[CellValue]) -> tuple[Any, list[str | None] | None]:
+def _parse(
+    column: Column, raw: Sequence[CellValue], lists: dict[str, tuple[str, ...]]
+) -> tuple[Any, list[str | None] | None]:
     """A column's values as pandas holds them, and what was typed where that could not be read (or None)."""
     if column.type in (ValueType.DATE, ValueType.DATETIME):
         read = _date_stamp if column.type is ValueType.DATE else _timestamp
         values, typed = _convert(raw, read)
         return pd.Series(values, dtype="datetime64[s]"), typed
-    if column.type is ValueType.CHOICE and column.choices in CHOICE_LISTS:
-        choices = CHOICE_LISTS[column.choices]
+    if column.type is ValueType.CHOICE and column.choices in lists:
+        choices = lists[column.choices]  # the desk's 選択肢 tab where it lists them
         values, typed = _convert(raw, lambda v: match_choice(v, choices))
         return pd.Series(values, dtype=pd.CategoricalDtype(list(choices))), typed
     if column.type is ValueType.NUMBER:

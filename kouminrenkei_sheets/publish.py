@@ -81,7 +81,7 @@ from .values import (
     split_list,
     to_wareki,
 )
-from .workflow import answer_key, choice_key, read_protection
+from .workflow import answer_key, choice_key, choice_list, read_protection
 
 HTML_NAME = "index.html"
 CSV_NAME = "renkei.csv"
@@ -372,16 +372,6 @@ def _items(value: CellValue, choices: Sequence[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _choice_list(table: Table | None, name: str, default: Sequence[str]) -> tuple[str, ...]:
-    """A list from the desk's 選択肢 sheet, else the shipped default."""
-    if table is not None and table.has(name):
-        values = [normalize_text(r.get(name)) for r in table.rows]
-        listed = tuple(dict.fromkeys(v for v in values if v))
-        if listed:
-            return listed
-    return tuple(default)
-
-
 def _protected(
     row: Row, sheet: str = PROPOSALS, protectable: Sequence[str] = PROTECTABLE
 ) -> tuple[set[str], PublishNotice | None]:
@@ -434,9 +424,9 @@ def collect_rows(
     referrals = _referrals_by_proposal(tables.get(SheetRef(REFERRALS)))
     master = departments_from_table(config, tables.get(SheetRef(DEPARTMENTS)))
     choices = tables.get(SheetRef(CHOICES))
-    field_choices = _choice_list(choices, "連携分野", FIELDS)
-    method_choices = _choice_list(choices, "連携手法", Method.ALL)
-    town_choices = _choice_list(choices, "市町村", MUNICIPALITIES)
+    field_choices = choice_list(choices, "連携分野", FIELDS)
+    method_choices = choice_list(choices, "連携手法", Method.ALL)
+    town_choices = choice_list(choices, "市町村", MUNICIPALITIES)
 
     rows: list[PublishedRow] = []
     notices: list[PublishNotice] = []
@@ -526,7 +516,7 @@ def collect_exchanges(
         )
     published = {r.proposal_id: r for r in rows}
     choices = tables.get(SheetRef(CHOICES))
-    forms = _choice_list(choices, "交流形式", EXCHANGE_FORMS)
+    forms = choice_list(choices, "交流形式", EXCHANGE_FORMS)
     out: list[PublishedExchange] = []
     notices: list[PublishNotice] = []
     for row in table.rows:
@@ -878,7 +868,7 @@ def publish(
         rows = [r for r in rows if r.fiscal_year == fiscal_year]
         exchanges = [x for x in exchanges if x.fiscal_year == fiscal_year]
     out_dir = _out_dir(config, out, fiscal_year)
-    field_order = _choice_list(tables.get(SheetRef(CHOICES)), "連携分野", FIELDS)
+    field_order = choice_list(tables.get(SheetRef(CHOICES)), "連携分野", FIELDS)
     counts = count_rows(rows, field_order)
     info = page_info(config, today)
     by = Publisher(config.publish.municipality_code, config.desk.prefecture)

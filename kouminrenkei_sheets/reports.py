@@ -89,6 +89,7 @@ from .values import proposal_id as make_proposal_id
 from .workflow import (
     answer_key,
     choice_key,
+    choice_list,
     days_overdue,
     due_date,
     proposal_fiscal_year,
@@ -562,14 +563,6 @@ def _history_entries(table: Table | None) -> list[HistoryEntry]:
     return entries
 
 
-def _choices(table: Table | None, name: str, default: Sequence[str]) -> tuple[str, ...]:
-    if table is not None and table.has(name):
-        listed = tuple(dict.fromkeys(v for r in table.rows if (v := normalize_text(r.get(name)))))
-        if listed:
-            return listed
-    return tuple(default)
-
-
 def _canonical(value: CellValue, choices: Sequence[str]) -> str:
     if is_blank(value):
         return _BLANK
@@ -734,9 +727,9 @@ def _durations(referral_rows: Sequence[Row], by_id: Mapping[str, Row]) -> tuple[
 
 def _years(proposals: Table, choices: Table | None, notices: list[str]) -> list[YearStats]:
     """Per-年度 counts of proposals by 連携手法, 連携分野 and 提案者区分."""
-    field_choices = _choices(choices, "連携分野", FIELDS)
-    method_choices = _choices(choices, "連携手法", Method.ALL)
-    kind_choices = _choices(choices, "提案者区分", PROPOSER_TYPES)
+    field_choices = choice_list(choices, "連携分野", FIELDS)
+    method_choices = choice_list(choices, "連携手法", Method.ALL)
+    kind_choices = choice_list(choices, "提案者区分", PROPOSER_TYPES)
     per_year: dict[int, list[Row]] = {}
     for row in proposals.rows:
         fy = proposal_fiscal_year(row.get(P_RECEIVED), row.get(P_ID))
@@ -787,7 +780,7 @@ def _exchanges(
     """交流 per 年度 and 形式, and the proposals their 成果 name with each one's status now."""
     if table is None:
         return [], []
-    forms = _choices(choices, "交流形式", EXCHANGE_FORMS)
+    forms = choice_list(choices, "交流形式", EXCHANGE_FORMS)
     per_year: dict[int, Counter[str]] = {}
     outcomes: list[ExchangeOutcome] = []
     for row in table.rows:

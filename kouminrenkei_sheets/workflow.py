@@ -10,9 +10,13 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
-from .schema import PROPOSAL_SHEET, PROTECTABLE, Answer, Method, Status
-from .values import ValueProblem, date_or_none, fiscal_year, parse_proposal_id
+from .schema import PROPOSAL_SHEET, PROTECTABLE, Answer, Method, Status, choice_values
+from .values import ValueProblem, date_or_none, fiscal_year, normalize_text, parse_proposal_id
+
+if TYPE_CHECKING:
+    from .store.base import Table
 
 STATUSES: tuple[str, ...] = Status.ALL
 
@@ -256,3 +260,13 @@ def proposal_fiscal_year(received: object, proposal_id: object) -> int | None:
         return parse_proposal_id(proposal_id)[0]
     except ValueProblem:
         return None
+
+
+def choice_list(table: Table | None, name: str, default: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The list ``name`` in force: the desk's 選択肢 tab (each item once, as normalised), else ``default``
+    (the shipped list of that name when not given) where the tab or its column is missing or empty."""
+    if table is not None and table.has(name):
+        listed = tuple(dict.fromkeys(v for r in table.rows if (v := normalize_text(r.get(name)))))
+        if listed:
+            return listed
+    return tuple(default) if default is not None else choice_values(name)

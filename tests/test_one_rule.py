@@ -233,3 +233,20 @@ def test_results_own_their_exit_code_and_the_cli_only_passes_it_on() -> None:
     assert SyncResult().exit_code == EXIT_OK
     source = inspect.getsource(cli)
     assert ".exit(1)" not in source and ".exit(3)" not in source  # every command passes its result's code on
+
+
+def test_one_reader_of_the_desks_choice_lists() -> None:
+    """agreements, publish, reports and frames read 選択肢 through workflow.choice_list (three copies before)."""
+    import inspect
+
+    from kouminrenkei_sheets import agreements, frames, publish, reports
+    from kouminrenkei_sheets.schema import CHOICES, FIELDS
+    from kouminrenkei_sheets.store.base import Row, Table
+    from kouminrenkei_sheets.workflow import choice_list
+
+    table = Table(SheetRef(CHOICES), ["連携分野"], [Row(2, {"連携分野": " ＤＸ "}), Row(3, {"連携分野": "DX"})])
+    assert choice_list(table, "連携分野") == ("DX",)  # normalised, each once
+    assert choice_list(None, "連携分野") == FIELDS == choice_list(table, "市町村", FIELDS)
+    for module in (agreements, publish, reports, frames):
+        source = inspect.getsource(module)
+        assert "choice_list(" in source and "def _choice_list" not in source and "def _choices" not in source
