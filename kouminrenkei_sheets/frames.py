@@ -16,9 +16,10 @@ Read-only: no lock is taken and nothing is written. Personal columns are left ou
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -44,6 +45,7 @@ from .values import (
     fiscal_year,
     is_blank,
     match_choice,
+    normalize_text,
     parse_date,
 )
 from .workflow import choice_list, proposal_fiscal_year
@@ -61,11 +63,45 @@ def frames(config: Config, store: Store, *, personal: bool = False) -> dict[str,
     del config  # the register's place comes from the store; the config is the public signature's
     sheets = (PROPOSAL_SHEET, REFERRAL_SHEET, HISTORY_SHEET)
     tables = store.read([*(SheetRef(s.name) for s in sheets), SheetRef(CHOICES)])
-    lists = {name: choice_list(tables.get(SheetRef(CHOICES)), name, default) for name, default in CHOICE_LISTS.items()}
+    lists = _lists(tables.get(SheetRef(CHOICES)))
     out: dict[str, pd.DataFrame] = {}
     for sheet in sheets:
         out[sheet.name] = _frame(sheet, tables.get(SheetRef(sheet.name)), lists, personal=personal)
     return out
+
+
+def proposal_frame(table: Table | None, choices: Table | None) -> pd.DataFrame:
+    """提案 as :func:`frames` gives it (personal columns left out), from tables already read."""
+    return _frame(PROPOSAL_SHEET, table, _lists(choices), personal=False)
+
+
+def counts_by_year(
+    frame: pd.DataFrame, column: str, *, blank: str, items: Callable[[str], Sequence[str]] | None = None
+) -> dict[int, Counter[str]]:
+    """Per 年度, how many proposals hold each value of ``column``: the choice where it matched, else
+    what was typed (normalised), ``blank`` where empty. ``items`` splits a multi-choice cell (each item
+    counted once per proposal; a blank cell counts nothing). Proposals whose 年度 is unknown are left out."""
+    typed = column + TYPED_SUFFIX
+    if items is None:
+        label = frame[column].astype("object")
+        if typed in frame:
+            label = label.where(label.notna(), frame[typed].astype("object").map(normalize_text, na_action="ignore"))
+        values = label.where(label.notna(), blank)
+    else:
+        values = frame[column].astype("object").map(lambda v: sorted(set(items(v))) if isinstance(v, str) else [])
+    pairs = pd.DataFrame({"fy": frame[FISCAL_YEAR], "v": values}).dropna(subset=["fy"])
+    if items is not None:
+        pairs = pairs.explode("v").dropna(subset=["v"])
+    out: dict[int, Counter[str]] = {}
+    for key, n in pairs.groupby(["fy", "v"], sort=False).size().items():
+        fy, value = cast(tuple[Any, Any], key)
+        out.setdefault(int(fy), Counter())[str(value)] = int(n)
+    return out
+
+
+def _lists(choices: Table | None) -> dict[str, tuple[str, ...]]:
+    """Every choice list in force: the desk's 選択肢 tab, the schema's where it lists none."""
+    return {name: choice_list(choices, name, default) for name, default in CHOICE_LISTS.items()}
 
 
 def _frame(sheet: Sheet, table: Table | None, lists: dict[str, tuple[str, ...]], *, personal: bool) -> pd.DataFrame:
@@ -140,4 +176,13 @@ def _year(value: CellValue) -> int | None:
     return fiscal_year(d) if d is not None else None
 
 
-__all__ = ["FISCAL_YEAR", "HISTORY", "PROPOSALS", "REFERRALS", "TYPED_SUFFIX", "frames"]
+__all__ = [
+    "FISCAL_YEAR",
+    "HISTORY",
+    "PROPOSALS",
+    "REFERRALS",
+    "TYPED_SUFFIX",
+    "counts_by_year",
+    "frames",
+    "proposal_frame",
+]

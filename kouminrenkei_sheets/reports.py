@@ -92,7 +92,6 @@ from .workflow import (
     choice_list,
     days_overdue,
     due_date,
-    proposal_fiscal_year,
     protected_columns,
     waits_for_answer,
 )
@@ -726,35 +725,30 @@ def _durations(referral_rows: Sequence[Row], by_id: Mapping[str, Row]) -> tuple[
 
 
 def _years(proposals: Table, choices: Table | None, notices: list[str]) -> list[YearStats]:
-    """Per-年度 counts of proposals by 連携手法, 連携分野 and 提案者区分."""
+    """Per-年度 counts of proposals by 連携手法, 連携分野 and 提案者区分, on the analysts' DataFrame
+    (frames.proposal_frame: the same 年度 and choice rules a notebook sees)."""
+    from .frames import FISCAL_YEAR, counts_by_year, proposal_frame
+
     field_choices = choice_list(choices, "連携分野", FIELDS)
     method_choices = choice_list(choices, "連携手法", Method.ALL)
     kind_choices = choice_list(choices, "提案者区分", PROPOSER_TYPES)
-    per_year: dict[int, list[Row]] = {}
-    for row in proposals.rows:
-        fy = proposal_fiscal_year(row.get(P_RECEIVED), row.get(P_ID))
-        if fy is None:
-            notices.append(
-                f"{PROPOSALS} {row.number}行目: 受付日も提案IDも読めないため、年度別の件数に数えていません。"
-            )
-            continue
-        per_year.setdefault(fy, []).append(row)
-    years: list[YearStats] = []
-    for fy in sorted(per_year):
-        rows = per_year[fy]
-        fields: Counter[str] = Counter()
-        for row in rows:
-            fields.update(set(_fields(row.get(P_FIELDS), field_choices)))
-        years.append(
-            YearStats(
-                fiscal_year=fy,
-                total=len(rows),
-                by_method=_tallies(Counter(_canonical(r.get(P_METHOD), method_choices) for r in rows), method_choices),
-                by_field=_tallies(fields, field_choices),
-                by_proposer_type=_tallies(Counter(_canonical(r.get(P_KIND), kind_choices) for r in rows), kind_choices),
-            )
+    frame = proposal_frame(proposals, choices)
+    for number in frame.loc[frame[FISCAL_YEAR].isna(), "行"]:
+        notices.append(f"{PROPOSALS} {number}行目: 受付日も提案IDも読めないため、年度別の件数に数えていません。")
+    totals = frame[FISCAL_YEAR].dropna().value_counts()
+    methods = counts_by_year(frame, P_METHOD, blank=_BLANK)
+    kinds = counts_by_year(frame, P_KIND, blank=_BLANK)
+    fields = counts_by_year(frame, P_FIELDS, blank=_BLANK, items=lambda v: _fields(v, field_choices))
+    return [
+        YearStats(
+            fiscal_year=fy,
+            total=int(totals[fy]),
+            by_method=_tallies(methods.get(fy, Counter()), method_choices),
+            by_field=_tallies(fields.get(fy, Counter()), field_choices),
+            by_proposer_type=_tallies(kinds.get(fy, Counter()), kind_choices),
         )
-    return years
+        for fy in sorted(int(y) for y in totals.index)
+    ]
 
 
 def _changes_since(

@@ -596,3 +596,54 @@ def test_markdown_report_shows_partner_text_literally(config: Config) -> None:
 )
 def test_markdown_text_escapes(text: str, expected: str) -> None:
     assert markdown_text(text) == expected
+
+
+@pytest.mark.parametrize("seed", [3, 11, 29])
+def test_year_counts_on_frames_equal_the_row_by_row_rule(seed: int) -> None:
+    """The per-年度 tallies now come from frames.proposal_frame; the row-by-row rule they replaced is
+    kept here as the reference, on messy sample registers (typos, blanks, unreadable dates)."""
+    from collections import Counter
+    from typing import Any
+
+    from kouminrenkei_sheets import reports as r
+    from kouminrenkei_sheets.sample_data import generate, write_sample
+    from kouminrenkei_sheets.schema import CHOICES, FIELDS, PROPOSER_TYPES, REGISTER_SHEETS, Method
+    from kouminrenkei_sheets.store.memory import MemoryStore
+    from kouminrenkei_sheets.workflow import choice_list, proposal_fiscal_year
+
+    store = MemoryStore()
+    store.create_book(None, REGISTER_SHEETS)
+    sample = generate(150, seed=seed, today=date(2026, 3, 2), messy=0.25)
+    for i, p in enumerate(sample.proposals):  # what people type: blanks, typos, spaces, numbers
+        edits: list[tuple[str, Any]] = [
+            ("連携手法", None), ("提案者区分", "きぎょう"), ("連携分野", ""),
+            ("連携手法", " 包括連携協定 "), ("提案者区分", 3), ("連携分野", "DX、謎の分野"),
+        ]  # fmt: skip
+        if i % 5 == 0:
+            column, value = edits[(i // 5) % len(edits)]
+            p[column] = value
+    write_sample(store, sample)
+    tables = store.read([SheetRef(PROPOSALS), SheetRef(CHOICES)])
+    proposals, choices = tables[SheetRef(PROPOSALS)], tables[SheetRef(CHOICES)]
+    assert proposals is not None
+    fields_, methods, kinds = (choice_list(choices, "連携分野", FIELDS), choice_list(choices, "連携手法", Method.ALL),
+                               choice_list(choices, "提案者区分", PROPOSER_TYPES))  # fmt: skip
+    per_year: dict[int, list[Any]] = {}
+    for row in proposals.rows:
+        fy = proposal_fiscal_year(row.get("受付日"), row.get("提案ID"))
+        if fy is not None:
+            per_year.setdefault(fy, []).append(row)
+    expected = []
+    for fy in sorted(per_year):
+        rows = per_year[fy]
+        field_counts: Counter[str] = Counter()
+        for row in rows:
+            field_counts.update(set(r._fields(row.get("連携分野"), fields_)))
+        expected.append(r.YearStats(
+            fiscal_year=fy, total=len(rows),
+            by_method=r._tallies(Counter(r._canonical(x.get("連携手法"), methods) for x in rows), methods),
+            by_field=r._tallies(field_counts, fields_),
+            by_proposer_type=r._tallies(Counter(r._canonical(x.get("提案者区分"), kinds) for x in rows), kinds),
+        ))  # fmt: skip
+    assert r._years(proposals, choices, []) == expected
+    assert len(expected) >= 2
