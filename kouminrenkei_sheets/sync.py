@@ -43,8 +43,8 @@ from .store.base import (
     Change,
     DeleteRow,
     EnsureSheet,
-    ReplaceRows,
     Row,
+    RowAt,
     RowKey,
     SetCell,
     SheetRef,
@@ -76,8 +76,10 @@ from .values import (
 # inert, so finishing a write never means touching every row again. A run interrupted after the
 # register was written thus completes the job on the next run without logging any change twice.
 # Rows are never deleted (openpyxl deletes row by row): a row no longer needed is blanked and reused.
-# A row back in step (同期済) loses an older run's mark and 書込前 copy whenever the tab is written,
-# so the tab holds each department row once, plus the rows of the one write in flight.
+# A row back in step (同期済) loses an older run's mark and 書込前 copy whenever the tab is written (a
+# bare inert 状態 and 同期ID of a row added is left until the row is written), so the tab holds each
+# department row once, plus the rows of the one write in flight. Only the cells that differ are
+# written, each row named by its number as read and vouched for by its 課 and 照会ID.
 STATE_DEPARTMENT = "課"
 STATE_KIND = "状態"
 STATE_RUN = "同期ID"
@@ -754,7 +756,7 @@ def _sync(
     if planner.history:
         register.append(AppendRows(HISTORY_REF, planner.history_rows()))
     if register or edits.essential:
-        register.extend(edits.changes(with_tidy=True))
+        register.extend(edits.changes())
         if state_table is None or any(not state_table.has(c.name) for c in SYNC_STATE_SHEET.columns):
             register.insert(0, EnsureSheet(STATE_REF, SYNC_STATE_SHEET, hidden=True))
     outside = [p for p in plans if p.department.ref.book is not None and p.changes]
@@ -1305,6 +1307,7 @@ def _state_row(
 _STATE_COLUMNS: dict[str, Column] = {c.name: c for c in SYNC_STATE_SHEET.columns}
 _TARGET_COLUMNS: tuple[str, ...] = (STATE_DEPARTMENT, *(c.name for c in _COLUMNS))
 _MARK_COLUMNS: tuple[str, ...] = tuple(name for name in _STATE_COLUMNS if name not in _TARGET_COLUMNS)
+_BEFORE_COLUMNS: tuple[str, ...] = tuple(name for name in _MARK_COLUMNS if name.startswith(BEFORE_PREFIX))
 
 
 _Cell = tuple[int, str, CellValue]  # (row of the _sync tab as read, column, value)
@@ -1314,8 +1317,7 @@ _Cell = tuple[int, str, CellValue]  # (row of the _sync tab as read, column, val
 class _StateEdits:
     """The _sync edits: the new state (needed before any department write) and tidying that may wait.
 
-    They are worked out against the tab as read and written as the whole tab anew
-    (:meth:`changes`): the tab is the tool's own, so nothing in it is addressed by position."""
+    They are worked out against the tab as read and written cell by cell (:meth:`changes`)."""
 
     table: Table | None
     needed: list[_Cell] = field(default_factory=list)
@@ -1323,17 +1325,23 @@ class _StateEdits:
     appends: list[dict[str, CellValue]] = field(default_factory=list)
     free: list[int] = field(default_factory=list)
 
-    def changes(self, *, with_tidy: bool) -> list[Change]:
-        rows: dict[int, dict[str, CellValue]] = {}
-        if self.table is not None:
-            keys = [(name, _hk(name)) for name in _STATE_COLUMNS]
-            for row in self.table.rows:
-                cells = row.values
-                rows[row.number] = {name: cells.get(k) for name, k in keys}
-        for number, name, value in self.needed + (self.tidy if with_tidy else []):
-            rows.setdefault(number, {})[name] = value
-        kept = [r for _, r in sorted(rows.items()) if any(not is_blank(v) for v in r.values())]
-        return [ReplaceRows(STATE_REF, (*kept, *self.appends))]
+    def changes(self) -> list[Change]:
+        """The cells that differ, row by row where the tab holds them (each row vouched for by its
+        課 and 照会ID as read: see :class:`~.store.base.RowAt`), and the new rows below: a sync costs
+        what it changes, not a rewrite of a tab that holds every department row."""
+        read = {row.number: row for row in self.table.rows} if self.table is not None else {}
+        ats: dict[int, RowAt] = {}
+        out: list[Change] = []
+        for number, name, value in [*self.needed, *self.tidy]:
+            at = ats.get(number)
+            if at is None:
+                row = read.get(number)
+                held = tuple((n, _get(row, n) if row is not None else None) for n in (STATE_DEPARTMENT, KEY))
+                at = ats[number] = RowAt(number, held)
+            out.append(SetCell(STATE_REF, at, name, value))
+        if self.appends:
+            out.append(AppendRows(STATE_REF, tuple(self.appends)))
+        return out
 
     @property
     def essential(self) -> bool:
@@ -1385,10 +1393,15 @@ def _state_edits(plans: Iterable[_DepartmentPlan], state: _State, run: str) -> _
             if srow is None:
                 edits.put(row)
             elif kind == SYNCED:
-                # only the synced values are needed; an older run's inert mark (状態, 同期ID and the
-                # 書込前 copy of the row) is tidied away, so each row is kept once, not twice
-                edits.needed.extend(_cells(srow.number, srow.raw, row, _TARGET_COLUMNS))
-                edits.tidy.extend(_cells(srow.number, srow.raw, row, _MARK_COLUMNS))
+                # only the synced values are needed; an older run's inert mark goes whenever the row
+                # is written anyway or holds a 書込前 copy (each row is kept once, not twice). A bare
+                # 状態 and 同期ID (a row that run added: its copy is blank) is inert and left alone:
+                # rewriting every row a finished run added would make the next sync cost the whole tab
+                needed = _cells(srow.number, srow.raw, row, _TARGET_COLUMNS)
+                copies = _cells(srow.number, srow.raw, row, _BEFORE_COLUMNS)
+                edits.needed.extend(needed)
+                if needed or copies:
+                    edits.tidy.extend(_cells(srow.number, srow.raw, row, _MARK_COLUMNS))
             else:
                 edits.needed.extend(_cells(srow.number, srow.raw, row))
         for key, unused in have.items():

@@ -12,6 +12,8 @@ from typing import Any
 
 import openpyxl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from openpyxl.comments import Comment
 from openpyxl.formatting.rule import CellIsRule
 from openpyxl.styles import Alignment, Font, PatternFill
@@ -427,3 +429,45 @@ def test_rows_below_the_last_one_take_the_careful_path(tmp_path: Path, monkeypat
 
 def _column(ws: Any, header: str) -> int:
     return next(int(c.column) for c in ws[1] if c.value == header)
+
+
+_ROW_SHAPES = st.sampled_from(
+    [
+        '<row r="{n}"><c r="A{n}"><v>1</v></c></row>',
+        '<row r="{n}" spans="1:3" ht="20" customHeight="1"><c r="B{n}" t="s"><v>0</v></c><c r="C{n}"/></row>',
+        '<row r="{n}"/>',
+        '<row r="{n}" s="3" customFormat="1"/>',
+        '<row r="{n}"></row>',
+        '<row r="{n}"><c r="A{n}" t="inlineStr"><is><t>&lt;row r="9"&gt;</t></is></c></row>',
+    ]
+)
+
+
+@given(st.lists(st.tuples(st.integers(1, 3), _ROW_SHAPES), max_size=12), st.booleans())
+def test_rows_found_by_their_tags_are_the_rows_the_careful_split_finds(
+    rows: list[tuple[int, str]], odd_one: bool
+) -> None:
+    """The fast split of a worksheet into rows (opening tag, then the next ``</row>``) finds the same
+    rows, at the same places, as the regular expression over whole rows — and steps aside (the careful
+    path) for XML of another shape: here a row whose ``r`` is not its first attribute."""
+    parts, n = [], 0
+    for gap, shape in rows:
+        n += gap
+        parts.append(shape.format(n=n))
+    if odd_one and parts:
+        parts[0] = parts[0].replace('<row r="', '<row spans="1:1" r="', 1)
+    xml = b"<worksheet><sheetData>" + "".join(parts).encode() + b"</sheetData></worksheet>"
+
+    def spans(part: xlsxpatch.SheetPart) -> dict[int, tuple[int, ...]]:
+        return {
+            k: (r.start, r.end, r.a_start, r.a_end, r.b_start, r.b_end, r.index, r.dirty) for k, r in part.rows.items()
+        }
+
+    fast = xlsxpatch.SheetPart(xml, None)  # type: ignore[arg-type]
+    careful = xlsxpatch.SheetPart(xml, None)  # type: ignore[arg-type]
+    careful._split_written_rows = lambda: None  # type: ignore[method-assign]
+    assert (fast._split_written_rows() is None) == (odd_one and bool(parts))
+    assert spans(fast) == spans(careful)
+    assert len(fast.rows) == len(parts)
+    for number, row in fast.rows.items():
+        assert row.xml().startswith(b'<row r="%d"' % number) or odd_one

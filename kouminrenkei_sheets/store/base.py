@@ -18,6 +18,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol, Union
 
+from ..errors import StoreError
 from ..files import atomic_write
 from ..schema import DEPARTMENTS, HISTORY, PROPOSALS, REFERRALS, HistoryKind, Sheet
 from ..values import cut_to_fit, has_surrogates, id_key, is_blank, replace_surrogates, typed_text
@@ -184,11 +185,33 @@ class RowKey:
 
 
 @dataclass(frozen=True)
+class RowAt:
+    """A row of a tab only the tool writes (the sync state), named by its number as the job read it
+    and vouched for by its key cells as read (``holds``: header -> value; blank for a blank row).
+
+    That tab has no single key column (one referral may be on two departments' rows) and is
+    rewritten in place, row by row, so only what changed is written. If the row no longer holds its
+    key cells when the write resolves (someone sorted or edited the hidden tab meanwhile), every
+    position read is suspect: :func:`place` raises :class:`~kouminrenkei_sheets.errors.StoreError`
+    and nothing of that book is written (the next run reads the tab afresh)."""
+
+    number: int
+    holds: tuple[tuple[str, CellValue], ...]
+
+    @property
+    def key(self) -> str:
+        return f"#{self.number}"
+
+    def __str__(self) -> str:
+        return self.key
+
+
+@dataclass(frozen=True)
 class SetCell:
     """Write one cell of the row ``at``, in the column with this header, if it still holds ``expected``."""
 
     ref: SheetRef
-    at: RowKey
+    at: RowKey | RowAt
     column: str
     value: CellValue
     expected: CellValue | _Unchecked = ANY
@@ -439,6 +462,7 @@ def place(ref: SheetRef, view: SheetView, changes: Sequence[Change]) -> Placemen
         )
 
     def find(ch: SetCell | DeleteRow, wanted: CellValue) -> int | None:
+        assert isinstance(ch.at, RowKey)
         column = ch.column if isinstance(ch, SetCell) else ""
         if header_key(ch.at.column) not in headers:
             out.conflicts.append(
@@ -460,6 +484,20 @@ def place(ref: SheetRef, view: SheetView, changes: Sequence[Change]) -> Placemen
             return None
         return found[0]
 
+    checked: set[int] = set()  # (ids of the RowAt already vouched for: one per row, shared by its cells)
+
+    def vouched(ch: SetCell, at: RowAt) -> int:
+        if id(at) in checked:
+            return at.number
+        if not 2 <= at.number <= last or not holds(at.number, dict(at.holds)):
+            raise StoreError(
+                f"シート「{ch.ref.sheet}」の{at.number}行目が、読み込んだ後に書き換えられたか並べ替えられていました。"
+                "このシートはツールだけが書き込むシートです（編集しないでください）。"
+                "このブックには何も書き込んでいません。もう一度実行すると、読み直して続けます。"
+            )
+        checked.add(id(at))
+        return at.number
+
     deleting: set[int] = set()
     columns: dict[str, int | None] = {}  # a row's header as written in the plan -> column number
     for ch in changes:
@@ -469,7 +507,7 @@ def place(ref: SheetRef, view: SheetView, changes: Sequence[Change]) -> Placemen
                 why = f"見出し「{ch.column}」の列がありません"
                 out.conflicts.append(WriteConflict(ch.ref, ch.at.key, ch.column, ch.value, None, why))
                 continue
-            r = find(ch, ch.value)
+            r = vouched(ch, ch.at) if isinstance(ch.at, RowAt) else find(ch, ch.value)
             if r is None:
                 continue
             now = view.value(r, col)

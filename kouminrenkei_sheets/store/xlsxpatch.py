@@ -58,6 +58,7 @@ _REL_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 _R_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
 
 _ROW = re.compile(rb"<row\b([^>]*?)(?:/>|>(.*?)</row>)", re.S)
+_ROW_HEAD = re.compile(rb'<row r="(\d+)"[^>]*?(/?)>')
 _CELL = re.compile(rb"<c\b([^>]*?)(?:/>|>(.*?)</c>)", re.S)
 _CELL_HEAD = re.compile(rb'<c r="([A-Z]{1,3})\d+"([^>]*)>')
 _FAST_CELL = re.compile(rb'(?=<c r="([A-Z]{1,3})(\d+)")(<c\b[^>]*?(?:/>|>.*?</c>))', re.S)
@@ -320,6 +321,16 @@ class _Row:
         self._cells: dict[int, bytes] | None = None if m is not None else {}
         self.dirty = m is None
 
+    @classmethod
+    def spanning(cls, number: int, src: bytes, index: int, spans: tuple[int, int, int, int, int, int]) -> _Row:
+        """A row as read, from where its element, attributes and body lie (see :meth:`SheetPart.rows`)."""
+        row = cls.__new__(cls)
+        row.number, row.src, row.index = number, src, index
+        row.start, row.end, row.a_start, row.a_end, row.b_start, row.b_end = spans
+        row._cells = None
+        row.dirty = False
+        return row
+
     @property
     def cells(self) -> dict[int, bytes]:
         """Column number -> the cell's whole element (parsed on first use)."""
@@ -382,14 +393,42 @@ class SheetPart:
         """Row number -> row, every row of the sheet (split on first use)."""
         if self._rows is None:
             assert self._kept is None
-            rows: dict[int, _Row] = {}
-            previous = 0
-            body = self.body
-            for i, m in enumerate(_ROW.finditer(body)):
-                previous = self._number(m, previous)
-                rows[previous] = _Row(previous, body, m, i)
-            self._rows = rows
+            found = self._split_written_rows()
+            if found is None:
+                found = {}
+                previous = 0
+                body = self.body
+                for i, m in enumerate(_ROW.finditer(body)):
+                    previous = self._number(m, previous)
+                    found[previous] = _Row(previous, body, m, i)
+            self._rows = found
         return self._rows
+
+    def _split_written_rows(self) -> dict[int, _Row] | None:
+        """The rows as Excel, LibreOffice and openpyxl write them (``<row r="N" …>``, ascending), found
+        by their opening tags and the ``</row>`` after each: a large tab costs a scan, not a regular
+        expression's lazy match over every row's cells. None when the XML is otherwise (the careful path)."""
+        body = self.body
+        find = body.find
+        rows: dict[int, _Row] = {}
+        previous = 0
+        for i, m in enumerate(_ROW_HEAD.finditer(body)):
+            number = int(m.group(1))
+            if number <= previous:
+                return None
+            previous = number
+            start, head_end = m.start(), m.end()
+            if m.group(2):  # <row … />
+                spans = (start, head_end, start + 4, m.start(2), head_end, head_end)
+            else:
+                close = find(b"</row>", head_end)
+                if close < 0:
+                    return None
+                spans = (start, close + 6, start + 4, head_end - 1, head_end, close)
+            rows[number] = _Row.spanning(number, body, i, spans)
+        if len(rows) != body.count(b"<row"):
+            return None  # a row tag of another shape somewhere
+        return rows
 
     @staticmethod
     def _number(m: re.Match[bytes], previous: int) -> int:
@@ -647,7 +686,10 @@ class SheetPart:
         return bool(_PROTECTED.search(self.suffix) or _PROTECTED.search(self.prefix))
 
     def settle(self) -> None:
-        """As xlsx.settle_protection: referral rows (and OPEN_ROWS below) locked or unlocked by owner."""
+        """As xlsx.settle_protection: referral rows (and OPEN_ROWS below) locked or unlocked by owner —
+        the rows this write changes and the open rows below the last; a row it leaves as it was keeps
+        the protection the write that made it gave it (settling every row of every book written would
+        cost each sync a pass over every department row)."""
         if not self.protected():
             return
         locks = owner_locks(header_positions(self.header_row()))
@@ -658,6 +700,8 @@ class SheetPart:
         rows = self.rows
         for number in range(2, last + 1 + OPEN_ROWS):
             row = rows.get(number)
+            if number <= last and (row is None or not row.dirty):
+                continue
             present = _cell_styles(row) if row is not None else {}
             for col, locked in locks.items():
                 s = present.get(col)
