@@ -352,9 +352,9 @@ def department_view(referral: Mapping[str, CellValue], proposal: Row | None) -> 
 class _StateRow:
     number: int
     kind: str  # 同期済, or an in-flight kind when its run is the department's live one
-    values: dict[str, CellValue]  # the synced row, by department sheet column name
+    values: Mapping[str, CellValue]  # the synced row, by department sheet column name (read with .get)
     before: dict[str, CellValue]  # the department's row before an in-flight write
-    raw: dict[str, CellValue]  # every cell of the state row, by state header
+    raw: Mapping[str, CellValue]  # every cell of the state row, by state header (read with .get)
 
 
 @dataclass
@@ -364,7 +364,7 @@ class _Slot:
     key: str
     row: Row | None = None  # the department sheet's row now
     state: _StateRow | None = None
-    base: dict[str, CellValue] | None = None  # effective base of the merge
+    base: Mapping[str, CellValue] | None = None  # effective base of the merge
     replay: bool = False  # an earlier write of this row did not happen: redo it, log nothing twice
     replay_columns: frozenset[str] = frozenset()
     repeated: bool = False  # the department typed the ID on two rows: neither is synced until one goes
@@ -448,16 +448,18 @@ def _read_state(table: Table | None) -> _State:
         return state
     rows: list[tuple[str, str, _StateRow]] = []
     keys = [(c.name, _hk(c.name)) for c in SYNC_STATE_SHEET.columns]
+    # the row as read serves as its state (the headers are their own keys): one dict per row, not three
+    shared = all(name == k for name, k in keys)
     for row in table.rows:
         cells = row.values
-        raw = {name: cells.get(k) for name, k in keys}
-        dept = normalize_text(raw[STATE_DEPARTMENT])
-        kind = _STATE_KINDS.get(normalize_text(raw[STATE_KIND]), "")
+        raw = cells if shared else {name: cells.get(k) for name, k in keys}
+        dept = normalize_text(raw.get(STATE_DEPARTMENT))
+        kind = _STATE_KINDS.get(normalize_text(raw.get(STATE_KIND)), "")
         srow = _StateRow(
             row.number,
             kind,
-            {c.name: raw[c.name] for c in _COLUMNS},
-            {c.name: raw[BEFORE_PREFIX + c.name] for c in _COLUMNS} if kind in IN_FLIGHT else {},
+            raw,
+            {c.name: raw.get(BEFORE_PREFIX + c.name) for c in _COLUMNS} if kind in IN_FLIGHT else {},
             raw,
         )
         if kind == BOOK_WRITE and dept and dept not in state.live:
@@ -953,7 +955,8 @@ def _report_unknown(planner: _Planner, sheet: str, row: Row, key: str, columns: 
 def _keep(plan: _DepartmentPlan, slot: _Slot) -> None:
     """Leave a department row as it is; the state of the last sync stays as it was."""
     if slot.state is not None:
-        plan.merged[slot.key] = dict(slot.state.values)
+        values = slot.state.values
+        plan.merged[slot.key] = {c.name: values.get(c.name) for c in _COLUMNS}
 
 
 def _clear_moved(
