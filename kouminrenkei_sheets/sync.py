@@ -1079,6 +1079,19 @@ def _after_conflicts(
     store.apply([AppendRows(HISTORY_REF, planner.history_rows())], skip_busy=True)
 
 
+def _shows_exactly(row: Row, view: Mapping[str, CellValue]) -> bool:
+    """Whether a department row holds exactly the view, cell for cell by value and type, no value
+    unknown: nothing to write or log (anything else goes the careful way, deciding by meaning)."""
+    values = row.values
+    for c in _COLUMNS:
+        a, b = values.get(_hk(c.name)), view[c.name]
+        if a is not b and (a != b or type(a) is not type(b)):
+            return False
+        if isinstance(b, Unknown):
+            return False
+    return True
+
+
 def _dep_value(plan: _DepartmentPlan, slot: _Slot, column: Column, fallback: CellValue) -> CellValue:
     """The department sheet's value; a missing column counts as unchanged (``fallback``)."""
     if column.name in plan.missing_columns:
@@ -1246,6 +1259,8 @@ def _push(
                 if restore:
                     result.deleted_rows.append(RowNote(d.name, label, 0, key, "担当課シートから削除されていたため復元"))
                 continue
+            if not plan.missing_columns and _shows_exactly(row, view):
+                continue  # (most rows: the sheet already shows this, cell for cell, by value and type)
             base = slot.base or {}
             wrote = False
             for c in _COLUMNS:
@@ -1311,6 +1326,7 @@ _STATE_COLUMNS: dict[str, Column] = {c.name: c for c in SYNC_STATE_SHEET.columns
 _TARGET_COLUMNS: tuple[str, ...] = (STATE_DEPARTMENT, *(c.name for c in _COLUMNS))
 _MARK_COLUMNS: tuple[str, ...] = tuple(name for name in _STATE_COLUMNS if name not in _TARGET_COLUMNS)
 _BEFORE_COLUMNS: tuple[str, ...] = tuple(name for name in _MARK_COLUMNS if name.startswith(BEFORE_PREFIX))
+_WITH_COPIES: tuple[tuple[Column, str], ...] = tuple((c, BEFORE_PREFIX + c.name) for c in _COLUMNS)
 
 
 _Cell = tuple[int, str, CellValue]  # (row of the _sync tab as read, column, value)
@@ -1371,6 +1387,23 @@ def _cells(
     return out
 
 
+def _kept_as_is(srow: _StateRow | None, department: str, values: Mapping[str, CellValue]) -> bool:
+    """Whether a synced row's state row already holds exactly these values and no 書込前 copy: cell for
+    cell, by value and type (anything else goes the careful way: :func:`_cells` decides by meaning)."""
+    if srow is None:
+        return False
+    raw = srow.raw
+    if raw.get(STATE_DEPARTMENT) != department:
+        return False
+    for c, copy in _WITH_COPIES:
+        a, b = raw.get(c.name), _cell(c, values.get(c.name))
+        if a is not b and (a != b or type(a) is not type(b)):
+            return False
+        if raw.get(copy) is not None:
+            return False
+    return True
+
+
 def _state_edits(plans: Iterable[_DepartmentPlan], state: _State, run: str) -> _StateEdits:
     edits = _StateEdits(state.table, free=list(reversed(state.holes)))
     for repeated in state.extra:
@@ -1387,6 +1420,8 @@ def _state_edits(plans: Iterable[_DepartmentPlan], state: _State, run: str) -> _
         wanted: dict[str, tuple[str, dict[str, CellValue]]] = {}
         for key, values in plan.merged.items():
             kind, before = in_flight.get(key, (SYNCED, {}))
+            if kind == SYNCED and _kept_as_is(have.get(key), d.name, values):
+                continue  # (most rows: the state row already holds exactly this, and nothing to tidy)
             wanted[key] = (kind, _state_row(d.name, kind, run if kind != SYNCED else "", values, before))
         for key, (kind, before) in in_flight.items():
             if kind == REMOVING:
@@ -1408,7 +1443,7 @@ def _state_edits(plans: Iterable[_DepartmentPlan], state: _State, run: str) -> _
             else:
                 edits.needed.extend(_cells(srow.number, srow.raw, row))
         for key, unused in have.items():
-            if key not in wanted:
+            if key not in wanted and key not in plan.merged:
                 edits.tidy.extend(_cells(unused.number, unused.raw, {}))
         marker = state.live.get(dname)
         if in_flight:
