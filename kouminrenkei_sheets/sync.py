@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
 from . import clock, workflow
@@ -353,7 +354,7 @@ class _StateRow:
     number: int
     kind: str  # 同期済, or an in-flight kind when its run is the department's live one
     values: Mapping[str, CellValue]  # the synced row, by department sheet column name (read with .get)
-    before: dict[str, CellValue]  # the department's row before an in-flight write
+    before: Mapping[str, CellValue]  # the department's row before an in-flight write
     raw: Mapping[str, CellValue]  # every cell of the state row, by state header (read with .get)
 
 
@@ -442,6 +443,15 @@ class _State:
     table: Table | None = None
 
 
+_NO_COPY: Mapping[str, CellValue] = MappingProxyType({})
+
+
+def _copy_of(raw: Mapping[str, CellValue]) -> Mapping[str, CellValue]:
+    """The 書込前 copy a state row holds (one shared empty mapping for a row added, whose copy is blank)."""
+    copy = {c.name: raw.get(name) for c, name in _WITH_COPIES}
+    return copy if any(v is not None for v in copy.values()) else _NO_COPY
+
+
 def _read_state(table: Table | None) -> _State:
     state = _State(table=table)
     if table is None:
@@ -459,7 +469,7 @@ def _read_state(table: Table | None) -> _State:
             row.number,
             kind,
             raw,
-            {c.name: raw.get(BEFORE_PREFIX + c.name) for c in _COLUMNS} if kind in IN_FLIGHT else {},
+            _copy_of(raw) if kind in IN_FLIGHT else _NO_COPY,
             raw,
         )
         if kind == BOOK_WRITE and dept and dept not in state.live:

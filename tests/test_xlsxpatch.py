@@ -33,7 +33,7 @@ from kouminrenkei_sheets.store.base import (
     SetCell,
     SheetRef,
 )
-from kouminrenkei_sheets.store.xlsx import OPEN_ROWS, XlsxStore
+from kouminrenkei_sheets.store.xlsx import OPEN_ROWS, XlsxStore, _stat
 
 P = SheetRef(PROPOSALS)
 BOOK = "dept.xlsx"
@@ -471,3 +471,44 @@ def test_rows_found_by_their_tags_are_the_rows_the_careful_split_finds(
     assert len(fast.rows) == len(parts)
     for number, row in fast.rows.items():
         assert row.xml().startswith(b'<row r="%d"' % number) or odd_one
+
+
+def _styles_first(path: Path) -> None:
+    """The same book with xl/styles.xml before the worksheets in the zip (some writers order it so)."""
+    with zipfile.ZipFile(path) as z:
+        entries = [(i, z.read(i)) for i in z.infolist()]
+    entries.sort(key=lambda e: e[0].filename != "xl/styles.xml")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for info, data in entries:
+            z.writestr(info, data)
+
+
+@pytest.mark.parametrize("read_first", [True, False], ids=["as-read", "from-xml"])
+@pytest.mark.parametrize("styles_first", [False, True], ids=["styles-last", "styles-first"])
+def test_a_date_needing_a_new_style_reads_back_as_a_date_whatever_the_zip_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, read_first: bool, styles_first: bool
+) -> None:
+    """Tabs the job has read are carried out only as the new zip is written (one worksheet held at a
+    time); a date written where the cell's style shows no date needs a new style in styles.xml, which
+    must be there whether styles.xml comes before or after the worksheets in the zip."""
+    s = _desk(tmp_path)
+    if styles_first:
+        _styles_first(s.register)
+    held = s.read([P]) if read_first else {}  # the job's read (held, as a job holds it): the write resolves against it
+    changes: list[Change] = [
+        SetCell(P, RowKey("提案ID", "R7-0002"), "件名", date(2026, 4, 1), expected="件名2"),
+        SetCell(P, RowKey("提案ID", "R7-0003"), "件名", "文字のまま", expected="件名3"),
+    ]
+    with zipfile.ZipFile(s.register) as z:
+        patched = xlsxpatch.PatchedBook(z, None, changes, as_read=s._as_read(None, _stat(s.register)))
+        assert bool(patched._deferred) == read_first  # (nothing of the sheet's XML decoded yet)
+    with monkeypatch.context() as m:
+        _patcher_only(m)
+        result = s.apply(changes)
+    assert not result.conflicts and result.written
+    ws = openpyxl.load_workbook(s.register)[PROPOSALS]
+    c = _letter(ws, "件名")
+    assert ws[f"{c}3"].is_date and ws[f"{c}3"].value == datetime(2026, 4, 1)
+    assert ws[f"{c}4"].value == "文字のまま" and ws[f"{c}3"].comment.text == "先方に確認中"
+    assert _calamine(s.register, PROPOSALS)[2][ws[f"{c}3"].column - 1] == date(2026, 4, 1)
+    del held

@@ -845,40 +845,73 @@ class PatchedBook:
         self.archive = archive
         self.conflicts: list[WriteConflict] = []
         self.parts: dict[str, list[bytes | memoryview]] = {}
-        book = _Book(archive)
+        # parts resolved against the tabs as read, carried out only as the new zip is written: a
+        # large register's worksheets are held one at a time, not all at once
+        self._deferred: dict[str, Placement] = {}
+        self._book = book = _Book(archive)
         paths = sheet_parts(archive)
         for name, sheet_changes in group_by_sheet(changes).items():
             if name not in paths or any(isinstance(c, DeleteRow | MarkCells) for c in sheet_changes):
                 raise Unsupported("a change openpyxl makes")
-            sheet = SheetPart(archive.read(paths[name]), book)
+            known = (as_read or {}).get(name)
+            sheet: SheetPart | None = None
+            view: SheetView
+            if known is None:
+                view = sheet = SheetPart(archive.read(paths[name]), book)
+            else:
+                view = TableView(known)
             for ch in sheet_changes:
                 if isinstance(ch, EnsureSheet):
-                    have = set(header_positions(sheet.header_row()))
+                    have = set(header_positions(view.header_row()))
                     if any(header_key(c.name) not in have for c in ch.sheet.columns):
                         raise Unsupported("a column to add")
             edits = [c for c in sheet_changes if isinstance(c, _HANDLED)]
             if not edits:
                 continue
-            known = (as_read or {}).get(name)
-            view: SheetView = sheet if known is None else TableView(known)
             placed = place(SheetRef(name, book_id), view, edits)
             self.conflicts.extend(placed.conflicts)
-            if not placed.empty:
-                sheet.carry_out(placed)
-                sheet.settle()
-                self.parts[paths[name]] = sheet.chunks()
-        if book._styles is not None and book._styles.changed:
-            self.parts[book.styles_part] = [book._styles.patched()]
+            if placed.empty:
+                continue
+            if sheet is None:
+                self._deferred[paths[name]] = placed
+            else:
+                self.parts[paths[name]] = self._carried(sheet, placed)
+        self._styles_part = book._part("styles") if self._deferred else None
+        self._settle_styles()
+
+    @staticmethod
+    def _carried(sheet: SheetPart, placed: Placement) -> list[bytes | memoryview]:
+        sheet.carry_out(placed)
+        sheet.settle()
+        return sheet.chunks()
+
+    def _carry_out_deferred(self, part: str) -> list[bytes | memoryview]:
+        placed = self._deferred.pop(part)
+        return self._carried(SheetPart(self.archive.read(part), self._book), placed)
+
+    def _settle_styles(self) -> None:
+        styles = self._book._styles
+        if styles is not None and styles.changed:
+            self.parts[self._book.styles_part] = [styles.patched()]
 
     @property
     def changed(self) -> bool:
-        return bool(self.parts)
+        return bool(self.parts or self._deferred)
 
     def writer(self) -> Callable[[BinaryIO], None]:
         def write(f: BinaryIO) -> None:
             with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL) as out:
                 for info in self.archive.infolist():
-                    chunks = self.parts.get(info.filename)
+                    if info.filename == self._styles_part:
+                        # the date styles the sheets carried out need: those still to come (styles
+                        # before worksheets in this zip) are carried out now, held until their turn
+                        for waiting in list(self._deferred):
+                            self.parts[waiting] = self._carry_out_deferred(waiting)
+                        self._settle_styles()
+                    if info.filename in self._deferred:
+                        chunks: list[bytes | memoryview] | None = self._carry_out_deferred(info.filename)
+                    else:
+                        chunks = self.parts.pop(info.filename, None)
                     copy = zipfile.ZipInfo(info.filename, info.date_time)  # (the source's must not change)
                     copy.external_attr = info.external_attr
                     if chunks is None:
