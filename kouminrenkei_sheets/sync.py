@@ -124,6 +124,7 @@ MASTER_REF = SheetRef(DEPARTMENTS)
 HISTORY_REF = SheetRef(HISTORY)
 
 _COLUMNS: tuple[Column, ...] = DEPARTMENT_SHEET.columns
+_COLUMN_KEYS: tuple[tuple[Column, str], ...] = tuple((c, header_key(c.name)) for c in _COLUMNS)
 REGISTER_TABS = frozenset(sh.name for sh in REGISTER_SHEETS)
 _DESK_COLUMNS = tuple(c for c in _COLUMNS if c.owner is Owner.DESK)
 _ANSWER_COLUMNS = tuple(c for c in _COLUMNS if c.owner is Owner.DEPARTMENT)
@@ -333,19 +334,31 @@ def _get(row: Row | None, name: str) -> CellValue:
 # ---------------------------------------------------------------- what a department sees
 def department_view(referral: Mapping[str, CellValue], proposal: Row | None) -> dict[str, CellValue]:
     """A referral as its department sheet shows it; protected proposal fields are masked."""
-    protected = workflow.protected_columns(_get(proposal, "アイデア保護")) if proposal is not None else set()
+    protected = workflow.read_protection(_get(proposal, "アイデア保護")).columns if proposal is not None else ()
+    shown = proposal.values if proposal is not None else {}
     out: dict[str, CellValue] = {}
-    for c in _COLUMNS:
-        assert c.source is not None
-        sheet, name = c.source
-        if sheet == REFERRALS:
+    for c, from_referral, name, key in _VIEW_SOURCES:
+        if from_referral:
             value = referral.get(name)
         else:
-            value = _get(proposal, name)
+            value = shown.get(key)
             if name in protected and not is_blank(value):
                 value = PROTECTED_MASK
         out[c.name] = _cell(c, value)
     return out
+
+
+def _view_sources() -> tuple[tuple[Column, bool, str, str], ...]:
+    """Each department column with where it comes from: (column, from 照会?, source header, its key)."""
+    out = []
+    for c in _COLUMNS:
+        assert c.source is not None
+        sheet, name = c.source
+        out.append((c, sheet == REFERRALS, name, header_key(name)))
+    return tuple(out)
+
+
+_VIEW_SOURCES = _view_sources()
 
 
 # ---------------------------------------------------------------- planning
@@ -956,6 +969,8 @@ _LEFT_ROW_DEPARTMENT = "この行は同期せず、担当課シートから消�
 
 
 def _report_unknown(planner: _Planner, sheet: str, row: Row, key: str, columns: Iterable[str]) -> None:
+    if Unknown not in map(type, row.values.values()):
+        return  # (most rows: no cell of the row is unknown; one pass in C tells)
     for name in columns:
         value = _get(row, name)
         if isinstance(value, Unknown):
@@ -1093,8 +1108,8 @@ def _shows_exactly(row: Row, view: Mapping[str, CellValue]) -> bool:
     """Whether a department row holds exactly the view, cell for cell by value and type, no value
     unknown: nothing to write or log (anything else goes the careful way, deciding by meaning)."""
     values = row.values
-    for c in _COLUMNS:
-        a, b = values.get(_hk(c.name)), view[c.name]
+    for c, key in _COLUMN_KEYS:
+        a, b = values.get(key), view[c.name]
         if a is not b and (a != b or type(a) is not type(b)):
             return False
         if isinstance(b, Unknown):

@@ -6,6 +6,7 @@ Pure domain rules on plain values. ``validate`` turns the problems found here in
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -207,6 +208,19 @@ class Protection:
 def read_protection(value: object, protectable: Sequence[str] = PROTECTABLE) -> Protection:
     """The one reading of a protection cell, for every job: the columns it names, or all of them (fail
     closed) with the reason when an item is not a protectable column (a typo, a free-text note)."""
+    try:  # (a register holds a handful of distinct protection cells: each is read once)
+        return _read_protection_cached(type(value).__name__, value, tuple(protectable))
+    except TypeError:  # an unhashable value: read afresh
+        return _read_protection(value, protectable)
+
+
+@functools.lru_cache(maxsize=4096)
+def _read_protection_cached(_kind: str, value: object, protectable: tuple[str, ...]) -> Protection:
+    # (the type is part of the key: 1 and 1.0 and True are equal but read differently)
+    return _read_protection(value, protectable)
+
+
+def _read_protection(value: object, protectable: Sequence[str]) -> Protection:
     from .values import ValueProblem, match_multi_choice
 
     try:
