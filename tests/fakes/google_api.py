@@ -2188,6 +2188,42 @@ class FakeGoogle:
             for j, cell in enumerate(row.get("values", [])):
                 _apply_cell_data(sheet, r0 + i, c0 + j, cell, paths)
 
+    def _req_appendCells(self, f: FakeFile, payload: Mapping[str, Any]) -> None:
+        """AppendCellsRequest: ``rows`` go below the last row holding a value in any column (not a
+        note or a format), from column A; rows are added at the bottom of the grid when it is full
+        (they carry no format). ``fields`` is a CellData mask, required, as in updateCells."""
+        sheet = f.by_id(payload.get("sheetId", 0))
+        if sheet is None:
+            raise ApiError(400, f"No grid with id: {payload.get('sheetId', 0)}")
+        mask = payload.get("fields", "")
+        if not mask:
+            raise ApiError(400, "At least one field must be specified.")
+        paths = mask_paths(mask)
+        rows = payload.get("rows", [])
+        at = len(sheet.rows)
+        while at > 0 and all(v is None for v in sheet.rows[at - 1]):
+            at -= 1
+        width = max((len(r.get("values", [])) for r in rows), default=0)
+        if width > sheet.col_count:
+            raise ApiError(
+                400,
+                f"Range ({a1(sheet.title, at, 0, at + max(len(rows), 1), width)}) exceeds grid "
+                f"limits. Max rows: {sheet.row_count}, max columns: {sheet.col_count}",
+            )
+        for row in rows:
+            for cell in row.get("values", []):
+                _check_length(cell)
+        sheet.row_count = max(sheet.row_count, at + len(rows))
+        self._check_cells(
+            f,
+            sheet,
+            ((at + i, j) for i, row in enumerate(rows) for j, _ in enumerate(row.get("values", []))),
+            self._caller,
+        )
+        for i, row in enumerate(rows):
+            for j, cell in enumerate(row.get("values", [])):
+                _apply_cell_data(sheet, at + i, j, cell, paths)
+
     def _req_updateDimensionProperties(self, f: FakeFile, payload: Mapping[str, Any]) -> None:
         rng = payload.get("range", {})
         sheet = f.by_id(rng.get("sheetId", 0))
