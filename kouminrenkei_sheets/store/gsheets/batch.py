@@ -469,10 +469,11 @@ def _append_cells(
 ) -> dict[str, Any]:
     """``appendCells`` of a log's rows (wire values in ``header``'s order) below its last row with data.
 
-    values:append with INSERT_ROWS inserted rows for them, which carry no format of their own; so each
+    values:append with INSERT_ROWS inserted rows for them, whose formats were whatever Google's row
+    insertion gave (the fake: none); appendCells fills the grid's empty rows first (they have the
+    column formats the tool set when it made the tab) and adds plain rows when it is full. So each
     cell brings its column's number format (a date a date format, an ID text) under the mask
-    ``userEnteredValue,userEnteredFormat.numberFormat``, whether it lands in an empty row of the grid
-    or in a row appendCells adds."""
+    ``userEnteredValue,userEnteredFormat.numberFormat``: the same format wherever it lands."""
     schema = _schema_for(title)
     formats: list[dict[str, Any] | None] = []
     for h in header:

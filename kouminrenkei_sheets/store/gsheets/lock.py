@@ -55,6 +55,7 @@ class LockLog:
             first, my_row, dead_above = self.state(b, name, token, prefetch=tries == 0)
             tries += 1
             if first is not None and first[0] == token:
+                self.store._adopt_look(b, my_row)
                 break
             self.store._drop_prefetch(b)  # what it read was read before the lock was ours
             self.append(b, [name, token, holder, "", "release", self.stamp()])

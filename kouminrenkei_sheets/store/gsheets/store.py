@@ -1,12 +1,15 @@
 """The gsheets backend: the register and department sheets as Google spreadsheets (gspread + google-auth).
 
 Reads cost one ``values:batchGet`` per spreadsheet for every tab asked for (the spreadsheet's
-metadata only when its structure must be checked, then cached for the run). Writes cost one
-``values:batchUpdate`` (valueInputOption RAW, so text starting with ``=`` stays text) per changed
-spreadsheet, plus one ``spreadsheets:batchUpdate`` only when tabs, rows, formats or marks change;
-either is cut into several when its body would pass Google's 2 MB recommendation. 変更履歴 (a log
-only ever appended to) is never read back: its header row comes in the read made before the write,
-its rows go in a ``values:append`` in that header's column order.
+metadata only when its structure must be checked, then cached for the run). A changed spreadsheet
+costs one fresh read just before its write (a spreadsheets.get of the ranges written: values and
+sheetIds together) and one ``spreadsheets:batchUpdate``, which Google applies whole or not at all:
+the 変更履歴 rows as ``appendCells`` first, then tabs, rows, formats and marks, then the cells that
+differ as ``updateCells`` (a ``stringValue`` stays text, "=1+1" too, as valueInputOption RAW did);
+it is cut into several only when its body would pass Google's 2 MB recommendation. 変更履歴 (a
+log only ever appended to) is never read back: its header row comes in the read made before the
+write, its rows go in that header's column order. The lock's claim log is read back in the same
+values:batchGet as the register tabs a job reads first (``LOCK_PREFETCH``), so that read is free.
 Every call goes through a client-side rate limit and bounded exponential backoff with jitter (at
 least the ``Retry-After`` a 429 asks for); after that a :class:`~kouminrenkei_sheets.errors.ServiceError`
 (exit 4). Spreadsheets the store creates get locale ja_JP and the desk's time zone (passed in); on
@@ -189,6 +192,7 @@ class _Book:
     lock: threading.RLock = field(default_factory=threading.RLock)
     ids: dict[str, int] = field(default_factory=dict)  # sheetIds a grid read gave (without the metadata)
     prefetched: set[str] = field(default_factory=set)  # tabs read with the lock's claim, for the next read
+    looked: tuple[Grid, frozenset[str]] | None = None  # the lock log and the tabs a look before the lock read
 
 
 class GSheetsStore(Store):
@@ -517,7 +521,15 @@ class GSheetsStore(Store):
             if book is None and tabs:
                 b = self._book(None)
                 with b.lock:
-                    fetched = self._fetch(b, list(tabs))
+                    if all(t in b.prefetched for t in tabs):  # read under the lock just now (``run``)
+                        fetched = {t: b.tabs[t] for t in tabs if t in b.tabs}
+                    else:
+                        # with the lock's log: if no job claims the lock before this run does, what
+                        # was read here is what the run reads under the lock (:meth:`_adopt_look`)
+                        b.tabs.pop(LOCK_TAB, None)
+                        fetched = self._fetch(b, [*tabs, LOCK_TAB])
+                        log = fetched[LOCK_TAB].grid if LOCK_TAB in fetched else []
+                        b.looked = ([list(r) for r in log], frozenset(tabs))
                 out[None] = _content_token({t: fetched[t].grid for t in tabs if t in fetched}, self._date_columns)
             else:
                 out[book] = self.book_version(book)
@@ -630,7 +642,8 @@ class GSheetsStore(Store):
         """:meth:`_fetch` of ``titles`` and the tabs a job under the lock reads first (``LOCK_PREFETCH``
         and the marks), in one values:batchGet; those are kept for the next :meth:`read` of the
         register, which then costs no request (:meth:`_drop_prefetch` if the lock was not ours)."""
-        extra = [t for t in LOCK_PREFETCH if t not in titles]
+        looked = b.looked[1] if b.looked is not None else frozenset()
+        extra = [t for t in LOCK_PREFETCH if t not in titles and t not in looked]
         for t in [*extra, MARKS_TAB]:
             b.tabs.pop(t, None)
         fetched = self._fetch(b, [*titles, *extra], marks=True)
@@ -638,8 +651,23 @@ class GSheetsStore(Store):
         return fetched
 
     @staticmethod
+    def _adopt_look(b: _Book, my_row: int | None) -> None:
+        """The lock is ours: the tabs read before it (:meth:`book_versions`) count as read under it
+        when the log above our claim is exactly the log as it was then: no job claimed the lock in
+        between, so none wrote (every job that writes holds it). People's edits meanwhile are what
+        the fresh read before each write is for, as for any edit after a read."""
+        looked, b.looked = b.looked, None
+        tab = b.tabs.get(LOCK_TAB)
+        if looked is None or tab is None or my_row is None:
+            return
+        then, tabs = looked
+        if then and tab.grid[: my_row - 1] == then:
+            b.prefetched |= tabs
+
+    @staticmethod
     def _drop_prefetch(b: _Book) -> None:
         b.prefetched.clear()
+        b.looked = None
 
     def _decode_grid(self, raw: list[list[Any]]) -> Grid:
         if not raw:
@@ -708,8 +736,8 @@ class GSheetsStore(Store):
 
     # -- writing
     def apply(self, changes: Sequence[Change], *, skip_busy: bool = False) -> ApplyResult:
-        """One values:batchUpdate per changed spreadsheet (plus a spreadsheets:batchUpdate when the
-        structure, formats or marks change); spreadsheets where nothing changes are not written.
+        """One spreadsheets:batchUpdate per changed spreadsheet (logs, structure, formats, marks and
+        cells together); spreadsheets where nothing changes are not written.
 
         People edit while jobs run, and Google Sheets has no conditional write: so each written
         spreadsheet's tabs are read afresh first (one values:batchGet) and every change is resolved
