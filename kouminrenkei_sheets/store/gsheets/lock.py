@@ -2,7 +2,10 @@
 
 Google Sheets has no compare-and-set, but it orders appends: a claim is appended, then the log is
 read back, and the first live claim holds the lock. A claim dies when released or expired; the
-holder trims the dead claims above its own.
+holder trims the dead claims above its own. The claim and the release are a write each (nothing can
+carry them: the claim must land before the log is read, and the release after the job's last write,
+which for sync is a department spreadsheet's); the read back costs nothing of its own, as it is the
+job's first read of the register (``store.LOCK_PREFETCH``).
 """
 
 from __future__ import annotations
