@@ -7,6 +7,7 @@ and google-auth against the local fake; people edit inside the fake between two 
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import date, datetime
 
@@ -24,7 +25,7 @@ from kouminrenkei_sheets.schema import (
     SYNC_STATE,
 )
 from kouminrenkei_sheets.store.base import WRITE_LOCK, AppendRows, EnsureSheet, RowKey, SetCell, SheetRef
-from kouminrenkei_sheets.store.gsheets import GSheetsStore, decode
+from kouminrenkei_sheets.store.gsheets import GSheetsStore, decode, split_requests
 from kouminrenkei_sheets.store.gsheets.batch import _grid_rows
 from kouminrenkei_sheets.sync import SYNC_STATE_SHEET, sync
 from kouminrenkei_sheets.values import Unknown
@@ -224,3 +225,25 @@ def test_a_scheduled_sync_after_a_department_answered(
         "sheets.spreadsheets.batchUpdate": 1,
     }
     assert fake_google.counts(key=key) == {"sheets.values.batchGet": 1}  # the answer pulled: nothing to put back
+
+
+def test_a_body_over_the_limit_is_cut_log_rows_first_in_their_order() -> None:
+    rows = [{"values": [{"userEnteredValue": {"stringValue": f"{i}:" + "あ" * 200}}]} for i in range(400)]
+    log = {"appendCells": {"sheetId": 7, "rows": rows, "fields": "userEnteredValue"}}
+    cells = {
+        "updateCells": {
+            "start": {"sheetId": 8, "rowIndex": 10, "columnIndex": 2},
+            "rows": rows,
+            "fields": "userEnteredValue",
+        }
+    }
+    limit = 100_000
+    parts = split_requests([log, cells], limit)
+    assert all(len(json.dumps({"requests": part})) <= limit for part in parts) and len(parts) > 2
+    pieces = [r for part in parts for r in part]
+    appended = [row for r in pieces if "appendCells" in r for row in r["appendCells"]["rows"]]
+    assert appended == rows and all("appendCells" in r for r in pieces[: len(pieces) // 2])
+    updates = [r["updateCells"] for r in pieces if "updateCells" in r]
+    assert [row for u in updates for row in u["rows"]] == rows
+    starts = [u["start"]["rowIndex"] for u in updates]  # each block starts where the one before ended
+    assert starts == [10 + sum(len(u["rows"]) for u in updates[:i]) for i in range(len(updates))]
