@@ -632,10 +632,14 @@ class _Seen:
             record = None
         tabs = list(record["tabs"]) if record is not None else [PROPOSALS, REFERRALS, DEPARTMENTS]
         seen = cls(config, store, record, tabs)
-        books: list[str | None] = [] if record is None and store.versions_from_reads else [None]
-        if record is not None:
-            books += [b for b, _ in record.get("versions", []) if b is not None]
-        seen.observe(books)
+        others: list[str | None] = [b for b, _ in (record or {}).get("versions", []) if b is not None]
+        if store.versions_from_reads:  # the register's version costs a read: only when it can decide
+            seen.observe(others)
+            kept = dict((record or {}).get("versions", []))
+            if record is not None and all(seen.versions.get(b) == kept.get(b) for b in others):
+                seen.observe([None])
+            return seen
+        seen.observe([None, *others])
         return seen
 
     def read(self) -> None:

@@ -7,7 +7,10 @@ with a latency added to every request, through the real gspread and google-auth 
       for every spreadsheet it writes, sent with bare gspread calls 8 at a time (the floor for any tool);
   (b) ``sync``: requests by endpoint and per spreadsheet, and wall time, when 5% of the department rows
       were edited (answers pulled into 照会, desk-owned cells put back), then with no edits;
-  (c) a quiet sync (nothing changed since the last one): target <= 2 requests; exit 1 on a missed target.
+  (c) targets, exit 1 on a miss: in the 5%-edited sync at most 2 reads + 1 write for the register
+      (the lock's claim and release printed apart: Sheets has no compare-and-set to fold them into)
+      and for the worst department spreadsheet (issue 16); a quiet sync (nothing changed since the
+      last one) <= 2 requests, whatever the number of departments (try --departments 100).
 
     python scripts/bench_gsheets.py [--referrals 10000] [--departments 30] [--latency 0.1] [--edited 0.05]
 """
@@ -210,6 +213,24 @@ def minimum(url: str, config: Config, reads: dict[str, list[str]], writes: list[
     return time.perf_counter() - start
 
 
+READS = ("sheets.values.batchGet", "sheets.spreadsheets.get", "drive.files.get")
+WRITES = ("sheets.values.batchUpdate", "sheets.values.append", "sheets.spreadsheets.batchUpdate")
+
+
+def reads_of(counts: Counter[str]) -> int:
+    return sum(counts[e] for e in READS)
+
+
+def writes_of(counts: Counter[str]) -> int:
+    return sum(counts[e] for e in WRITES)
+
+
+def worst(by_key: dict[str, Counter[str]], keys: list[str | None]) -> list[str]:
+    """The department spreadsheet with the most requests (one, or none)."""
+    touched = [k for k in keys if k and by_key.get(k)]
+    return [max(touched, key=lambda k: (reads_of(by_key[k]) + writes_of(by_key[k]), k))] if touched else []
+
+
 def report(
     label: str, seconds: float, calls: Counter[str], floor_calls: int, floor_seconds: float, work_seconds: float
 ) -> None:
@@ -292,7 +313,7 @@ def main() -> int:
 
             # -- (b) a sync with edits, against the minimum for the same spreadsheets
             seconds, result, calls, by_key, store, work = run(1)
-            written = [k for k, c in by_key.items() if c["sheets.values.batchUpdate"]]
+            written = [k for k, c in by_key.items() if c["sheets.spreadsheets.batchUpdate"]]
             reads = {register: [PROPOSALS, REFERRALS, DEPARTMENTS, SYNC_STATE]} | {
                 k: [DEPARTMENT_TEMPLATE] for k in keys if k
             }
@@ -303,22 +324,29 @@ def main() -> int:
             )
             floor_calls = len(reads) + len(written)
             report(f"sync with {args.edited:.0%} edited", seconds, calls, floor_calls, floor_seconds, work)
-            print(f"  register: {dict(by_key[register])} (of which the lock: 1 batchGet, 2 appends)")
-            lock = Counter({"sheets.values.batchGet": 1, "sheets.values.append": 2})
+            # the lock's own requests: its claim and its release (values:append each); its log is read
+            # back in the sync's first read of the register (no request of its own)
+            lock = Counter({"sheets.values.append": 2})
             data = by_key[register] - lock
+            print(f"  register, all requests: {dict(by_key[register])}")
+            print(f"  register, the lock apart: claim + release = {sum(lock.values())} writes (values:append)")
+            budget_ok = True
+            for label, counts in [
+                ("register without the lock", data),
+                *[(f"worst department ({k[:8]}…)", by_key[k]) for k in worst(by_key, keys)],
+            ]:
+                r, w = reads_of(counts), writes_of(counts)
+                ok = r <= 2 and w <= 1
+                budget_ok = budget_ok and ok
+                print(
+                    f"  {label}: {r} reads + {w} write(s) {dict(counts)}; "
+                    f"target <= 2 reads + 1 write: {'met' if ok else 'MISSED'}"
+                )
+            over = [k for k in keys if k and (reads_of(by_key[k]) > 2 or writes_of(by_key[k]) > 1)]
+            budget_ok = budget_ok and not over
             print(
-                f"  register without the lock: {dict(data)}: {data['sheets.values.batchGet']} reads, "
-                f"{data['sheets.values.batchUpdate'] + data['sheets.values.append']} writes"
-            )
-            over = [
-                k
-                for k, c in by_key.items()
-                if c["sheets.values.batchGet"] > 2 or c["sheets.values.batchUpdate"] + c["sheets.values.append"] > 1
-            ]
-            budget_ok = not over
-            print(
-                f"  <= 2 reads + 1 write per spreadsheet touched, register included: {'met' if budget_ok else 'MISSED'}"
-                + (f" — over: {['register' if k == register else k for k in over][:5]}" if over else "")
+                f"  <= 2 reads + 1 write per spreadsheet touched, register included (lock apart): "
+                f"{'met' if budget_ok else 'MISSED'}" + (f" — over: {over[:5]}" if over else "")
             )
             shapes = Counter(tuple(sorted(by_key[k].items())) for k in keys if k)
             for shape, n in shapes.most_common():

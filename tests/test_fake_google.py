@@ -629,3 +629,71 @@ def test_metadata_update_delete_get_and_in_spreadsheets_get(fake: FakeGoogle, gc
     with pytest.raises(APIError) as e:
         gc.http_client.request("get", url(key, "/developerMetadata/1000001"))
     assert e.value.response.status_code == 404
+
+
+# ---------------------------------------------------------------- appendCells, updateCells, atomic batches
+def sheet_id(gc: gspread.Client, key: str, title: str) -> int:
+    return int(gc.open_by_key(key).worksheet(title).id)
+
+
+def test_append_cells_lands_below_the_last_row_with_data_and_adds_rows_when_full(
+    fake: FakeGoogle, gc: gspread.Client, key: str
+) -> None:
+    sid = sheet_id(gc, key, "照会")
+    fake.sheet(key, "照会").notes[(6, 0)] = "下のメモ"  # A7: a note is not data, the rows land over it
+    date_cell = {"userEnteredValue": {"numberValue": 45748}, "userEnteredFormat": {"numberFormat": {"type": "DATE"}}}
+    rows = [{"values": [{"userEnteredValue": {"stringValue": "Q-004"}}, {}, date_cell]}]
+    out = batch_update(gc, key, {"appendCells": {"sheetId": sid, "rows": rows, "fields": "userEnteredValue"}})
+    assert out["replies"] == [{}]
+    assert fake.values(key, "照会")[4] == ["Q-004", None, 45748]
+    sheet = fake.sheet(key, "照会")
+    assert sheet.number_format(4, 2) is None  # the mask names values only: the format is not written
+    mask = "userEnteredValue,userEnteredFormat.numberFormat"
+    batch_update(gc, key, {"appendCells": {"sheetId": sid, "rows": rows, "fields": mask}})
+    assert fake.values(key, "照会")[5] == ["Q-004", None, 45748] and sheet.number_format(5, 2) == {"type": "DATE"}
+    assert sheet.note_at("A7") == "下のメモ" and sheet.row_count == 1000
+    sheet.row_count = 6  # a full grid: appendCells adds the rows it needs
+    batch_update(gc, key, {"appendCells": {"sheetId": sid, "rows": rows * 3, "fields": mask}})
+    assert sheet.row_count == 9 and [r[0] for r in fake.values(key, "照会")[6:9]] == ["Q-004"] * 3
+    with pytest.raises(APIError, match="At least one field"):
+        batch_update(gc, key, {"appendCells": {"sheetId": sid, "rows": rows}})
+    with pytest.raises(APIError, match="No grid with id"):
+        batch_update(gc, key, {"appendCells": {"sheetId": 424242, "rows": rows, "fields": mask}})
+
+
+def test_append_cells_honours_protected_ranges(fake: FakeGoogle, protected: tuple[str, int]) -> None:
+    key, sid = protected
+    staff = user_client(fake, SUZUKI)
+    rows = [{"values": [{"userEnteredValue": {"stringValue": "x"}}]}]
+    with pytest.raises(APIError) as e:
+        batch_update(staff, key, {"appendCells": {"sheetId": sid, "rows": rows, "fields": "userEnteredValue"}})
+    assert e.value.response.status_code == 403 and e.value.response.json()["error"]["message"] == PROTECTED_MESSAGE
+    assert fake.values(key, "シート1") == []
+
+
+def test_a_batch_update_is_applied_whole_or_not_at_all(fake: FakeGoogle, gc: gspread.Client, key: str) -> None:
+    sid = sheet_id(gc, key, "照会")
+    before = fake.values(key, "照会")
+    log = {"appendCells": {"sheetId": sid, "rows": [{"values": [{"userEnteredValue": {"stringValue": "Q-9"}}]}]}}
+    log["appendCells"]["fields"] = "userEnteredValue"
+    cell = {"userEnteredValue": {"stringValue": "=1+1"}}
+    update = {
+        "updateCells": {
+            "start": {"sheetId": sid, "rowIndex": 1, "columnIndex": 1},
+            "rows": [{"values": [cell]}],
+            "fields": "userEnteredValue",
+        }
+    }
+    too_far = {**update, "updateCells": {**update["updateCells"], "start": {"sheetId": sid, "rowIndex": 5000}}}
+    with pytest.raises(APIError) as e:
+        batch_update(gc, key, log, update, too_far)
+    body = e.value.response.json()["error"]
+    assert body["code"] == 400 and body["status"] == "INVALID_ARGUMENT"
+    assert body["message"].startswith("Invalid requests[2].updateCells: Range ('照会'!")
+    assert fake.values(key, "照会") == before  # neither the appended row nor the first cell
+    batch_update(gc, key, log, update)
+    grid = fake.values(key, "照会")
+    assert grid[1][1] == "=1+1" and grid[-1] == ["Q-9"]  # text given as stringValue stays text
+    empty = {**update, "updateCells": {**update["updateCells"], "rows": [{"values": [{}]}]}}
+    batch_update(gc, key, empty)  # a CellData without a value under the mask clears the cell
+    assert fake.values(key, "照会")[1][1] is None

@@ -207,8 +207,8 @@ def test_set_delete_append_in_one_apply(store: GSheetsStore) -> None:
     assert [r.get("提案ID") for r in table.rows] == ["R7-0001", "R7-0003", "R7-0004", "R7-0005"]
     assert table.rows[0].get("件名") == "変更後"
     counts = store.fake.counts()  # type: ignore[attr-defined]
-    assert counts["sheets.spreadsheets.batchUpdate"] == 1  # the row delete (deleteDimension)
-    assert counts["sheets.values.batchUpdate"] == 1
+    # one write: the row delete (deleteDimension) and the cells in the same spreadsheets:batchUpdate
+    assert counts["sheets.spreadsheets.batchUpdate"] == 1 and counts["sheets.values.batchUpdate"] == 0
     assert counts["sheets.values.batchGet"] == 2  # the tab as it is now (to resolve keys), and the read above
 
 
@@ -528,7 +528,7 @@ def test_store_reads_and_writes_are_rate_limited_separately(factory: GSheetsStor
     assert 120 <= s.http.read_limiter.waited <= 180 and s.http.write_limiter.waited == 0
     for i in range(7):  # 7 writes at fewer than 3 a minute
         s.apply([SetCell(R, RowKey("照会ID", "R7-0001-01"), "回答", f"回答{i}")])
-    assert fake.count("sheets.values.batchUpdate") == 7
+    assert fake.count("sheets.spreadsheets.batchUpdate") == 7
     assert 120 <= s.http.write_limiter.waited <= 180
     assert all(x <= 60 for x in s.clock.sleeps)
 
@@ -650,21 +650,29 @@ def test_call_budget_over_30_department_spreadsheets(factory: GSheetsStoreFactor
     assert fake.counts() == {"drive.files.list": 1, "sheets.values.batchGet": 31}  # the listing finds the books
     for book in books:  # per department spreadsheet: exactly one read
         assert fake.counts(key=s.resolve_key(book)) == {"sheets.values.batchGet": 1}
-    # a sync's writes: one values:batchUpdate per changed spreadsheet, nothing for unchanged ones
+    # a sync's writes: one spreadsheets:batchUpdate per changed spreadsheet, nothing for unchanged ones
     plan = [SetCell(ref, RowKey("照会ID", f"R7-{i:04d}-01"), "回答", "連携可") for i, ref in enumerate(refs[:20])]
     plan += [AppendRows(SheetRef("変更履歴"), ({"日時": datetime(2025, 4, 1, 9, 0), "種別": "pull"},))]
     result = s.apply(plan)
     assert len(result.written) == 21
-    assert fake.count("sheets.values.batchUpdate") == 20 and fake.count("sheets.spreadsheets") == 0
-    for book in books[:20]:  # read, read again just before writing (people edit meanwhile), write
-        assert fake.counts(key=s.resolve_key(book)) == {"sheets.values.batchGet": 2, "sheets.values.batchUpdate": 1}
+    assert fake.count("sheets.spreadsheets.batchUpdate") == 21 and fake.count("sheets.values.batchUpdate") == 0
+    for book in books[:20]:  # read, read again just before writing (people edit meanwhile; with the ids), write
+        assert fake.counts(key=s.resolve_key(book)) == {
+            "sheets.values.batchGet": 1,
+            "sheets.spreadsheets.get": 1,
+            "sheets.spreadsheets.batchUpdate": 1,
+        }
     for book in books[20:]:
         assert fake.counts(key=s.resolve_key(book)) == {"sheets.values.batchGet": 1}
-    # the register: its tabs in one read, then 変更履歴's header row only (it is never read back), one append
-    assert fake.counts(key=register_key(s)) == {"sheets.values.batchGet": 2, "sheets.values.append": 1}
+    # the register: its tabs in one read, then 変更履歴's header row only (it is never read back), one write
+    assert fake.counts(key=register_key(s)) == {
+        "sheets.values.batchGet": 1,
+        "sheets.spreadsheets.get": 1,
+        "sheets.spreadsheets.batchUpdate": 1,
+    }
     # a repeated sync with nothing new writes nothing
     fake.reset_calls()
-    assert s.apply(plan[:20]).written == [] and fake.count("sheets.values.batchUpdate") == 0
+    assert s.apply(plan[:20]).written == [] and fake.count("sheets.spreadsheets.batchUpdate") == 0
     # and knowing which spreadsheets changed costs one Drive listing, whatever their number
     s.forget()
     fake.reset_calls()
@@ -682,13 +690,13 @@ def test_history_is_appended_without_reading_it_back_in_the_column_order_a_perso
     fake.put_values(key, HISTORY, [headers, *old], as_person=False)
     store.forget()
     asked: list[str] = []
-    real = store.http.values_batch_get
+    real = store.http.fetch_sheet_metadata
 
-    def spy(key: str, ranges: list[str], params: object = None) -> object:
-        asked.extend(ranges)
-        return real(key, ranges, params=params)
+    def spy(key: str, params: dict[str, object] | None = None) -> object:
+        asked.extend((params or {}).get("ranges", []))  # type: ignore[arg-type]
+        return real(key, params=params)
 
-    monkeypatch.setattr(store.http, "values_batch_get", spy)
+    monkeypatch.setattr(store.http, "fetch_sheet_metadata", spy)
     fake.reset_calls()
     when = datetime(2025, 4, 1, 9, 30, 15)
     entry = {
@@ -702,7 +710,7 @@ def test_history_is_appended_without_reading_it_back_in_the_column_order_a_perso
     }
     assert store.apply([AppendRows(SheetRef(HISTORY), (entry,))]).written == ["台帳"]
     assert asked == ["'変更履歴'!1:1"]  # the header row, never the 2,000 rows below it
-    assert fake.counts(key=key) == {"sheets.values.batchGet": 1, "sheets.values.append": 1}
+    assert fake.counts(key=key) == {"sheets.spreadsheets.get": 1, "sheets.spreadsheets.batchUpdate": 1}
     grid = fake.values(key, HISTORY)
     assert len(grid) == 2002 and grid[:2001] == [headers, *old]
     last = dict(zip(headers, grid[-1], strict=False))
@@ -713,32 +721,51 @@ def test_history_is_appended_without_reading_it_back_in_the_column_order_a_perso
 
 @pytest.mark.parametrize("after_apply", [True, False])
 def test_a_lost_answer_to_a_history_append_never_adds_the_rows_twice(store: GSheetsStore, after_apply: bool) -> None:
+    """The log rows and the cells go in one spreadsheets:batchUpdate; after a lost answer the log's tail
+    is read once: the rows there → the whole batch landed (Google applies it whole), else it is sent again."""
     fake: FakeGoogle = store.fake  # type: ignore[attr-defined]
     key = register_key(store)
+    store.apply([AppendRows(P, ({"提案ID": "R7-0001", "件名": "旧件名"},))])
     before = len(fake.values(key, HISTORY))
-    fake.fail_next("drop", 1, endpoint="sheets.values.append", after_apply=after_apply)
+    fake.reset_calls()
+    fake.fail_next("drop", 1, endpoint="sheets.spreadsheets.batchUpdate", after_apply=after_apply)
     entry = {"日時": datetime(2025, 4, 1, 9, 0), "実行者": "鈴木", "種別": "pull", "新値": "連携可"}
-    store.apply([AppendRows(SheetRef(HISTORY), (entry, {**entry, "新値": "検討中"}))])
+    store.apply(
+        [
+            SetCell(P, RowKey("提案ID", "R7-0001"), "件名", "新件名"),
+            AppendRows(SheetRef(HISTORY), (entry, {**entry, "新値": "検討中"})),
+        ]
+    )
     grid = fake.values(key, HISTORY)
     assert len(grid) == before + 2
     at = grid[0].index("新値")
     assert [r[at] for r in grid[-2:]] == ["連携可", "検討中"]
+    proposals = fake.values(key, PROPOSALS)
+    assert proposals[1][proposals[0].index("件名")] == "新件名"
+    sent = 1 if after_apply else 2
+    assert fake.count("sheets.spreadsheets.batchUpdate") == sent
 
 
-def test_history_goes_in_before_the_cells_it_records(store: GSheetsStore) -> None:
-    """Two requests now (a values:append, then the cells): if the second fails, the old value is still recorded."""
+def test_history_and_the_cells_it_records_land_together_or_not_at_all(store: GSheetsStore) -> None:
+    """One spreadsheets:batchUpdate: when it fails neither the log rows nor the cells are there, and
+    the same plan applied again (the next run) puts both in."""
     fake: FakeGoogle = store.fake  # type: ignore[attr-defined]
+    key = register_key(store)
     store.apply([AppendRows(P, ({"提案ID": "R7-0001", "件名": "旧件名"},))])
-    fake.fail_next("500", 4, endpoint="sheets.values.batchUpdate")  # every try of the factory's 3 retries
+    before = fake.values(key, HISTORY)
+    fake.fail_next("500", 4, endpoint="sheets.spreadsheets.batchUpdate")  # every try of the factory's 3 retries
     entry = {"日時": datetime(2025, 4, 1, 9, 0), "キー": "R7-0001", "列": "件名", "旧値": "旧件名", "新値": "新件名"}
+    plan = [SetCell(P, RowKey("提案ID", "R7-0001"), "件名", "新件名"), AppendRows(SheetRef(HISTORY), (entry,))]
     with pytest.raises(ServiceError):
-        store.apply(
-            [SetCell(P, RowKey("提案ID", "R7-0001"), "件名", "新件名"), AppendRows(SheetRef(HISTORY), (entry,))]
-        )
-    grid = fake.values(register_key(store), HISTORY)
-    assert grid[-1][grid[0].index("旧値")] == "旧件名"
-    proposals = fake.values(register_key(store), PROPOSALS)
-    assert proposals[1][proposals[0].index("件名")] == "旧件名"  # the cell write failed: nothing changed there
+        store.apply(plan)
+    assert fake.values(key, HISTORY) == before
+    proposals = fake.values(key, PROPOSALS)
+    assert proposals[1][proposals[0].index("件名")] == "旧件名"
+    assert store.apply(plan).written == ["台帳"]
+    grid = fake.values(key, HISTORY)
+    assert len(grid) == len(before) + 1 and grid[-1][grid[0].index("旧値")] == "旧件名"
+    proposals = fake.values(key, PROPOSALS)
+    assert proposals[1][proposals[0].index("件名")] == "新件名"
 
 
 def _scenario(s: GSheetsStore, books: list[str]) -> None:
@@ -873,24 +900,27 @@ def test_sync_call_budget_over_30_department_spreadsheets(factory: GSheetsStoreF
     sync_module.sync(second.config, second, now=datetime(2025, 5, 2, 9, 0))
     for i, key in keys.items():  # at most 2 reads and 1 write per department spreadsheet; here 1 read
         expected = {"sheets.values.batchGet": 1}
-        if i == 1:  # the desk's 件名 put back, on the sheet as read again just before the write
-            expected = {"sheets.values.batchGet": 2, "sheets.values.batchUpdate": 1}
+        if i == 1:  # the desk's 件名 put back, on the sheet as read again (with its sheetId) just before the write
+            expected = {"sheets.values.batchGet": 1, "sheets.spreadsheets.get": 1, "sheets.spreadsheets.batchUpdate": 1}
         assert fake.counts(key=key) == expected, i
-    # the register: the sync's read, the fresh read before writing (変更履歴's header row only), one write
-    # and one append to 変更履歴; the lock adds a read and 2 appends
+    # the register: the lock's claim (an append), its log read back in the same values:batchGet as the
+    # sync's read, the fresh read before writing (a spreadsheets.get of the tabs written and 変更履歴's
+    # header row), one spreadsheets:batchUpdate (変更履歴 rows and cells together), the lock's release
     assert fake.counts(key=register_key(s)) == {
-        "sheets.values.batchGet": 3,
-        "sheets.values.batchUpdate": 1,
-        "sheets.values.append": 3,
+        "sheets.values.append": 2,
+        "sheets.values.batchGet": 1,
+        "sheets.spreadsheets.get": 1,
+        "sheets.spreadsheets.batchUpdate": 1,
     }
-    assert fake.counts()["drive.files.list"] == 1 and fake.count("sheets.spreadsheets") == 0
+    assert fake.counts()["drive.files.list"] == 1 and fake.count("sheets.values.batchUpdate") == 0
 
     fake.reset_calls()
     third = GSheetsStoreFactory.another(factory, s)
     again = sync_module.sync(third.config, third, now=datetime(2025, 5, 3, 9, 0))
     assert again.files_written == []
-    assert fake.count("sheets.values.batchUpdate") == 0 and fake.count("sheets.spreadsheets") == 0
-    assert fake.counts(key=register_key(s)) == {"sheets.values.batchGet": 2, "sheets.values.append": 2}  # the lock
+    assert fake.count("sheets.spreadsheets.batchUpdate") == 0 and fake.count("sheets.values.batchUpdate") == 0
+    # the lock alone: claim, its read (with the sync's), release
+    assert fake.counts(key=register_key(s)) == {"sheets.values.batchGet": 1, "sheets.values.append": 2}
 
 
 def test_the_lock_log_is_trimmed_by_the_holder(store: GSheetsStore) -> None:
@@ -996,8 +1026,10 @@ def test_a_failed_write_leaves_nothing_stale_behind(factory: GSheetsStoreFactory
     s = factory(max_retries=0)
     s.put_table(R, [["照会ID", "回答"], ["R7-0001-01", "連携可"], ["R7-0001-02"]])
     s.read([R])
-    fake.fail_next("503", 1, endpoint="sheets.values.batchUpdate")
+    fake.fail_next("503", 1, endpoint="sheets.spreadsheets.batchUpdate")
     with pytest.raises(ServiceError):
         s.apply([DeleteRow(R, RowKey("照会ID", "R7-0001-01")), AppendRows(R, ({"照会ID": "R7-0001-03"},))])
+    grid = [["照会ID", "回答"], ["R7-0001-01", "連携可"], ["R7-0001-02"]]
+    assert fake.values(s.resolve_key(None), REFERRALS) == grid  # one batch: the delete did not land either
     s.apply([SetCell(R, RowKey("照会ID", "R7-0001-02"), "回答", "連携可")])  # on what the sheet holds now
-    assert fake.values(s.resolve_key(None), REFERRALS) == [["照会ID", "回答"], ["R7-0001-02", "連携可"]]
+    assert fake.values(s.resolve_key(None), REFERRALS) == [*grid[:2], ["R7-0001-02", "連携可"]]

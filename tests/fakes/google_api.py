@@ -40,8 +40,13 @@ per caller. 50,000 characters a cell, 10,000,000 cells a spreadsheet, request bo
 retry_after=7)`` / ``inject_faults(…, retry_after=…)`` add a ``Retry-After`` header. spreadsheets.create
 honours ``properties.locale`` / ``timeZone`` (defaults: ``FakeGoogle(locale=, time_zone=)``; a service
 account's real defaults are ``locale="en_US", time_zone="Etc/GMT"``). values:append with
-``insertDataOption=INSERT_ROWS`` inserts rows. Developer metadata: createDeveloperMetadata /
-updateDeveloperMetadata / deleteDeveloperMetadata (ROW, COLUMN, SHEET, SPREADSHEET locations),
+``insertDataOption=INSERT_ROWS`` inserts rows (without formats). spreadsheets:batchUpdate is atomic:
+a failing request → nothing applied, a 400 "Invalid requests[i].kind: …". ``appendCells`` (sheetId,
+rows, fields: a CellData mask) lands below the last row holding a value, adding rows to a full grid;
+``updateCells`` writes every cell it names under its mask (a CellData without a value clears it);
+spreadsheets.get's grid data shows a formula's effectiveValue as an errorValue (formulas are not
+computed). Developer metadata: createDeveloperMetadata / updateDeveloperMetadata /
+deleteDeveloperMetadata (ROW, COLUMN, SHEET, SPREADSHEET locations),
 ``developerMetadata:search``, ``developerMetadata/{id}``, ``values:batchGetByDataFilter`` and
 ``values:batchUpdateByDataFilter`` (a ROW anchor selects its whole row; values start in column A).
 
@@ -1864,6 +1869,8 @@ class FakeGoogle:
         for spec in ranges:
             sheet, r0, c0, r1, c1 = self._resolve(f, spec)
             wanted.setdefault(sheet.sheet_id, []).append((r0, c0, r1, c1))
+        # the CellData parts the mask keeps (the rest is not built: the answer is the same, only sooner)
+        parts = {k for k in CELL_PARTS if k in fields} if fields and "values(" in fields else set(CELL_PARTS)
         sheets = []
         for s in f.sheets:
             if ranges and s.sheet_id not in wanted:
@@ -1875,7 +1882,7 @@ class FakeGoogle:
                 sj["developerMetadata"] = copy.deepcopy(s.metadata)
             if with_grid:
                 blocks = wanted.get(s.sheet_id) or [(0, 0, s.row_count, s.col_count)]
-                sj["data"] = [_grid_data(s, *b) for b in blocks]
+                sj["data"] = [_grid_data(s, *b, parts=parts) for b in blocks]
             sheets.append(sj)
         out = {
             "spreadsheetId": f.id,
@@ -2187,6 +2194,42 @@ class FakeGoogle:
         for i, row in enumerate(rows):
             for j, cell in enumerate(row.get("values", [])):
                 _apply_cell_data(sheet, r0 + i, c0 + j, cell, paths)
+
+    def _req_appendCells(self, f: FakeFile, payload: Mapping[str, Any]) -> None:
+        """AppendCellsRequest: ``rows`` go below the last row holding a value in any column (not a
+        note or a format), from column A; rows are added at the bottom of the grid when it is full
+        (they carry no format). ``fields`` is a CellData mask, required, as in updateCells."""
+        sheet = f.by_id(payload.get("sheetId", 0))
+        if sheet is None:
+            raise ApiError(400, f"No grid with id: {payload.get('sheetId', 0)}")
+        mask = payload.get("fields", "")
+        if not mask:
+            raise ApiError(400, "At least one field must be specified.")
+        paths = mask_paths(mask)
+        rows = payload.get("rows", [])
+        at = len(sheet.rows)
+        while at > 0 and all(v is None for v in sheet.rows[at - 1]):
+            at -= 1
+        width = max((len(r.get("values", [])) for r in rows), default=0)
+        if width > sheet.col_count:
+            raise ApiError(
+                400,
+                f"Range ({a1(sheet.title, at, 0, at + max(len(rows), 1), width)}) exceeds grid "
+                f"limits. Max rows: {sheet.row_count}, max columns: {sheet.col_count}",
+            )
+        for row in rows:
+            for cell in row.get("values", []):
+                _check_length(cell)
+        sheet.row_count = max(sheet.row_count, at + len(rows))
+        self._check_cells(
+            f,
+            sheet,
+            ((at + i, j) for i, row in enumerate(rows) for j, _ in enumerate(row.get("values", []))),
+            self._caller,
+        )
+        for i, row in enumerate(rows):
+            for j, cell in enumerate(row.get("values", [])):
+                _apply_cell_data(sheet, at + i, j, cell, paths)
 
     def _req_updateDimensionProperties(self, f: FakeFile, payload: Mapping[str, Any]) -> None:
         rng = payload.get("range", {})
@@ -2625,7 +2668,12 @@ def _render(sheet: FakeSheet, r: int, c: int, render: str | None, dt_render: str
     return v
 
 
-def _grid_data(sheet: FakeSheet, r0: int, c0: int, r1: int, c1: int) -> dict[str, Any]:
+CELL_PARTS = ("userEnteredValue", "effectiveValue", "formattedValue", "userEnteredFormat", "note", "dataValidation")
+
+
+def _grid_data(
+    sheet: FakeSheet, r0: int, c0: int, r1: int, c1: int, *, parts: set[str] | frozenset[str] = frozenset(CELL_PARTS)
+) -> dict[str, Any]:
     rows = []
     last = 0
     for r in range(r0, r1):
@@ -2634,14 +2682,22 @@ def _grid_data(sheet: FakeSheet, r0: int, c0: int, r1: int, c1: int) -> dict[str
             cd: dict[str, Any] = {}
             v = sheet.get(r, c)
             if v is not None:
-                cd["userEnteredValue"] = _extended(v)
-                cd["effectiveValue"] = _extended(v if not isinstance(v, Formula) else "#NAME?")
-                cd["formattedValue"] = _render(sheet, r, c, "FORMATTED_VALUE", None)
-            if (r, c) in sheet.formats:
+                if "userEnteredValue" in parts:
+                    cd["userEnteredValue"] = _extended(v)
+                if "effectiveValue" in parts:
+                    # the fake does not compute formulas: as Google shows one it cannot, an error value
+                    cd["effectiveValue"] = (
+                        {"errorValue": {"type": "NAME", "message": "Unknown function"}}
+                        if isinstance(v, Formula)
+                        else _extended(v)
+                    )
+                if "formattedValue" in parts:
+                    cd["formattedValue"] = _render(sheet, r, c, "FORMATTED_VALUE", None)
+            if "userEnteredFormat" in parts and (r, c) in sheet.formats:
                 cd["userEnteredFormat"] = copy.deepcopy(sheet.formats[(r, c)])
-            if (r, c) in sheet.notes:
+            if "note" in parts and (r, c) in sheet.notes:
                 cd["note"] = sheet.notes[(r, c)]
-            if (r, c) in sheet.validations:
+            if "dataValidation" in parts and (r, c) in sheet.validations:
                 cd["dataValidation"] = copy.deepcopy(sheet.validations[(r, c)])
             values.append(cd)
         while values and not values[-1]:

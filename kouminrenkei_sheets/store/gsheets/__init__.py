@@ -6,7 +6,7 @@ values on the wire (date serials) · ``batch`` the write requests and how they a
 ``_`` are shared inside this package only. ``store.factory`` builds the store from a configuration.
 """
 
-from .batch import MAX_REQUEST_BYTES, split_requests, split_value_ranges
+from .batch import MAX_REQUEST_BYTES, split_requests
 from .client import SCOPES, GoogleHTTPClient, RateLimiter, authorized_session, load_credentials, retry_after
 from .codec import DATE_COLUMNS, date_text, decode, encode, from_serial, to_serial
 from .lock import LOCK_TAB
@@ -31,7 +31,6 @@ __all__ = [
     "load_credentials",
     "retry_after",
     "split_requests",
-    "split_value_ranges",
     "title_of",
     "to_serial",
 ]

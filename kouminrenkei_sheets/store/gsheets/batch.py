@@ -1,19 +1,19 @@
 """The request bodies of the Sheets store's writes, built from a plan of each tab, and cut to size.
 
-``values:batchUpdate`` carries only the cells that differ (:func:`_value_ranges`);
-``spreadsheets:batchUpdate`` adds tabs, rows and columns, formats, dropdowns, protected ranges and
-the tool's marks. Either body is cut into parts under Google's 2 MB recommendation
-(:func:`split_value_ranges`, :func:`split_requests`). No network here.
+A spreadsheet's write is one ``spreadsheets:batchUpdate`` (Google applies it whole or not at all):
+the 変更履歴 rows as ``appendCells`` (:func:`_append_cells`), the tabs, rows and columns, formats,
+dropdowns, protected ranges and the tool's marks, then only the cells that differ as
+``updateCells`` (:func:`_cell_updates`). The body is cut into parts under Google's 2 MB
+recommendation (:func:`split_requests`). No network here.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from gspread.utils import absolute_range_name, rowcol_to_a1
 
@@ -81,10 +81,14 @@ def _wire_size(obj: Any) -> int:
 
 
 def split_requests(requests: Sequence[dict[str, Any]], limit: int) -> list[list[dict[str, Any]]]:
-    """spreadsheets:batchUpdate requests in order, cut into bodies of at most ``limit`` bytes each."""
+    """spreadsheets:batchUpdate requests in order, cut into bodies of at most ``limit`` bytes each; an
+    ``updateCells`` or ``appendCells`` too big for one body is cut into blocks of whole rows (each
+    cell still lands where it was meant to, appended rows stay in their order)."""
+    budget = limit - len('{"requests": []}') - 2
+    pieces = [piece for request in requests for piece in _cut(request, budget)]
     parts: list[list[dict[str, Any]]] = []
     size = limit + 1
-    for request in requests:
+    for request in pieces:
         n = _wire_size(request) + 2
         if size + n > limit and (not parts or parts[-1]):
             parts.append([])
@@ -94,55 +98,27 @@ def split_requests(requests: Sequence[dict[str, Any]], limit: int) -> list[list[
     return parts
 
 
-_A1_RANGE = re.compile(r"^(.*)!([A-Z]+)(\d+):([A-Z]+)(\d+)$")
-
-
-def split_value_ranges(data: Sequence[dict[str, Any]], limit: int) -> list[list[dict[str, Any]]]:
-    """values:batchUpdate ranges cut into bodies of at most ``limit`` bytes each; a range too big
-    for one body is cut into blocks of whole rows (each cell still lands where it was meant to)."""
-    pieces: list[dict[str, Any]] = []
-    budget = limit - len('{"valueInputOption": "RAW", "data": []}') - 2
-    for vr in data:
-        if _wire_size(vr) <= budget:
-            pieces.append(vr)
-            continue
-        m = _A1_RANGE.match(vr["range"])
-        assert m is not None, vr["range"]  # every range the store writes is a rectangle
-        title, first, last, top = m.group(1), m.group(2), m.group(4), int(m.group(3))
-        rows: list[list[Any]] = []
-        size = 0
-        for row in [*vr["values"], None]:
-            n = _wire_size(row) + 2 if row is not None else 0
-            if rows and (row is None or size + n + 200 > budget):
-                end = top + len(rows) - 1
-                pieces.append({"range": f"{title}!{first}{top}:{last}{end}", "majorDimension": "ROWS", "values": rows})
-                top, rows, size = end + 1, [], 0
-            if row is not None:
-                rows.append(row)
-                size += n
-    return _packed(pieces, budget)
-
-
-def split_rows(rows: Sequence[list[Any]], limit: int) -> list[list[list[Any]]]:
-    """values:append rows cut into bodies of at most ``limit`` bytes each (one part for a usual log entry)."""
-    return _packed(rows, limit - len('{"majorDimension": "ROWS", "values": []}') - 2)
-
-
-_Item = TypeVar("_Item")
-
-
-def _packed(items: Sequence[_Item], budget: int) -> list[list[_Item]]:
-    """Items in order, in parts whose JSON (with separators) stays within ``budget`` bytes."""
-    parts: list[list[_Item]] = []
-    size = budget + 1
-    for item in items:
-        n = _wire_size(item) + 2
-        if size + n > budget:
-            parts.append([])
-            size = 0
-        parts[-1].append(item)
-        size += n
-    return parts
+def _cut(request: dict[str, Any], budget: int) -> list[dict[str, Any]]:
+    [(kind, body)] = request.items()
+    if kind not in ("updateCells", "appendCells") or "rows" not in body or _wire_size(request) <= budget:
+        return [request]
+    out: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    size = 0
+    first = body["start"]["rowIndex"] if kind == "updateCells" else 0
+    for row in [*body["rows"], None]:
+        n = _wire_size(row) + 2 if row is not None else 0
+        if rows and (row is None or size + n + 300 > budget):
+            piece = {**body, "rows": rows}
+            if kind == "updateCells":
+                piece["start"] = {**body["start"], "rowIndex": first}
+                first += len(rows)
+            out.append({kind: piece})
+            rows, size = [], 0
+        if row is not None:
+            rows.append(row)
+            size += n
+    return out
 
 
 def _grid_a1(rng: Mapping[str, Any]) -> str:
@@ -361,42 +337,157 @@ def _column_requests(
     return reqs
 
 
-def _value_ranges(p: _TabPlan, date_columns: Mapping[str, ValueType]) -> list[dict[str, Any]]:
-    """Only the cells that differ, as few rectangles as possible; unchanged cells inside a
-    rectangle are sent as null, which the API leaves alone (formulas and notes survive)."""
+# ---------------------------------------------------------------- cells as CellData (RAW semantics)
+# Google's ErrorValue.type → the text the values API sends for it (what codec.decode knows as an error)
+ERROR_TEXT = {
+    "NULL_VALUE": "#NULL!",
+    "DIVIDE_BY_ZERO": "#DIV/0!",
+    "VALUE": "#VALUE!",
+    "REF": "#REF!",
+    "NAME": "#NAME?",
+    "NUM": "#NUM!",
+    "N_A": "#N/A",
+    "ERROR": "#ERROR!",
+    "LOADING": "Loading...",
+}
+
+
+def _cell_data(wire: Any) -> dict[str, Any]:
+    """A wire value (what :func:`~.codec.encode` gives) as the CellData ``updateCells`` writes under the
+    mask ``userEnteredValue``, as valueInputOption RAW would: text stays text ("=1+1" too), a number a
+    number; "" is a CellData without a value (the cell is cleared)."""
+    if wire is None or wire == "":
+        return {}
+    if isinstance(wire, bool):
+        return {"userEnteredValue": {"boolValue": wire}}
+    if isinstance(wire, int | float):
+        return {"userEnteredValue": {"numberValue": wire}}
+    return {"userEnteredValue": {"stringValue": str(wire)}}
+
+
+def _effective(cell: Mapping[str, Any]) -> Any:
+    """A CellData's effectiveValue as the values API sends it unformatted (None: an empty cell)."""
+    ev = cell.get("effectiveValue")
+    if not ev:
+        return None
+    if "stringValue" in ev:
+        return ev["stringValue"]
+    if "numberValue" in ev:
+        return ev["numberValue"]
+    if "boolValue" in ev:
+        return bool(ev["boolValue"])
+    if "errorValue" in ev:
+        return ERROR_TEXT.get(str(ev["errorValue"].get("type", "")), "#ERROR!")
+    return None
+
+
+def _wire_of(cell: Mapping[str, Any]) -> Any:
+    """The wire value a CellData this store built writes ("" for none): how a lost answer is checked."""
+    uev = cell.get("userEnteredValue") or {}
+    for kind in ("stringValue", "numberValue", "boolValue"):
+        if kind in uev:
+            return uev[kind]
+    return ""
+
+
+def _grid_rows(grid: Mapping[str, Any]) -> list[list[Any]]:
+    """A GridData (spreadsheets.get) as the rows values:batchGet would give: unformatted, trailing
+    empty cells and rows left out."""
+    rows: list[list[Any]] = []
+    for row in grid.get("rowData", []):
+        cells = [_effective(c) for c in row.get("values", [])]
+        while cells and cells[-1] is None:
+            cells.pop()
+        rows.append(cells)
+    while rows and not rows[-1]:
+        rows.pop()
+    return rows
+
+
+def _cell_updates(p: _TabPlan, sid: int, date_columns: Mapping[str, ValueType]) -> list[dict[str, Any]]:
+    """``updateCells`` of only the cells that differ. A request writes every cell it names, so runs of
+    adjacent changed cells go one request each (runs over the same columns of consecutive rows share
+    one); an unchanged cell is never written (formulas and notes survive)."""
     header = p.grid[0] if p.grid else []
     kinds = [date_columns.get(header_key(h)) for h in header]
-    blocks: list[tuple[int, int, int, list[list[Any]]]] = []  # (first row, first col, last col, rows)
-    height = max(len(p.base), len(p.grid))
-    for r in range(height):
+    blocks: list[tuple[int, int, int, list[list[dict[str, Any]]]]] = []  # (row, first col, end col, rows)
+    open_runs: dict[tuple[int, int], int] = {}  # (first col, end col) → index of the block ending on the row above
+    for r in range(max(len(p.base), len(p.grid))):
         old = p.base[r] if r < len(p.base) else []
         new = p.grid[r] if r < len(p.grid) else []
         width = max(len(old), len(new))
         diff = [
             c for c in range(width) if not _same(old[c] if c < len(old) else None, new[c] if c < len(new) else None)
         ]
-        if not diff:
-            continue
-        c0, c1 = diff[0], diff[-1]
-        wanted = set(diff)
-        values = [
-            encode(new[c] if c < len(new) else None, kinds[c] if c < len(kinds) and r > 0 else None)
-            if c in wanted
-            else None
-            for c in range(c0, c1 + 1)
-        ]
-        last = blocks[-1] if blocks else None
-        if last and last[0] + len(last[3]) == r and last[1] == c0 and last[2] == c1:
-            last[3].append(values)
-        else:
-            blocks.append((r, c0, c1, [values]))
+        runs: list[tuple[int, int]] = []
+        for c in diff:
+            if runs and runs[-1][1] == c:
+                runs[-1] = (runs[-1][0], c + 1)
+            else:
+                runs.append((c, c + 1))
+        still: dict[tuple[int, int], int] = {}
+        for c0, c1 in runs:
+            cells = [
+                _cell_data(encode(new[c] if c < len(new) else None, kinds[c] if c < len(kinds) and r > 0 else None))
+                for c in range(c0, c1)
+            ]
+            at = open_runs.get((c0, c1))
+            if at is not None:
+                blocks[at][3].append(cells)
+            else:
+                at = len(blocks)
+                blocks.append((r, c0, c1, [cells]))
+            still[(c0, c1)] = at
+        open_runs = still
     return [
         {
-            "range": absolute_range_name(
-                p.title, f"{rowcol_to_a1(r + 1, c0 + 1)}:{rowcol_to_a1(r + len(rows), c1 + 1)}"
-            ),
-            "majorDimension": "ROWS",
-            "values": rows,
+            "updateCells": {
+                "start": {"sheetId": sid, "rowIndex": r, "columnIndex": c0},
+                "rows": [{"values": cells} for cells in rows],
+                "fields": "userEnteredValue",
+            }
         }
-        for r, c0, c1, rows in blocks
+        for r, c0, _c1, rows in blocks
     ]
+
+
+def _column_format(column: Column | None, kind: ValueType | None) -> dict[str, Any] | None:
+    """The number format the tool gives a column's cells (as :func:`_column_requests` does)."""
+    if kind is not None:
+        pattern = DATETIME_PATTERN if kind is ValueType.DATETIME else DATE_PATTERN
+        return {"type": "DATE_TIME" if kind is ValueType.DATETIME else "DATE", "pattern": pattern}
+    if column is not None and column.type in (ValueType.PHONE, ValueType.CORPORATE_NUMBER, ValueType.ID):
+        return {"type": "TEXT"}
+    return None
+
+
+APPEND_FIELDS = "userEnteredValue,userEnteredFormat.numberFormat"
+
+
+def _append_cells(
+    title: str, sid: int, header: Sequence[str], rows: Sequence[list[Any]], date_columns: Mapping[str, ValueType]
+) -> dict[str, Any]:
+    """``appendCells`` of a log's rows (wire values in ``header``'s order) below its last row with data.
+
+    values:append with INSERT_ROWS inserted rows for them, whose formats were whatever Google's row
+    insertion gave (the fake: none); appendCells fills the grid's empty rows first (they have the
+    column formats the tool set when it made the tab) and adds plain rows when it is full. So each
+    cell brings its column's number format (a date a date format, an ID text) under the mask
+    ``userEnteredValue,userEnteredFormat.numberFormat``: the same format wherever it lands."""
+    schema = _schema_for(title)
+    formats: list[dict[str, Any] | None] = []
+    for h in header:
+        column = schema.column(str(h)) if schema and schema.has(str(h)) else None
+        kind = column.type if column is not None and column.is_date else date_columns.get(header_key(h))
+        formats.append(_column_format(column, kind))
+    out = []
+    for row in rows:
+        cells = []
+        for c, wire in enumerate(row):
+            cell = _cell_data(wire)
+            fmt = formats[c] if c < len(formats) else None
+            if fmt is not None:
+                cell["userEnteredFormat"] = {"numberFormat": dict(fmt)}
+            cells.append(cell)
+        out.append({"values": cells})
+    return {"appendCells": {"sheetId": sid, "rows": out, "fields": APPEND_FIELDS}}

@@ -2,7 +2,10 @@
 
 Google Sheets has no compare-and-set, but it orders appends: a claim is appended, then the log is
 read back, and the first live claim holds the lock. A claim dies when released or expired; the
-holder trims the dead claims above its own.
+holder trims the dead claims above its own. The claim and the release are a write each (nothing can
+carry them: the claim must land before the log is read, and the release after the job's last write,
+which for sync is a department spreadsheet's); the read back costs nothing of its own, as it is the
+job's first read of the register (``store.LOCK_PREFETCH``).
 """
 
 from __future__ import annotations
@@ -45,13 +48,19 @@ class LockLog:
         holder = f"{self.store.options.actor}@{socket.gethostname()} (pid {os.getpid()})"
         deadline = self.store._clock() + wait_seconds
         b = self.store._book(None)
+        tries = 0
         while True:
             token = uuid.uuid4().hex  # a fresh claim each try: a released token never counts again
             expires = (self.store._now() + timedelta(seconds=ttl_seconds)).astimezone(self.store.zone)
             self.append(b, [name, token, holder, expires.isoformat(timespec="seconds"), "claim", self.stamp()])
-            first, my_row, dead_above = self.state(b, name, token)
+            # The first try reads the job's first register tabs along with the log (no request of
+            # their own); a try after waiting reads the log alone (waiting is not a reason to read more).
+            first, my_row, dead_above = self.state(b, name, token, prefetch=tries == 0)
+            tries += 1
             if first is not None and first[0] == token:
+                self.store._adopt_look(b, my_row)
                 break
+            self.store._drop_prefetch(b)  # what it read was read before the lock was ours
             self.append(b, [name, token, holder, "", "release", self.stamp()])
             if self.store._clock() >= deadline:
                 who = f"{first[1]}、期限 {_local(first[2], self.store.zone)}" if first else ""
@@ -62,6 +71,7 @@ class LockLog:
         try:
             yield
         finally:
+            self.store._drop_prefetch(b)
             with contextlib.suppress(KouminrenkeiError):  # if this fails the claim simply expires
                 self.append(b, [name, token, holder, "", "release", self.stamp()])
 
@@ -85,12 +95,16 @@ class LockLog:
                     continue
                 raise self.store._error(e, None, b.key, "ロックの記録") from None
 
-    def state(self, b: _Book, name: str, token: str) -> tuple[tuple[str, str, str] | None, int | None, int]:
-        """The first live claim (token, holder, expiry), our claim's row and how many rows above it are dead."""
+    def state(
+        self, b: _Book, name: str, token: str, *, prefetch: bool = False
+    ) -> tuple[tuple[str, str, str] | None, int | None, int]:
+        """The first live claim (token, holder, expiry), our claim's row and how many rows above it are
+        dead. With ``prefetch`` the same request reads the register tabs a job reads first."""
         with b.lock:
             if b.meta is not None and LOCK_TAB not in b.meta:
                 b.meta = None  # the claim just made the tab: the cached structure is out of date
-            tab = self.store._fetch(b, [LOCK_TAB]).get(LOCK_TAB)
+            fetched = self.store._prefetch(b, [LOCK_TAB]) if prefetch else self.store._fetch(b, [LOCK_TAB])
+            tab = fetched.get(LOCK_TAB)
         rows = tab.grid[1:] if tab else []
         released = {str(r[1]) for r in rows if len(r) > 4 and r[4] == "release"}
         now = self.store._now()

@@ -1,12 +1,15 @@
 """The gsheets backend: the register and department sheets as Google spreadsheets (gspread + google-auth).
 
 Reads cost one ``values:batchGet`` per spreadsheet for every tab asked for (the spreadsheet's
-metadata only when its structure must be checked, then cached for the run). Writes cost one
-``values:batchUpdate`` (valueInputOption RAW, so text starting with ``=`` stays text) per changed
-spreadsheet, plus one ``spreadsheets:batchUpdate`` only when tabs, rows, formats or marks change;
-either is cut into several when its body would pass Google's 2 MB recommendation. 変更履歴 (a log
-only ever appended to) is never read back: its header row comes in the read made before the write,
-its rows go in a ``values:append`` in that header's column order.
+metadata only when its structure must be checked, then cached for the run). A changed spreadsheet
+costs one fresh read just before its write (a spreadsheets.get of the ranges written: values and
+sheetIds together) and one ``spreadsheets:batchUpdate``, which Google applies whole or not at all:
+the 変更履歴 rows as ``appendCells`` first, then tabs, rows, formats and marks, then the cells that
+differ as ``updateCells`` (a ``stringValue`` stays text, "=1+1" too, as valueInputOption RAW did);
+it is cut into several only when its body would pass Google's 2 MB recommendation. 変更履歴 (a
+log only ever appended to) is never read back: its header row comes in the read made before the
+write, its rows go in that header's column order. The lock's claim log is read back in the same
+values:batchGet as the register tabs a job reads first (``LOCK_PREFETCH``), so that read is free.
 Every call goes through a client-side rate limit and bounded exponential backoff with jitter (at
 least the ``Retry-After`` a 429 asks for); after that a :class:`~kouminrenkei_sheets.errors.ServiceError`
 (exit 4). Spreadsheets the store creates get locale ja_JP and the desk's time zone (passed in); on
@@ -40,12 +43,12 @@ import google.auth.exceptions
 import requests
 from google.auth.credentials import Credentials
 from gspread.exceptions import APIError, NoValidUrlKeyFound
-from gspread.urls import DRIVE_FILES_API_V3_URL, SPREADSHEET_VALUES_APPEND_URL
-from gspread.utils import absolute_range_name, extract_id_from_url, quote, rowcol_to_a1
+from gspread.urls import DRIVE_FILES_API_V3_URL
+from gspread.utils import absolute_range_name, extract_id_from_url, rowcol_to_a1
 
 from ...clock import zone
 from ...errors import ConfigError, KouminrenkeiError, ServiceError, StoreError
-from ...schema import CHOICE_LISTS, CHOICES, HISTORY, Column, Sheet
+from ...schema import CHOICE_LISTS, CHOICES, DEPARTMENTS, HISTORY, PROPOSALS, REFERRALS, SYNC_STATE, Column, Sheet
 from ..base import (
     AppendRows,
     ApplyResult,
@@ -73,8 +76,11 @@ from .batch import (
     GROW_ROWS,
     MAX_REQUEST_BYTES,
     SPARE_COLUMNS,
+    _append_cells,
+    _cell_updates,
     _column_requests,
     _grid_a1,
+    _grid_rows,
     _growth,
     _mark_requests,
     _number_format,
@@ -84,10 +90,8 @@ from .batch import (
     _sheet_id,
     _sheet_requests,
     _TabPlan,
-    _value_ranges,
+    _wire_of,
     split_requests,
-    split_rows,
-    split_value_ranges,
 )
 from .client import (
     GoogleHTTPClient,
@@ -104,12 +108,19 @@ SHEETS_MIME = "application/vnd.google-apps.spreadsheet"
 APPEND_ONLY_TABS = frozenset({HISTORY})  # only ever appended to: appended without being read back
 SPREADSHEET_LOCALE = "ja_JP"  # of the spreadsheets the tool creates
 MARKS_TAB = "_marks"
+# The register's tabs a job holding the lock reads first (sync: all four; refer, intake, validate: some):
+# read in the same request as the lock's claim log, so that first read costs nothing.
+LOCK_PREFETCH = (PROPOSALS, REFERRALS, DEPARTMENTS, SYNC_STATE)
 INTERNAL_TABS = (LOCK_TAB, MARKS_TAB)
 MARKS_HEADERS = ("シート", "キー列", "キー", "列", "メモ")  # a mark names its row by key, not number
 MARKS_SHEET = Sheet(MARKS_TAB, tuple(Column(h) for h in MARKS_HEADERS), hidden=True)
 PROTECTED_MARK = "protected cell or object"  # in Google's 403 for an edit of a protected range
 VERSION_TTL = 10.0  # seconds a spreadsheet's Drive version is trusted without asking again
 MAX_URL_RANGES = 12_000  # bytes of ranges in one GET's URL (Google refuses very long URLs)
+# a write's fresh read (spreadsheets.get of just the ranges it changes): ids, sizes and values
+GRID_FIELDS = (
+    "sheets(properties(sheetId,title,gridProperties(rowCount,columnCount)),data(rowData(values(effectiveValue))))"
+)
 META_FIELDS = (
     "properties.title,sheets(properties(sheetId,title,index,hidden,"
     "gridProperties(rowCount,columnCount,frozenRowCount)),protectedRanges.protectedRangeId)"
@@ -179,6 +190,9 @@ class _Book:
     meta: dict[str, _TabMeta] | None = None  # loaded only when the structure must be checked
     tabs: dict[str, _Tab] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    ids: dict[str, int] = field(default_factory=dict)  # sheetIds a grid read gave (without the metadata)
+    prefetched: set[str] = field(default_factory=set)  # tabs read with the lock's claim, for the next read
+    looked: tuple[Grid, frozenset[str]] | None = None  # the lock log and the tabs a look before the lock read
 
 
 class GSheetsStore(Store):
@@ -507,7 +521,15 @@ class GSheetsStore(Store):
             if book is None and tabs:
                 b = self._book(None)
                 with b.lock:
-                    fetched = self._fetch(b, list(tabs))
+                    if all(t in b.prefetched for t in tabs):  # read under the lock just now (``run``)
+                        fetched = {t: b.tabs[t] for t in tabs if t in b.tabs}
+                    else:
+                        # with the lock's log: if no job claims the lock before this run does, what
+                        # was read here is what the run reads under the lock (:meth:`_adopt_look`)
+                        b.tabs.pop(LOCK_TAB, None)
+                        fetched = self._fetch(b, [*tabs, LOCK_TAB])
+                        log = fetched[LOCK_TAB].grid if LOCK_TAB in fetched else []
+                        b.looked = ([list(r) for r in log], frozenset(tabs))
                 out[None] = _content_token({t: fetched[t].grid for t in tabs if t in fetched}, self._date_columns)
             else:
                 out[book] = self.book_version(book)
@@ -549,7 +571,12 @@ class GSheetsStore(Store):
         b = self._book(book)
         with b.lock:
             wanted = [s for s in dict.fromkeys(sheets) if s not in INTERNAL_TABS]
-            fetched = self._fetch(b, wanted, marks=True)
+            ready = [t for t in [*wanted, MARKS_TAB] if t in b.prefetched]  # read with the lock's claim
+            fetched = {t: b.tabs[t] for t in ready if t in b.tabs}
+            b.prefetched.difference_update(ready)  # served once: a later read asks again
+            missing = [t for t in wanted if t not in ready]
+            if missing or not ready:
+                fetched.update(self._fetch(b, missing, marks=MARKS_TAB not in ready))
             marks = self._marks_by_tab(b) if MARKS_TAB in fetched else {}
             out: dict[str, tuple[Grid, bool, dict[Any, str]] | None] = {}
             for title in dict.fromkeys(sheets):
@@ -610,6 +637,37 @@ class GSheetsStore(Store):
                 only_header[title] = ["" if h is None else str(h) for h in values[0]]
             return out
         return {}
+
+    def _prefetch(self, b: _Book, titles: Sequence[str]) -> dict[str, _Tab]:
+        """:meth:`_fetch` of ``titles`` and the tabs a job under the lock reads first (``LOCK_PREFETCH``
+        and the marks), in one values:batchGet; those are kept for the next :meth:`read` of the
+        register, which then costs no request (:meth:`_drop_prefetch` if the lock was not ours)."""
+        looked = b.looked[1] if b.looked is not None else frozenset()
+        extra = [t for t in LOCK_PREFETCH if t not in titles and t not in looked]
+        for t in [*extra, MARKS_TAB]:
+            b.tabs.pop(t, None)
+        fetched = self._fetch(b, [*titles, *extra], marks=True)
+        b.prefetched = {*extra, MARKS_TAB} if MARKS_TAB in fetched else set(extra)
+        return fetched
+
+    @staticmethod
+    def _adopt_look(b: _Book, my_row: int | None) -> None:
+        """The lock is ours: the tabs read before it (:meth:`book_versions`) count as read under it
+        when the log above our claim is exactly the log as it was then: no job claimed the lock in
+        between, so none wrote (every job that writes holds it). People's edits meanwhile are what
+        the fresh read before each write is for, as for any edit after a read."""
+        looked, b.looked = b.looked, None
+        tab = b.tabs.get(LOCK_TAB)
+        if looked is None or tab is None or my_row is None:
+            return
+        then, tabs = looked
+        if then and tab.grid[: my_row - 1] == then:
+            b.prefetched |= tabs
+
+    @staticmethod
+    def _drop_prefetch(b: _Book) -> None:
+        b.prefetched.clear()
+        b.looked = None
 
     def _decode_grid(self, raw: list[list[Any]]) -> Grid:
         if not raw:
@@ -678,8 +736,8 @@ class GSheetsStore(Store):
 
     # -- writing
     def apply(self, changes: Sequence[Change], *, skip_busy: bool = False) -> ApplyResult:
-        """One values:batchUpdate per changed spreadsheet (plus a spreadsheets:batchUpdate when the
-        structure, formats or marks change); spreadsheets where nothing changes are not written.
+        """One spreadsheets:batchUpdate per changed spreadsheet (logs, structure, formats, marks and
+        cells together); spreadsheets where nothing changes are not written.
 
         People edit while jobs run, and Google Sheets has no conditional write: so each written
         spreadsheet's tabs are read afresh first (one values:batchGet) and every change is resolved
@@ -705,6 +763,7 @@ class GSheetsStore(Store):
     ) -> tuple[bool, list[WriteConflict]]:
         b = self._book(book)
         with b.lock:
+            b.prefetched.clear()  # from here on the tabs are read as they are at write time
             by_tab: dict[str, list[Change]] = {}
             for ch in changes:
                 by_tab.setdefault(ch.ref.sheet, []).append(ch)
@@ -730,40 +789,38 @@ class GSheetsStore(Store):
             if marks_needed and marks_known and MARKS_TAB not in need:
                 need.append(MARKS_TAB)
             if need or logs:
-                self._fetch(b, need, headers=log_headers)
+                self._fetch_for_write(b, need, log_headers)
             conflicts: list[WriteConflict] = []
             plans = [self._plan_tab(b, title, chs, conflicts) for title, chs in by_tab.items()]
             appends = [(t, self._log_rows(b, t, chs, log_headers.get(t), conflicts)) for t, chs in logs.items()]
             appends = [(t, rows) for t, rows in appends if rows]
             marks_plan = self._plan_marks(b, plans) if marks_needed else None
-            requests = self._structure_requests(b, plans, marks_plan)
-            if requests and drop_tabs:  # the empty default tab of a new book goes in the same write
-                requests += [{"deleteSheet": {"sheetId": (b.meta or {})[t].sheet_id}} for t in drop_tabs]
+            structure = self._structure_requests(b, plans, marks_plan)
+            if structure and drop_tabs:  # the empty default tab of a new book goes in the same write
+                structure += [{"deleteSheet": {"sheetId": (b.meta or {})[t].sheet_id}} for t in drop_tabs]
             if properties:  # a new spreadsheet's locale and time zone, in the same write
                 fields = ",".join(properties)
-                requests.insert(0, {"updateSpreadsheetProperties": {"properties": dict(properties), "fields": fields}})
-            data = [vr for p in plans for vr in _value_ranges(p, self._date_columns)]
-            if marks_plan is not None:
-                data += _value_ranges(marks_plan, self._date_columns)
-            if not requests and not data and not appends:
+                structure.insert(0, {"updateSpreadsheetProperties": {"properties": dict(properties), "fields": fields}})
+            cells: list[dict[str, Any]] = []
+            for p in [*plans, *([marks_plan] if marks_plan else [])]:
+                if p.grid:
+                    sid = p.sheet_id if p.sheet_id is not None else self._sheet_id_of(b, p.title)
+                    cells += _cell_updates(p, sid, self._date_columns)
+            if not structure and not cells and not appends:
                 return False, conflicts
+            log_requests = [
+                _append_cells(t, self._sheet_id_of(b, t), log_headers[t] or [], rows, self._date_columns)
+                for t, rows in appends
+            ]
             try:
-                if requests:
-                    self._batch_update(b, requests, plans, marks_plan, drop_tabs)
-                for title, rows in appends:  # the log first: a value is never overwritten unrecorded
-                    self._append_log(b, title, rows)
-                for part in split_value_ranges(data, self.max_request_bytes):  # one request unless > 2 MB
-                    self._count(self.writes, b.book)
-                    body = {"valueInputOption": "RAW", "data": part}
-                    self._api(
-                        b.book, b.key, "書き込み", functools.partial(self.http.values_batch_update, b.key, body=body)
-                    )
+                self._write_batch(b, log_requests, structure, cells, plans, marks_plan, drop_tabs)
             except BaseException:  # what the sheet holds now is unknown: read it again next time
                 for p in [*plans, *([marks_plan] if marks_plan else [])]:
                     b.tabs.pop(p.title, None)
                 for title in logs:
                     b.tabs.pop(title, None)
                 b.meta = None
+                b.ids.clear()
                 self._changed(b)
                 raise
             for p in [*plans, *([marks_plan] if marks_plan else [])]:
@@ -771,11 +828,55 @@ class GSheetsStore(Store):
             self._changed(b)
             return True, conflicts
 
+    def _fetch_for_write(self, b: _Book, titles: list[str], headers: dict[str, list[str] | None]) -> None:
+        """The tabs a write changes, as they are now, with their sheetIds (``updateCells`` and
+        ``appendCells`` name a tab by id): from the metadata when this run has it and one
+        values:batchGet, else one spreadsheets.get of just those ranges (values, ids and grid sizes
+        together). ``headers`` are filled in as in :meth:`_fetch`."""
+        for attempt in range(2):
+            if b.meta is not None:
+                self._fetch(b, titles, headers=headers)
+                return
+            ranges = [absolute_range_name(t) for t in titles] + [absolute_range_name(t, "1:1") for t in headers]
+            params: dict[str, Any] = {"ranges": ranges, "fields": GRID_FIELDS}
+
+            def get(params: dict[str, Any] = params) -> Any:
+                return self._raw(lambda: self.http.fetch_sheet_metadata(b.key, params=params))
+
+            self._count(self.reads, b.book)
+            try:
+                data = self._api(b.book, b.key, "読み込み", get)
+            except _BadRange:
+                if attempt == 0:
+                    self._load_meta(b, force=True)  # a tab is missing: now the structure must be checked
+                    continue
+                raise
+            for sheet in data.get("sheets", []):
+                props = sheet.get("properties", {})
+                title = props.get("title", "")
+                b.ids[title] = props.get("sheetId", 0)
+                blocks = sheet.get("data", [])
+                raw = _grid_rows(blocks[0]) if blocks else []
+                if title in titles:
+                    grid = props.get("gridProperties", {})
+                    size = (grid.get("rowCount", NEW_TAB_ROWS), grid.get("columnCount", 26))
+                    b.tabs[title] = _Tab(self._decode_grid(raw), *size)
+                elif title in headers:
+                    headers[title] = ["" if h is None else str(h) for h in (raw[0] if raw else [])]
+            return
+
+    def _sheet_id_of(self, b: _Book, title: str) -> int:
+        if b.meta is not None and title in b.meta:
+            return b.meta[title].sheet_id
+        if title in b.ids:
+            return b.ids[title]
+        return self._load_meta(b, force=True)[title].sheet_id
+
     @staticmethod
     def _take_logs(b: _Book, by_tab: dict[str, list[Change]]) -> dict[str, list[Change]]:
         """The logs only ever appended to (変更履歴) among the tabs of an apply, taken out of ``by_tab``:
-        they are not read back; their header row comes with the fresh read, their rows go in a
-        values:append in the order of that header."""
+        they are not read back; their header row comes with the fresh read, their rows go in an
+        ``appendCells`` in the order of that header."""
         logs = {
             t: chs
             for t, chs in by_tab.items()
@@ -802,33 +903,80 @@ class GSheetsStore(Store):
             rows.append([encode(row.get(c), kinds[c - 1] if c - 1 < len(kinds) else None) for c in range(1, width + 1)])
         return rows
 
-    def _append_log(self, b: _Book, title: str, rows: list[list[Any]]) -> None:
-        """values:append below the log's last row (inserted rows keep the tab's formats), in parts
-        under the request size limit. An append is not idempotent: after a lost answer the log is
-        read once to see whether the rows are there, so they are never added twice."""
-        url = SPREADSHEET_VALUES_APPEND_URL % (b.key, quote(absolute_range_name(title, "A1")))
-        params = {"valueInputOption": "RAW", "insertDataOption": "INSERT_ROWS"}
-        for part in split_rows(rows, self.max_request_bytes):
+    def _write_batch(
+        self,
+        b: _Book,
+        logs: list[dict[str, Any]],
+        structure: list[dict[str, Any]],
+        cells: list[dict[str, Any]],
+        plans: list[_TabPlan],
+        marks: _TabPlan | None,
+        drop_tabs: Sequence[str] = (),
+    ) -> None:
+        """The spreadsheet's one write: a spreadsheets:batchUpdate, which Google applies whole or not
+        at all, so the 変更履歴 rows land with the cells they record, never one without the other.
 
-            def applied(part: list[list[Any]] = part) -> bool:
-                b.tabs.pop(title, None)
-                tab = self._fetch(b, [title]).get(title)
-                b.tabs.pop(title, None)
-                if tab is None or len(tab.grid) <= len(part):
-                    return False
-                kinds = [self._date_columns.get(header_key(h)) for h in tab.grid[0]]
-                tail = [
-                    [encode(v, kinds[c] if c < len(kinds) else None) for c, v in enumerate(r)]
-                    for r in tab.grid[-len(part) :]
-                ]
-                return [_wire_row(r) for r in tail] == [_wire_row(r) for r in part]
+        Over 2 MB it goes in parts, in this order: the log rows first (a value is never overwritten
+        unrecorded), then what is not idempotent (tabs and rows added or deleted), then the rest.
+        After a lost answer a part with log rows is checked by reading the log's tail once (the
+        rows there: it landed, whole), a part adding or deleting tabs or rows by the metadata; so
+        nothing is ever done twice."""
+        expected = {p.title: p.rows for p in [*plans, *([marks] if marks else [])]}
+        risky = [r for r in structure if _risky(r)]
+        ordered = [*logs, *risky, *[r for r in structure if not _risky(r)], *cells]
+        url = f"https://sheets.googleapis.com/v4/spreadsheets/{b.key}:batchUpdate"
+        for part in split_requests(ordered, self.max_request_bytes):
+            appended: dict[int, list[list[Any]]] = {}
+            for r in part:
+                if "appendCells" in r:
+                    rows = [[_wire_of(c) for c in row.get("values", [])] for row in r["appendCells"]["rows"]]
+                    appended.setdefault(r["appendCells"]["sheetId"], []).extend(rows)
 
+            def applied(part: list[dict[str, Any]] = part, appended: dict[int, list[list[Any]]] = appended) -> bool:
+                if appended:
+                    return all(
+                        self._log_ends_with(b, self._title_of_id(b, sid), rows) for sid, rows in appended.items()
+                    )
+                meta = self._load_meta(b, force=True)
+                done = all(t in meta and meta[t].rows == rows for t, rows in expected.items())
+                return done and not any(t in meta for t in drop_tabs)
+
+            careful = bool(appended) or any(_risky(r) for r in part)
             self._count(self.writes, b.book)
-            body = {"majorDimension": "ROWS", "values": part}
             send = functools.partial(
-                self.http.call, "post", url, params=params, json=body, idempotent=False, applied=applied
+                self.http.call, "post", url, json={"requests": part}, idempotent=not careful, applied=applied
             )
             self._api(b.book, b.key, "書き込み", send)
+        if not structure:
+            return
+        meta = b.meta if b.meta is not None else {}
+        for p in [*plans, *([marks] if marks else [])]:
+            if p.title in meta:
+                meta[p.title].rows, meta[p.title].cols = p.rows, p.cols
+            elif p.sheet_id is not None:
+                meta[p.title] = _TabMeta(p.sheet_id, p.title, len(meta), p.hidden, p.rows, p.cols)
+        for t in drop_tabs:
+            meta.pop(t, None)
+        b.meta = meta
+
+    def _title_of_id(self, b: _Book, sid: int) -> str:
+        for title, known in [*((m.title, m.sheet_id) for m in (b.meta or {}).values()), *b.ids.items()]:
+            if known == sid:
+                return title
+        raise AssertionError(f"no tab with id {sid}")  # pragma: no cover - the id came from these
+
+    def _log_ends_with(self, b: _Book, title: str, rows: list[list[Any]]) -> bool:
+        """Whether the log's last rows are these (read once, after a lost answer)."""
+        b.tabs.pop(title, None)
+        tab = self._fetch(b, [title]).get(title)
+        b.tabs.pop(title, None)
+        if tab is None or len(tab.grid) <= len(rows):
+            return False
+        kinds = [self._date_columns.get(header_key(h)) for h in tab.grid[0]]
+        tail = [
+            [encode(v, kinds[c] if c < len(kinds) else None) for c, v in enumerate(r)] for r in tab.grid[-len(rows) :]
+        ]
+        return [_wire_row(r) for r in tail] == [_wire_row(r) for r in rows]
 
     def _plan_tab(self, b: _Book, title: str, changes: list[Change], conflicts: list[WriteConflict]) -> _TabPlan:
         ensures = [c for c in changes if isinstance(c, EnsureSheet)]
@@ -1061,44 +1209,6 @@ class GSheetsStore(Store):
             reqs.append({"appendDimension": {"sheetId": sid, "dimension": "ROWS", "length": grow}})
             marks.rows += grow
         return reqs
-
-    def _batch_update(
-        self,
-        b: _Book,
-        requests: list[dict[str, Any]],
-        plans: list[_TabPlan],
-        marks: _TabPlan | None,
-        drop_tabs: Sequence[str] = (),
-    ) -> None:
-        """The structure write. Adding tabs or rows is not idempotent: after a lost answer the
-        metadata says whether it took effect, so it is never done twice."""
-        expected = {p.title: p.rows for p in [*plans, *([marks] if marks else [])]}
-
-        def applied() -> bool:
-            meta = self._load_meta(b, force=True)
-            done = all(t in meta and meta[t].rows == rows for t, rows in expected.items())
-            return done and not any(t in meta for t in drop_tabs)
-
-        url = f"https://sheets.googleapis.com/v4/spreadsheets/{b.key}:batchUpdate"
-        # Over 2 MB (marks and formats of thousands of rows) it goes in parts; what is not idempotent
-        # goes first, in its order, so only the first part needs the "did it take effect?" check.
-        ordered = [r for r in requests if _risky(r)] + [r for r in requests if not _risky(r)]
-        for part in split_requests(ordered, self.max_request_bytes):
-            self._count(self.writes, b.book)
-            careful = any(_risky(r) for r in part)  # in practice only the first part
-            send = functools.partial(
-                self.http.call, "post", url, json={"requests": part}, idempotent=not careful, applied=applied
-            )
-            self._api(b.book, b.key, "書式・構成の変更", send)
-        meta = b.meta if b.meta is not None else {}
-        for p in [*plans, *([marks] if marks else [])]:
-            if p.title in meta:
-                meta[p.title].rows, meta[p.title].cols = p.rows, p.cols
-            elif p.sheet_id is not None:
-                meta[p.title] = _TabMeta(p.sheet_id, p.title, len(meta), p.hidden, p.rows, p.cols)
-        for t in drop_tabs:
-            meta.pop(t, None)
-        b.meta = meta
 
     # -- creating books
     def create_book(self, book: str | None, sheets: Sequence[Sheet], *, share_with: str = "") -> None:
