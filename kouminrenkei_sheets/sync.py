@@ -1273,7 +1273,11 @@ def _push(
             if row is None and slot.state is not None and plan.unknown_keys:
                 _keep(plan, slot)  # the row may be the one whose 照会ID cannot be read: not restored
                 continue
-            merged = plan.merged[key] = {k: None if is_unknown(v) else v for k, v in view.items()}
+            if Unknown in map(type, view.values()):
+                merged = {k: None if is_unknown(v) else v for k, v in view.items()}
+            else:
+                merged = view  # (most rows: the view itself, not a copy of every department row)
+            plan.merged[key] = merged
             if row is None:
                 view = merged  # (a cell the register cannot know is left empty in a new row)
                 restore = slot.base is not None and not slot.replay
