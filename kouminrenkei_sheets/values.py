@@ -174,7 +174,9 @@ def normalize_text(value: object) -> str:
     if value is None:
         return ""
     text = value if isinstance(value, str) else display(value)
-    return _WHITESPACE.sub(" ", _nfkc(text)).strip()
+    # (" ".join(split()) is the same as collapsing \s+ and trimming: both use str.isspace; ASCII text
+    # is its own NFKC form and holds no zero-width character)
+    return " ".join((text if text.isascii() else _nfkc(text)).split())
 
 
 def typed_text(value: object) -> str:
@@ -193,15 +195,22 @@ def is_blank(value: object) -> bool:
         return True
     if not isinstance(value, str):
         return False
-    if not value.strip():
+    stripped = value.strip()
+    if not stripped:
         return True
-    # (ASCII text that is not all spaces keeps a character through NFKC: no need to normalise it)
-    return not value.isascii() and normalize_text(value) == ""
+    # (text whose first character past the spaces is ASCII, kana or kanji keeps a character through NFKC
+    # and the zero-width removal: no need to normalise it; tests check every such character)
+    first = stripped[0]
+    if first < "\x80" or "\u3041" <= first <= "\u9fff":
+        return False
+    return normalize_text(value) == ""
 
 
 def _compact(value: object) -> str:
     """NFKC with dashes folded to '-' and every whitespace removed: the form codes and numbers are read in."""
-    return _WHITESPACE.sub("", normalize_text(value).translate(_DASHES))
+    text = normalize_text(value)
+    # (the dashes are not ASCII; "".join(split()) drops every whitespace, as \s+ does)
+    return "".join((text if text.isascii() else text.translate(_DASHES)).split())
 
 
 def format_date(d: date) -> str:
@@ -696,12 +705,21 @@ def corporate_check_digit(base: str) -> int:
 
     Being mod 9, it catches every single-digit typo except a 0 and a 9 swapped for each other in the base.
     """
-    total = sum(int(c) * (2 if n % 2 == 0 else 1) for n, c in enumerate(reversed(base), start=1))
+    # (from the right: the odd-numbered digits once, the even-numbered ones twice)
+    total = sum(map(int, base[::-1][::2])) + 2 * sum(map(int, base[::-1][1::2]))
     return 9 - total % 9
 
 
 def check_corporate_number(value: object) -> str:
     """The 13-digit 法人番号, with full-width digits, hyphens and spaces removed and the check digit verified."""
+    if (
+        value.__class__ is str
+        and len(value) == 13
+        and value.isascii()
+        and value.isdigit()
+        and int(value[0]) == corporate_check_digit(value[1:])
+    ):  # (the usual form, read as the steps below would)
+        return value
     digits = _digits_of_number_cell(value)
     if digits is None:
         if is_blank(value):

@@ -808,3 +808,88 @@ def test_is_blank_is_exactly_nothing_left_after_normalising(text: str) -> None:
     from kouminrenkei_sheets.values import is_blank, normalize_text
 
     assert is_blank(text) == (normalize_text(text) == "")
+
+
+# ---------------------------------------------------------------- the fast paths against the rules they skip
+# The rules as they were written before their fast paths (issue 16); every form a cell can take is drawn.
+def _rule_normalize(value: object) -> str:
+    import re
+    import unicodedata
+
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else display(value)
+    nfkc = re.sub("[\u200b\u200c\u200d\u2060\ufeff]", "", unicodedata.normalize("NFKC", text))
+    return re.sub(r"\s+", " ", nfkc).strip()
+
+
+def _rule_blank(value: object) -> bool:
+    import math
+
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and _rule_normalize(value) == ""
+
+
+def _rule_check_digit(base: str) -> int:
+    return 9 - sum(int(c) * (2 if n % 2 == 0 else 1) for n, c in enumerate(reversed(base), start=1)) % 9
+
+
+_MESSY_TEXT = st.text(
+    alphabet=st.sampled_from(
+        " \u3000\u200b\ufeff\t\n\r\xa0\x1c\x85\u2028\u180e\u2060aZ1-ー－―/０１２３Ｒｒあア漢髙㈱①\u3099\u309b\u0301é\x00"
+    ),
+    max_size=12,
+) | st.text(max_size=12)
+_CELLS = st.one_of(
+    st.none(),
+    _MESSY_TEXT,
+    st.integers(-(10**14), 10**14),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.dates(),
+    st.datetimes(),
+    st.times(),
+)
+
+
+@given(_CELLS)
+def test_normalize_text_and_is_blank_agree_with_their_rules(cell: object) -> None:
+    assert normalize_text(cell) == _rule_normalize(cell)
+    assert is_blank(cell) is _rule_blank(cell)
+
+
+def test_is_blank_fast_path_characters_all_survive_normalising() -> None:
+    """is_blank decides text whose first non-space character is ASCII, kana or kanji without NFKC:
+    each such character keeps something that is neither a space nor zero-width."""
+    for code in [*range(0x21, 0x80), *range(0, 0x21), *range(0x3041, 0xA000)]:
+        ch = chr(code)
+        if ch.isspace():
+            continue
+        assert _rule_normalize(ch) != "", hex(code)
+        assert is_blank(ch) is False
+
+
+@given(st.text(alphabet="0123456789", min_size=12, max_size=12))
+def test_corporate_check_digit_is_the_rule(base: str) -> None:
+    assert corporate_check_digit(base) == _rule_check_digit(base)
+
+
+@given(st.text(alphabet="0123456789", min_size=13, max_size=13) | _MESSY_TEXT | st.integers(0, 10**14))
+def test_corporate_number_fast_path_reads_as_the_rule(cell: object) -> None:
+    """A 13-digit text is taken at once when its check digit fits; the same as the full reading."""
+    from kouminrenkei_sheets import values
+
+    def full(v: object) -> str | tuple[str, str | None]:
+        try:
+            return values.check_corporate_number(f" {v}" if isinstance(v, str) else v)  # (past the fast path)
+        except ValueProblem as e:
+            return (e.reason.replace(f'" {v}"', f'"{v}"'), e.suggestion)
+
+    try:
+        got: str | tuple[str, str | None] = check_corporate_number(cell)
+    except ValueProblem as e:
+        got = (e.reason, e.suggestion)
+    assert got == full(cell)
