@@ -5,6 +5,7 @@ Every parser takes a raw cell value, compares only normalised forms, and raises 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 import re
@@ -527,6 +528,9 @@ class _ChoiceIndex:
     choices: tuple[str, ...]
     exact: dict[str, str]
     loose: dict[str, tuple[str, ...]]
+    # choice -> what it is read as, for the choices whose atoms (see match_multi_choice) span all of
+    # them; None when some choice holds a 、 (a cell's 、-separated items could then make up one)
+    whole: dict[str, str] | None = None
 
     def lookup(self, value: str) -> str | None:
         found = self.exact.get(_exact_key(value))
@@ -562,7 +566,16 @@ def _index(choices: tuple[str, ...]) -> _ChoiceIndex:
         if choice not in same:
             same.append(choice)
     canonical = tuple(c for c in choices if not is_blank(c))
-    return _ChoiceIndex(canonical, exact, {k: tuple(v) for k, v in loose.items()})
+    index = _ChoiceIndex(canonical, exact, {k: tuple(v) for k, v in loose.items()})
+    if any("、" in k for k in (*exact, *loose)):
+        return index
+    whole: dict[str, str] = {}
+    for choice in canonical:
+        atoms = [m.span() for m in _ATOM.finditer(choice) if m.group().strip()]
+        found = index.lookup(choice)
+        if atoms and atoms[0][0] == 0 and atoms[-1][1] == len(choice) and found is not None:
+            whole[choice] = found
+    return dataclasses.replace(index, whole=whole)
 
 
 def _not_a_choice(item: str, index: _ChoiceIndex) -> tuple[str, str | None]:
@@ -592,6 +605,7 @@ def match_choice(value: object, choices: Sequence[str]) -> str:
     raise ValueProblem(reason, suggestion)
 
 
+_ATOM = re.compile(r"[^、,・/;\r\n]+")  # an item of a multi-choice cell, or a part of one
 _MULTI_SEPARATORS = re.compile(r"[、,・/;\r\n]+")
 
 
@@ -634,8 +648,14 @@ def match_multi_choice(value: object, choices: Sequence[str]) -> list[str]:
         return []
     index = _index(tuple(choices))
     text = _nfkc(value if isinstance(value, str) else display(value))
+    if index.whole is not None:
+        # Choices exactly as listed, joined by 、 (how the tool and most people write them): the walk
+        # below would take each item whole, as no run of items across a 、 can be a choice.
+        named = [index.whole.get(item) for item in text.split("、")]
+        if None not in named:
+            return list(dict.fromkeys(named))  # type: ignore[arg-type]  # (None is not among them)
     # Atoms are the non-blank pieces between separators; soft[k] says only 中黒/spaces lie between atom k and k+1.
-    atoms = [(m.start(), m.end()) for m in re.finditer(r"[^、,・/;\r\n]+", text) if m.group().strip()]
+    atoms = [(m.start(), m.end()) for m in _ATOM.finditer(text) if m.group().strip()]
     soft = [not _SOFT_SEPARATORS.sub("", text[a[1] : b[0]]) for a, b in pairwise(atoms)]
 
     # Walk the atoms, each time taking the longest span that is a choice.
@@ -748,6 +768,10 @@ def check_corporate_number(value: object) -> str:
 
 _EMAIL_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
 _EMAIL_LABEL = re.compile(r"^[^\W_](?:[\w-]*[^\W_])?$")
+_EMAIL_ATOM, _ASCII_LABEL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+", r"[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?"
+# ASCII, no space, dots only between characters, one @, a domain of two or more labels (what check_email
+# would accept of such text, but for the TLD's length and digits, tested after it)
+_PLAIN_EMAIL = re.compile(rf"{_EMAIL_ATOM}(?:\.{_EMAIL_ATOM})*@{_ASCII_LABEL}(?:\.{_ASCII_LABEL})+\Z")
 
 
 def check_email(value: object) -> str:
@@ -755,6 +779,11 @@ def check_email(value: object) -> str:
 
     A pragmatic check: one @, no spaces, no '..', no leading or trailing dot, a domain with a TLD.
     """
+    if value.__class__ is str and _PLAIN_EMAIL.match(value):  # (the usual form: every test below passes)
+        tld = value.rpartition(".")[2]
+        if len(tld) >= 2 and not tld.isdigit():
+            local, _, domain = value.partition("@")
+            return f"{local}@{domain.lower()}"
     if is_blank(value):
         raise ValueProblem("メールアドレスが空欄です")
     text = normalize_text(value)
@@ -788,6 +817,7 @@ def check_email(value: object) -> str:
 
 
 _PHONE_PREFIX = re.compile(r"^(?:TEL|電話(?:番号)?)[:.]?", re.IGNORECASE)
+_PLAIN_PHONE = re.compile(r"[0-9()-]+\Z")
 _ELEVEN_DIGIT_PREFIXES = ("020", "050", "060", "070", "080", "090", "0800")
 
 
@@ -802,6 +832,8 @@ def check_phone(value: object) -> str:
         if digits != "?" and 9 <= len(digits) <= 10 and not digits.startswith("0"):
             digits = "0" + digits
         text = digits
+    elif value.__class__ is str and _PLAIN_PHONE.match(value):  # (digits, hyphens and brackets only)
+        text = value.replace("-", "").replace("(", "").replace(")", "")
     else:
         if is_blank(value):
             raise ValueProblem("電話番号が空欄です")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -839,7 +840,8 @@ def _rule_check_digit(base: str) -> int:
 
 _MESSY_TEXT = st.text(
     alphabet=st.sampled_from(
-        " \u3000\u200b\ufeff\t\n\r\xa0\x1c\x85\u2028\u180e\u2060aZ1-ー－―/０１２３Ｒｒあア漢髙㈱①\u3099\u309b\u0301é\x00"
+        " \u3000\u200b\ufeff\t\n\r\xa0\x1c\x85\u2028\u180e\u2060aZ1-ー－―/０１２３Ｒｒあア漢髙㈱①"
+        "\u3099\u309b\u0301é\x00"
     ),
     max_size=12,
 ) | st.text(max_size=12)
@@ -893,3 +895,56 @@ def test_corporate_number_fast_path_reads_as_the_rule(cell: object) -> None:
     except ValueProblem as e:
         got = (e.reason, e.suggestion)
     assert got == full(cell)
+
+
+def _outcome(func: Any, value: object) -> object:
+    try:
+        return func(value)
+    except ValueProblem as e:
+        return ("problem", e.reason, e.suggestion)
+
+
+_EMAILS = st.from_regex(r"\A[a-zA-Z0-9._%+@-]{1,8}@[a-zA-Z0-9._@-]{1,12}\Z") | st.emails().map(str) | _MESSY_TEXT
+
+
+@given(_EMAILS)
+def test_email_fast_path_reads_as_the_full_check(address: str) -> None:
+    """Plain ASCII addresses are taken at once; the same outcome as the steps (which a leading space,
+    trimmed by them and not shown in the message, sends the address through)."""
+    assert _outcome(check_email, address) == _outcome(check_email, " " + address)
+
+
+_PHONES = st.from_regex(r"\A[0-9()+-]{0,14}\Z") | st.sampled_from(["029-301-2523", "(029)301-2523", "090-1234-5678"])
+
+
+@given(_PHONES | _MESSY_TEXT)
+def test_phone_fast_path_reads_as_the_full_check(number: str) -> None:
+    assert _outcome(check_phone, number) == _outcome(check_phone, " " + number)
+
+
+_LISTS = [FIELDS, MUNICIPALITIES, PROPOSER_TYPES, ("ＤＸ", "DX", "安全・安心", "安全", "安心"), ("A、B", "A", "B")]
+
+
+@given(
+    st.sampled_from(_LISTS).flatmap(
+        lambda choices: st.tuples(
+            st.just(choices),
+            st.lists(st.sampled_from([*choices, "安全", "・", " ", "", "福祉", "dx", "A"]), max_size=4).flatmap(
+                lambda items: st.sampled_from(["、", ",", "・", "、 "]).map(lambda sep: sep.join(items))
+            ),
+        )
+    )
+)
+def test_multi_choice_fast_path_reads_as_the_walk(case: tuple[tuple[str, ...], str]) -> None:
+    """Choices joined by 、 are read at once; the same outcome as the walk over the cell's items."""
+    import dataclasses
+    from unittest import mock
+
+    from kouminrenkei_sheets import values
+
+    choices, cell = case
+    index = values._index(choices)
+    walk = dataclasses.replace(index, whole=None)
+    fast = _outcome(lambda v: match_multi_choice(v, choices), cell)
+    with mock.patch.object(values, "_index", lambda _: walk):
+        assert fast == _outcome(lambda v: match_multi_choice(v, choices), cell)
