@@ -888,6 +888,18 @@ def parse_number(value: object) -> int | float:
 _PROPOSAL_ID = re.compile(r"^(?P<fy>[MTSHR]\d{1,3})-(?P<n>\d{4,})$")
 
 
+_PLAIN_PROPOSAL_ID = re.compile(r"[MTSHR][0-9]{1,3}-[0-9]{4,}\Z")
+
+
+@lru_cache(maxsize=256)
+def _fiscal_year_of_code(code: str) -> int | ValueProblem:
+    """parse_fiscal_year_code of an ID's 年度 part (R7, H31: a few in any register), worked out once."""
+    try:
+        return parse_fiscal_year_code(code)
+    except ValueProblem as e:
+        return e
+
+
 def proposal_id(fy: int, n: int) -> str:
     """R7-0001: the 年度 code and a serial number of at least 4 digits."""
     if n < 1:
@@ -897,11 +909,14 @@ def proposal_id(fy: int, n: int) -> str:
 
 def parse_proposal_id(value: object) -> tuple[int, int]:
     """(年度, 連番) of a proposal ID: "R7-0001" → (2025, 1); full-width and lower-case are accepted."""
-    text = _compact(value).upper()
+    # (an ID as the tool writes it is its own compact form)
+    text = value if value.__class__ is str and _PLAIN_PROPOSAL_ID.match(value) else _compact(value).upper()
     m = _PROPOSAL_ID.match(text)
     if not m:
         raise ValueProblem(f"{_quote(value)} は提案IDの形ではありません（例: R7-0001）")
-    fy = parse_fiscal_year_code(m["fy"])
+    fy = _fiscal_year_of_code(m["fy"])
+    if isinstance(fy, ValueProblem):
+        raise ValueProblem(fy.reason, fy.suggestion)
     n = int(m["n"])
     if n == 0:
         raise ValueProblem(f"{_quote(value)} の連番が0です（0001から始まります）")

@@ -948,3 +948,13 @@ def test_multi_choice_fast_path_reads_as_the_walk(case: tuple[tuple[str, ...], s
     fast = _outcome(lambda v: match_multi_choice(v, choices), cell)
     with mock.patch.object(values, "_index", lambda _: walk):
         assert fast == _outcome(lambda v: match_multi_choice(v, choices), cell)
+
+
+@given(
+    st.from_regex(r"\A[MTSHRX]?[0-9]{0,4}-?[0-9]{0,5}\Z")
+    | _MESSY_TEXT
+    | st.sampled_from(["R7-0001", "R0-0001", "H32-0001", "R7-0000"])
+)
+def test_proposal_id_fast_path_reads_as_the_full_steps(text: str) -> None:
+    """An ID as the tool writes it is read without normalising; the same outcome as the steps."""
+    assert _outcome(parse_proposal_id, text) == _outcome(parse_proposal_id, " " + text)
