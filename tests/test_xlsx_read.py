@@ -107,3 +107,26 @@ def test_a_real_book_reads_the_same_column_wise(tmp_path: Any) -> None:
     raw = book.get_sheet_by_name("提案").to_python(skip_empty_area=False)
     book.close()
     assert _typed(_calamine_rows([list(r) for r in raw])) == _typed(_per_cell(raw))
+
+
+def test_sheet_names_from_the_workbook_part_are_openpyxls(tmp_path: Any) -> None:
+    """The names as openpyxl gives them (order, hidden tabs, characters XML escapes), and a file that is
+    not a book is still a StoreError, not a traceback."""
+    import pytest
+    from openpyxl import Workbook, load_workbook
+
+    from kouminrenkei_sheets.errors import StoreError
+    from kouminrenkei_sheets.store.xlsx import XlsxStore
+
+    wb = Workbook()
+    wb.active.title = "提案"
+    for name in ("R&D <課>", "'引用'", "_sync", "照会"):
+        wb.create_sheet(name)
+    wb["_sync"].sheet_state = "hidden"
+    path = tmp_path / "register.xlsx"
+    wb.save(path)
+    store = XlsxStore(path, base_dir=tmp_path)
+    assert store.sheet_names(None) == load_workbook(path, read_only=True).sheetnames
+    path.write_bytes(b"not a zip")
+    with pytest.raises(StoreError):
+        store.sheet_names(None)
