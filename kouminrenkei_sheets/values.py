@@ -190,13 +190,14 @@ def typed_text(value: object) -> str:
 
 def is_blank(value: object) -> bool:
     """True for None, NaN, and text that is only (full-width or zero-width) spaces and line breaks."""
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    if not isinstance(value, str):
-        return False
-    stripped = value.strip()
+    if value.__class__ is not str:  # (text first: most cells are)
+        if value is None:
+            return True
+        if isinstance(value, float) and math.isnan(value):
+            return True
+        if not isinstance(value, str):
+            return False
+    stripped = value.strip()  # (text, or a subclass of it)
     if not stripped:
         return True
     # (text whose first character past the spaces is ASCII, kana or kanji keeps a character through NFKC
