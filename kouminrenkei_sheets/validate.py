@@ -15,7 +15,6 @@ import math
 import operator
 import re
 import unicodedata
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -906,10 +905,11 @@ def _near_duplicates(items: Sequence[tuple[str, Row]]) -> list[tuple[Row, Row, f
     titles = [items[k][0] for k in order]
     rows = [items[k][1] for k in order]
     index = _TitleIndex(titles, r)
-    common = index.common
+    masks = index.masks
     found: list[tuple[tuple[int, int], Row, Row, float]] = []
     for position, later in enumerate(rows):
         title = titles[position]
+        mask = masks[position]
         for other in index.candidates(position):
             earlier = rows[other]
             if earlier.number > later.number:
@@ -921,7 +921,7 @@ def _near_duplicates(items: Sequence[tuple[str, Row]]) -> list[tuple[Row, Row, f
                 ratio = 1.0
             else:
                 # SequenceMatcher.quick_ratio (the characters in common as multisets), the same float
-                if 2.0 * common(position, other) / (len(a) + len(b)) < r:
+                if 2.0 * (mask & masks[other]).bit_count() / (len(a) + len(b)) < r:
                     continue
                 ratio = difflib.SequenceMatcher(None, b, a, autojunk=False).ratio()
                 if ratio < r:
@@ -949,12 +949,6 @@ class _TitleIndex:
     def __init__(self, titles: Sequence[str], r: float) -> None:
         self.r = r
         self.lengths = [len(t) for t in titles]
-        self.filed: dict[tuple[int, ...], list[int]] | None = None
-        if len(titles) <= _FEW_TITLES:
-            # few enough to compare each with all of a compatible length; the characters in common
-            # counted pair by pair, from each title's counts (most proposers have one to three titles)
-            self.counts = [Counter(t) for t in titles]
-            return
         numbers: dict[tuple[str, int], int] = {}
         tokens: list[list[int]] = []
         self.masks: list[int] = []
@@ -966,6 +960,9 @@ class _TitleIndex:
                 mine.append(numbers.setdefault((ch, n), len(numbers)))
             tokens.append(mine)
             self.masks.append(sum(1 << t for t in mine))
+        self.filed: dict[tuple[int, ...], list[int]] | None = None
+        if len(titles) <= _FEW_TITLES:
+            return  # few enough to compare each with all of a compatible length
         self.keys: list[set[tuple[int, ...]]] = []
         self.filed = {}
         for position, (title, mine) in enumerate(zip(titles, tokens, strict=True)):
@@ -982,13 +979,6 @@ class _TitleIndex:
             self.keys.append(keys)
             for key in keys:
                 self.filed.setdefault(key, []).append(position)
-
-    def common(self, i: int, j: int) -> int:
-        """How many characters titles i and j have in common, as multisets."""
-        if self.filed is None:
-            a, b = self.counts[i], self.counts[j]
-            return sum(min(n, b[c]) for c, n in a.items() if c in b)
-        return (self.masks[i] & self.masks[j]).bit_count()
 
     def most_apart(self, length: int) -> int:
         """How many tokens a title of this length may differ in from any longer title it can match."""
