@@ -1048,6 +1048,7 @@ def _check_referrals(run: _Run, table: Table | None, proposals: _Check, master: 
 
     proposal_of = _proposal_ids(run, check, R_PROPOSAL)
     _check_referral_ids(run, check, proposal_of)
+    has_answered, has_answer = check.has(R_ANSWERED), check.has(R_ANSWER)
     pairs: dict[tuple[tuple[int, int], str], int] = {}
     for row in check.rows:
         number = row.number
@@ -1089,22 +1090,22 @@ def _check_referrals(run: _Run, table: Table | None, proposals: _Check, master: 
         referred = referral_dates.get(number)
         if referred is not None:
             received = run.received.get(pid) if pid is not None else None
-            if received is not None:
+            if received is not None and referred < received:  # (_order's test, made here: few rows fail it)
                 _order(check, row, R_DATE, referred, P_RECEIVED, received)
             answered = answer_dates.get(number)
-            if answered is not None:
+            if answered is not None and answered < referred:
                 _order(check, row, R_ANSWERED, answered, R_DATE, referred)
             due_typed = due_dates.get(number)
-            if due_typed is not None:
+            if due_typed is not None and due_typed < referred:
                 _order(check, row, R_DUE, due_typed, R_DATE, referred)
 
         # an answer and its date go together
         final = answer in Answer.FINAL
-        if final and check.has(R_ANSWERED) and is_blank(row.values.get(R_ANSWERED)):
+        if final and has_answered and is_blank(row.values.get(R_ANSWERED)):
             check.add("answer.date_missing", row, R_ANSWERED, answer=answer)
         if (
             number in answer_dates
-            and check.has(R_ANSWER)
+            and has_answer
             and (answer == Answer.NONE or (answer is None and is_blank(raw_answer)))
         ):
             answered_shown = _shown(row.values.get(R_ANSWERED))
