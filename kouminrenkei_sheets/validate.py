@@ -153,10 +153,9 @@ _KANJI_SET = frozenset(_PLATFORM_KANJI)
 _CONTROL = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
 # One search per text cell finds every kind of trouble; the cell is then looked at closely.
 _SUSPECT = re.compile("^[=+\\-@]|[" + _CONTROL + re.escape(_PLATFORM_SYMBOLS) + re.escape(_PLATFORM_KANJI) + "]")
-# The same over a column's text joined by line breaks: nothing found there, nothing in any cell.
-_SUSPECT_LINES = re.compile(
-    "(?m)^[=+\\-@]|[" + _CONTROL + re.escape(_PLATFORM_SYMBOLS) + re.escape(_PLATFORM_KANJI) + "]"
-)
+# The characters of it over a column's text joined by line breaks (with :func:`_formula_line` for the
+# starts of lines): nothing found there, nothing in any cell.
+_SUSPECT_CHARS = re.compile("[" + _CONTROL + re.escape(_PLATFORM_SYMBOLS) + re.escape(_PLATFORM_KANJI) + "]")
 _CONTROL_RE = re.compile("[" + _CONTROL + "]")
 _PLATFORM_RE = re.compile("[" + re.escape(_PLATFORM_SYMBOLS) + re.escape(_PLATFORM_KANJI) + "]")
 _NUMBER_LIKE = re.compile(r"^[+-]?[\d,]*\.?\d+%?$")
@@ -293,6 +292,20 @@ class _Cache:
 
 
 _FIRST = operator.itemgetter(0)
+_PLAIN_KINDS = frozenset({type(None), str, bool, int, float, date, datetime})
+_EQUAL_KINDS = (frozenset({bool, int, float}), frozenset({date, datetime}))  # kinds whose values may be equal
+_TEXT_KINDS = frozenset({type(None), str})
+
+
+def _same(v: Any) -> Any:  # (beside _FIRST_VALUE: a cell as its own key)
+    return v
+
+
+def _formula_line(joined: str) -> bool:
+    """Whether a line of this text starts like a formula (=, +, - or @), as (?m)^[=+\\-@] finds."""
+    return joined[:1] in ("=", "+", "-", "@") or any(f"\n{c}" in joined for c in "=+-@")
+
+
 _FIRST_VALUE = operator.itemgetter(1)
 _ROW_NUMBER = operator.attrgetter("number")
 
@@ -477,7 +490,7 @@ class _Run:
         rows = check.rows
         cache = self.cache
         suspect = _SUSPECT.search
-        suspect_any = _SUSPECT_LINES.search
+        suspect_chars = _SUSPECT_CHARS.search
         limit = cell_text_limit(self.store.backend)  # xlsx 32,767, Google Sheets 50,000: found before any write
         for column in columns:
             if not check.has(column.name):
@@ -485,23 +498,28 @@ class _Run:
             name = column.name
             kind = column.type
             cells = check.column(name)
-            # each cell as (type, value): 1, 1.0 and True are equal but read differently
-            typed = list(zip(map(type, cells), cells, strict=True))
-            distinct = dict.fromkeys(typed)  # (in the order met: the caches fill as a row-by-row pass would)
-            kinds = {k for k, _ in distinct}
-            blank = {tv for tv in distinct if is_blank(tv[1])}  # (each distinct value once)
+            kinds = set(map(type, cells))
+            # Each distinct value once, in the order met (the caches fill as a row-by-row pass would). 1, 1.0
+            # and True are equal but read differently: a column holding two such kinds is keyed by (type,
+            # value); one whose kinds cannot be equal to each other (text, None and one kind of number or
+            # of date: nearly every column) by the values themselves.
+            plain = kinds <= _PLAIN_KINDS and all(len(kinds & family) <= 1 for family in _EQUAL_KINDS)
+            keys: list[Any] = cells if plain else list(zip(map(type, cells), cells, strict=True))
+            value_of: Callable[[Any], Any] = _same if plain else _FIRST_VALUE
+            distinct = dict.fromkeys(keys)
+            blank = {k for k in distinct if is_blank(k)} if plain else {k for k in distinct if is_blank(k[1])}
             if blank:
-                keep = list(map(operator.not_, map(blank.__contains__, typed)))
+                keep = list(map(operator.not_, map(blank.__contains__, keys)))
                 filled = list(itertools.compress(zip(rows, cells, strict=True), keep))
-                filled_typed = list(itertools.compress(typed, keep))
+                filled_keys = list(itertools.compress(keys, keep))
             else:
-                filled, filled_typed = list(zip(rows, cells, strict=True)), typed
+                filled, filled_keys = list(zip(rows, cells, strict=True)), keys
             if any(issubclass(k, Unknown) for k in kinds):  # a formula without a result, an error value
                 for row, v in filled:
                     if isinstance(v, Unknown):
                         check.add("cell.unknown", row, name, v, reason=v.reason, effect="値を入れ直してください。")
                 filled = [(r, v) for r, v in filled if not isinstance(v, Unknown)]
-                filled_typed = [(type(v), v) for _, v in filled]
+                filled_keys = [(type(v), v) for _, v in filled]  # (an Unknown is not a plain kind)
             if check.table is not None and check.table.replaced:
                 for number, at in check.table.replaced:
                     hit = next((r for r in rows if r.number == number), None) if at == header_key(name) else None
@@ -514,12 +532,17 @@ class _Run:
                     if is_blank(cell):
                         check.add("required", row, name, hint=hint)
             if str in kinds:
-                # one search over the column's text finds whether any cell needs a closer look
-                texts = [c for c in cells if c.__class__ is str]
+                # one search over the column's text finds whether any cell needs a closer look (the empty
+                # text, which holds nothing to find, may be left out)
+                texts: list[str] = (
+                    list(filter(None, cells))  # type: ignore[arg-type]  # (only text and None: see kinds)
+                    if kinds <= _TEXT_KINDS
+                    else [c for c in cells if c.__class__ is str]
+                )
                 joined = "\n".join(texts)
                 if CUT_SAID in joined:
                     _add_cuts(check, name, filled)
-                if max(map(len, texts)) > limit or suspect_any(joined):
+                if max(map(len, texts), default=0) > limit or suspect_chars(joined) or _formula_line(joined):
                     for row, v in [(r, v) for r, v in filled if v.__class__ is str and (len(v) > limit or suspect(v))]:
                         if len(v) > limit:
                             check.add("text.too_long", row, name, v, length=len(v), limit=limit)
@@ -533,9 +556,9 @@ class _Run:
             # go. A column with a mistake is gone through row by row, so findings come in row order.
             numbers = list(map(_ROW_NUMBER, map(_FIRST, filled)))
             if kind is ValueType.DATE:
-                dates = {tv: cache.date(tv[1]) for tv in dict.fromkeys(filled_typed)}
+                dates = {k: cache.date(value_of(k)) for k in dict.fromkeys(filled_keys)}
                 if not any(isinstance(d, ValueProblem) for d in dates.values()):
-                    out.update(zip(numbers, map(dates.__getitem__, filled_typed), strict=True))
+                    out.update(zip(numbers, map(dates.__getitem__, filled_keys), strict=True))
                     continue
                 for row, v in filled:
                     d = v.date() if v.__class__ is datetime else cache.date(v)
@@ -547,10 +570,12 @@ class _Run:
                 exact = self.lists.exact[column.choices or name]
                 pick = self.choice if kind is ValueType.CHOICE else self.multi
                 one = kind is ValueType.CHOICE
-                picked = {tv: (tv[1] if one else [tv[1]]) if tv[1] in exact else pick(column, tv[1])
-                          for tv in dict.fromkeys(filled_typed)}  # fmt: skip
+                picked: dict[Any, Any] = {}
+                for k in dict.fromkeys(filled_keys):
+                    v = value_of(k)
+                    picked[k] = (v if one else [v]) if v in exact else pick(column, v)
                 if not any(isinstance(c, ValueProblem) for c in picked.values()):
-                    out.update(zip(numbers, map(picked.__getitem__, filled_typed), strict=True))
+                    out.update(zip(numbers, map(picked.__getitem__, filled_keys), strict=True))
                     continue
                 for row, v in filled:
                     c: Any = (v if one else [v]) if v in exact else pick(column, v)
@@ -559,7 +584,7 @@ class _Run:
                     else:
                         out[row.number] = c
             elif kind is ValueType.DATETIME:
-                if all(_datetime_ok(v) for _, v in dict.fromkeys(filled_typed)):
+                if all(_datetime_ok(value_of(k)) for k in dict.fromkeys(filled_keys)):
                     continue
                 for row, v in filled:
                     if not _datetime_ok(v):
@@ -568,7 +593,7 @@ class _Run:
                 out.update(zip(numbers, map(_FIRST_VALUE, filled), strict=True))
             elif kind in _CHECKERS:
                 code = _CHECKERS[kind][1]
-                if all(cache.problem(kind, v) is None for _, v in dict.fromkeys(filled_typed)):
+                if all(cache.problem(kind, value_of(k)) is None for k in dict.fromkeys(filled_keys)):
                     continue
                 for row, v in filled:
                     problem = cache.problem(kind, v)
@@ -1023,6 +1048,7 @@ def _check_referrals(run: _Run, table: Table | None, proposals: _Check, master: 
 
     proposal_of = _proposal_ids(run, check, R_PROPOSAL)
     _check_referral_ids(run, check, proposal_of)
+    has_answered, has_answer = check.has(R_ANSWERED), check.has(R_ANSWER)
     pairs: dict[tuple[tuple[int, int], str], int] = {}
     for row in check.rows:
         number = row.number
@@ -1064,22 +1090,22 @@ def _check_referrals(run: _Run, table: Table | None, proposals: _Check, master: 
         referred = referral_dates.get(number)
         if referred is not None:
             received = run.received.get(pid) if pid is not None else None
-            if received is not None:
+            if received is not None and referred < received:  # (_order's test, made here: few rows fail it)
                 _order(check, row, R_DATE, referred, P_RECEIVED, received)
             answered = answer_dates.get(number)
-            if answered is not None:
+            if answered is not None and answered < referred:
                 _order(check, row, R_ANSWERED, answered, R_DATE, referred)
             due_typed = due_dates.get(number)
-            if due_typed is not None:
+            if due_typed is not None and due_typed < referred:
                 _order(check, row, R_DUE, due_typed, R_DATE, referred)
 
         # an answer and its date go together
         final = answer in Answer.FINAL
-        if final and check.has(R_ANSWERED) and is_blank(row.values.get(R_ANSWERED)):
+        if final and has_answered and is_blank(row.values.get(R_ANSWERED)):
             check.add("answer.date_missing", row, R_ANSWERED, answer=answer)
         if (
             number in answer_dates
-            and check.has(R_ANSWER)
+            and has_answer
             and (answer == Answer.NONE or (answer is None and is_blank(raw_answer)))
         ):
             answered_shown = _shown(row.values.get(R_ANSWERED))

@@ -5,6 +5,7 @@ Every parser takes a raw cell value, compares only normalised forms, and raises 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 import re
@@ -174,7 +175,9 @@ def normalize_text(value: object) -> str:
     if value is None:
         return ""
     text = value if isinstance(value, str) else display(value)
-    return _WHITESPACE.sub(" ", _nfkc(text)).strip()
+    # (" ".join(split()) is the same as collapsing \s+ and trimming: both use str.isspace; ASCII text
+    # is its own NFKC form and holds no zero-width character)
+    return " ".join((text if text.isascii() else _nfkc(text)).split())
 
 
 def typed_text(value: object) -> str:
@@ -187,21 +190,29 @@ def typed_text(value: object) -> str:
 
 def is_blank(value: object) -> bool:
     """True for None, NaN, and text that is only (full-width or zero-width) spaces and line breaks."""
-    if value is None:
+    if value.__class__ is not str:  # (text first: most cells are)
+        if value is None:
+            return True
+        if isinstance(value, float) and math.isnan(value):
+            return True
+        if not isinstance(value, str):
+            return False
+    stripped = value.strip()  # (text, or a subclass of it)
+    if not stripped:
         return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    if not isinstance(value, str):
+    # (text whose first character past the spaces is ASCII, kana or kanji keeps a character through NFKC
+    # and the zero-width removal: no need to normalise it; tests check every such character)
+    first = stripped[0]
+    if first < "\x80" or "\u3041" <= first <= "\u9fff":
         return False
-    if not value.strip():
-        return True
-    # (ASCII text that is not all spaces keeps a character through NFKC: no need to normalise it)
-    return not value.isascii() and normalize_text(value) == ""
+    return normalize_text(value) == ""
 
 
 def _compact(value: object) -> str:
     """NFKC with dashes folded to '-' and every whitespace removed: the form codes and numbers are read in."""
-    return _WHITESPACE.sub("", normalize_text(value).translate(_DASHES))
+    text = normalize_text(value)
+    # (the dashes are not ASCII; "".join(split()) drops every whitespace, as \s+ does)
+    return "".join((text if text.isascii() else text.translate(_DASHES)).split())
 
 
 def format_date(d: date) -> str:
@@ -518,6 +529,9 @@ class _ChoiceIndex:
     choices: tuple[str, ...]
     exact: dict[str, str]
     loose: dict[str, tuple[str, ...]]
+    # choice -> what it is read as, for the choices whose atoms (see match_multi_choice) span all of
+    # them; None when some choice holds a 、 (a cell's 、-separated items could then make up one)
+    whole: dict[str, str] | None = None
 
     def lookup(self, value: str) -> str | None:
         found = self.exact.get(_exact_key(value))
@@ -553,7 +567,16 @@ def _index(choices: tuple[str, ...]) -> _ChoiceIndex:
         if choice not in same:
             same.append(choice)
     canonical = tuple(c for c in choices if not is_blank(c))
-    return _ChoiceIndex(canonical, exact, {k: tuple(v) for k, v in loose.items()})
+    index = _ChoiceIndex(canonical, exact, {k: tuple(v) for k, v in loose.items()})
+    if any("、" in k for k in (*exact, *loose)):
+        return index
+    whole: dict[str, str] = {}
+    for choice in canonical:
+        atoms = [m.span() for m in _ATOM.finditer(choice) if m.group().strip()]
+        found = index.lookup(choice)
+        if atoms and atoms[0][0] == 0 and atoms[-1][1] == len(choice) and found is not None:
+            whole[choice] = found
+    return dataclasses.replace(index, whole=whole)
 
 
 def _not_a_choice(item: str, index: _ChoiceIndex) -> tuple[str, str | None]:
@@ -583,6 +606,7 @@ def match_choice(value: object, choices: Sequence[str]) -> str:
     raise ValueProblem(reason, suggestion)
 
 
+_ATOM = re.compile(r"[^、,・/;\r\n]+")  # an item of a multi-choice cell, or a part of one
 _MULTI_SEPARATORS = re.compile(r"[、,・/;\r\n]+")
 
 
@@ -625,8 +649,14 @@ def match_multi_choice(value: object, choices: Sequence[str]) -> list[str]:
         return []
     index = _index(tuple(choices))
     text = _nfkc(value if isinstance(value, str) else display(value))
+    if index.whole is not None:
+        # Choices exactly as listed, joined by 、 (how the tool and most people write them): the walk
+        # below would take each item whole, as no run of items across a 、 can be a choice.
+        named = [index.whole.get(item) for item in text.split("、")]
+        if None not in named:
+            return list(dict.fromkeys(named))  # type: ignore[arg-type]  # (None is not among them)
     # Atoms are the non-blank pieces between separators; soft[k] says only 中黒/spaces lie between atom k and k+1.
-    atoms = [(m.start(), m.end()) for m in re.finditer(r"[^、,・/;\r\n]+", text) if m.group().strip()]
+    atoms = [(m.start(), m.end()) for m in _ATOM.finditer(text) if m.group().strip()]
     soft = [not _SOFT_SEPARATORS.sub("", text[a[1] : b[0]]) for a, b in pairwise(atoms)]
 
     # Walk the atoms, each time taking the longest span that is a choice.
@@ -696,12 +726,21 @@ def corporate_check_digit(base: str) -> int:
 
     Being mod 9, it catches every single-digit typo except a 0 and a 9 swapped for each other in the base.
     """
-    total = sum(int(c) * (2 if n % 2 == 0 else 1) for n, c in enumerate(reversed(base), start=1))
+    # (from the right: the odd-numbered digits once, the even-numbered ones twice)
+    total = sum(map(int, base[::-1][::2])) + 2 * sum(map(int, base[::-1][1::2]))
     return 9 - total % 9
 
 
 def check_corporate_number(value: object) -> str:
     """The 13-digit 法人番号, with full-width digits, hyphens and spaces removed and the check digit verified."""
+    if (
+        value.__class__ is str
+        and len(value) == 13
+        and value.isascii()
+        and value.isdigit()
+        and int(value[0]) == corporate_check_digit(value[1:])
+    ):  # (the usual form, read as the steps below would)
+        return value
     digits = _digits_of_number_cell(value)
     if digits is None:
         if is_blank(value):
@@ -730,6 +769,10 @@ def check_corporate_number(value: object) -> str:
 
 _EMAIL_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
 _EMAIL_LABEL = re.compile(r"^[^\W_](?:[\w-]*[^\W_])?$")
+_EMAIL_ATOM, _ASCII_LABEL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+", r"[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?"
+# ASCII, no space, dots only between characters, one @, a domain of two or more labels (what check_email
+# would accept of such text, but for the TLD's length and digits, tested after it)
+_PLAIN_EMAIL = re.compile(rf"{_EMAIL_ATOM}(?:\.{_EMAIL_ATOM})*@{_ASCII_LABEL}(?:\.{_ASCII_LABEL})+\Z")
 
 
 def check_email(value: object) -> str:
@@ -737,6 +780,11 @@ def check_email(value: object) -> str:
 
     A pragmatic check: one @, no spaces, no '..', no leading or trailing dot, a domain with a TLD.
     """
+    if value.__class__ is str and _PLAIN_EMAIL.match(value):  # (the usual form: every test below passes)
+        tld = value.rpartition(".")[2]
+        if len(tld) >= 2 and not tld.isdigit():
+            local, _, domain = value.partition("@")
+            return f"{local}@{domain.lower()}"
     if is_blank(value):
         raise ValueProblem("メールアドレスが空欄です")
     text = normalize_text(value)
@@ -770,6 +818,7 @@ def check_email(value: object) -> str:
 
 
 _PHONE_PREFIX = re.compile(r"^(?:TEL|電話(?:番号)?)[:.]?", re.IGNORECASE)
+_PLAIN_PHONE = re.compile(r"[0-9()-]+\Z")
 _ELEVEN_DIGIT_PREFIXES = ("020", "050", "060", "070", "080", "090", "0800")
 
 
@@ -784,6 +833,8 @@ def check_phone(value: object) -> str:
         if digits != "?" and 9 <= len(digits) <= 10 and not digits.startswith("0"):
             digits = "0" + digits
         text = digits
+    elif value.__class__ is str and _PLAIN_PHONE.match(value):  # (digits, hyphens and brackets only)
+        text = value.replace("-", "").replace("(", "").replace(")", "")
     else:
         if is_blank(value):
             raise ValueProblem("電話番号が空欄です")
@@ -838,6 +889,18 @@ def parse_number(value: object) -> int | float:
 _PROPOSAL_ID = re.compile(r"^(?P<fy>[MTSHR]\d{1,3})-(?P<n>\d{4,})$")
 
 
+_PLAIN_PROPOSAL_ID = re.compile(r"[MTSHR][0-9]{1,3}-[0-9]{4,}\Z")
+
+
+@lru_cache(maxsize=256)
+def _fiscal_year_of_code(code: str) -> int | ValueProblem:
+    """parse_fiscal_year_code of an ID's 年度 part (R7, H31: a few in any register), worked out once."""
+    try:
+        return parse_fiscal_year_code(code)
+    except ValueProblem as e:
+        return e
+
+
 def proposal_id(fy: int, n: int) -> str:
     """R7-0001: the 年度 code and a serial number of at least 4 digits."""
     if n < 1:
@@ -847,11 +910,14 @@ def proposal_id(fy: int, n: int) -> str:
 
 def parse_proposal_id(value: object) -> tuple[int, int]:
     """(年度, 連番) of a proposal ID: "R7-0001" → (2025, 1); full-width and lower-case are accepted."""
-    text = _compact(value).upper()
+    # (an ID as the tool writes it is its own compact form)
+    text = value if value.__class__ is str and _PLAIN_PROPOSAL_ID.match(value) else _compact(value).upper()
     m = _PROPOSAL_ID.match(text)
     if not m:
         raise ValueProblem(f"{_quote(value)} は提案IDの形ではありません（例: R7-0001）")
-    fy = parse_fiscal_year_code(m["fy"])
+    fy = _fiscal_year_of_code(m["fy"])
+    if isinstance(fy, ValueProblem):
+        raise ValueProblem(fy.reason, fy.suggestion)
     n = int(m["n"])
     if n == 0:
         raise ValueProblem(f"{_quote(value)} の連番が0です（0001から始まります）")

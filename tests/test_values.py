@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -808,3 +809,152 @@ def test_is_blank_is_exactly_nothing_left_after_normalising(text: str) -> None:
     from kouminrenkei_sheets.values import is_blank, normalize_text
 
     assert is_blank(text) == (normalize_text(text) == "")
+
+
+# ---------------------------------------------------------------- the fast paths against the rules they skip
+# The rules as they were written before their fast paths (issue 16); every form a cell can take is drawn.
+def _rule_normalize(value: object) -> str:
+    import re
+    import unicodedata
+
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else display(value)
+    nfkc = re.sub("[\u200b\u200c\u200d\u2060\ufeff]", "", unicodedata.normalize("NFKC", text))
+    return re.sub(r"\s+", " ", nfkc).strip()
+
+
+def _rule_blank(value: object) -> bool:
+    import math
+
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and _rule_normalize(value) == ""
+
+
+def _rule_check_digit(base: str) -> int:
+    return 9 - sum(int(c) * (2 if n % 2 == 0 else 1) for n, c in enumerate(reversed(base), start=1)) % 9
+
+
+_MESSY_TEXT = st.text(
+    alphabet=st.sampled_from(
+        " \u3000\u200b\ufeff\t\n\r\xa0\x1c\x85\u2028\u180e\u2060aZ1-ー－―/０１２３Ｒｒあア漢髙㈱①"
+        "\u3099\u309b\u0301é\x00"
+    ),
+    max_size=12,
+) | st.text(max_size=12)
+_CELLS = st.one_of(
+    st.none(),
+    _MESSY_TEXT,
+    st.integers(-(10**14), 10**14),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.dates(),
+    st.datetimes(),
+    st.times(),
+)
+
+
+@given(_CELLS)
+def test_normalize_text_and_is_blank_agree_with_their_rules(cell: object) -> None:
+    assert normalize_text(cell) == _rule_normalize(cell)
+    assert is_blank(cell) is _rule_blank(cell)
+
+
+def test_is_blank_fast_path_characters_all_survive_normalising() -> None:
+    """is_blank decides text whose first non-space character is ASCII, kana or kanji without NFKC:
+    each such character keeps something that is neither a space nor zero-width."""
+    for code in [*range(0x21, 0x80), *range(0, 0x21), *range(0x3041, 0xA000)]:
+        ch = chr(code)
+        if ch.isspace():
+            continue
+        assert _rule_normalize(ch) != "", hex(code)
+        assert is_blank(ch) is False
+
+
+@given(st.text(alphabet="0123456789", min_size=12, max_size=12))
+def test_corporate_check_digit_is_the_rule(base: str) -> None:
+    assert corporate_check_digit(base) == _rule_check_digit(base)
+
+
+@given(st.text(alphabet="0123456789", min_size=13, max_size=13) | _MESSY_TEXT | st.integers(0, 10**14))
+def test_corporate_number_fast_path_reads_as_the_rule(cell: object) -> None:
+    """A 13-digit text is taken at once when its check digit fits; the same as the full reading."""
+    from kouminrenkei_sheets import values
+
+    def full(v: object) -> str | tuple[str, str | None]:
+        try:
+            return values.check_corporate_number(f" {v}" if isinstance(v, str) else v)  # (past the fast path)
+        except ValueProblem as e:
+            return (e.reason.replace(f'" {v}"', f'"{v}"'), e.suggestion)
+
+    try:
+        got: str | tuple[str, str | None] = check_corporate_number(cell)
+    except ValueProblem as e:
+        got = (e.reason, e.suggestion)
+    assert got == full(cell)
+
+
+def _outcome(func: Any, value: object) -> object:
+    try:
+        return func(value)
+    except ValueProblem as e:
+        return ("problem", e.reason, e.suggestion)
+
+
+_EMAILS = st.from_regex(r"\A[a-zA-Z0-9._%+@-]{1,8}@[a-zA-Z0-9._@-]{1,12}\Z") | st.emails().map(str) | _MESSY_TEXT
+
+
+@given(_EMAILS)
+def test_email_fast_path_reads_as_the_full_check(address: str) -> None:
+    """Plain ASCII addresses are taken at once; the same outcome as the steps (which a leading space,
+    trimmed by them and not shown in the message, sends the address through)."""
+    assert _outcome(check_email, address) == _outcome(check_email, " " + address)
+
+
+_PHONES = st.from_regex(r"\A[0-9()+-]{0,14}\Z") | st.sampled_from(["029-301-2523", "(029)301-2523", "090-1234-5678"])
+
+
+@given(_PHONES | _MESSY_TEXT)
+def test_phone_fast_path_reads_as_the_full_check(number: str) -> None:
+    assert _outcome(check_phone, number) == _outcome(check_phone, " " + number)
+
+
+_LISTS = [FIELDS, MUNICIPALITIES, PROPOSER_TYPES, ("ＤＸ", "DX", "安全・安心", "安全", "安心"), ("A、B", "A", "B")]
+
+
+@given(
+    st.sampled_from(_LISTS).flatmap(
+        lambda choices: st.tuples(
+            st.just(choices),
+            st.lists(st.sampled_from([*choices, "安全", "・", " ", "", "福祉", "dx", "A"]), max_size=4).flatmap(
+                lambda items: st.sampled_from(["、", ",", "・", "、 "]).map(lambda sep: sep.join(items))
+            ),
+        )
+    )
+)
+def test_multi_choice_fast_path_reads_as_the_walk(case: tuple[tuple[str, ...], str]) -> None:
+    """Choices joined by 、 are read at once; the same outcome as the walk over the cell's items."""
+    import dataclasses
+    from unittest import mock
+
+    from kouminrenkei_sheets import values
+
+    choices, cell = case
+    index = values._index(choices)
+    walk = dataclasses.replace(index, whole=None)
+    fast = _outcome(lambda v: match_multi_choice(v, choices), cell)
+    with mock.patch.object(values, "_index", lambda _: walk):
+        assert fast == _outcome(lambda v: match_multi_choice(v, choices), cell)
+
+
+@given(
+    st.from_regex(r"\A[MTSHRX]?[0-9]{0,4}-?[0-9]{0,5}\Z")
+    | _MESSY_TEXT
+    | st.sampled_from(["R7-0001", "R0-0001", "H32-0001", "R7-0000"])
+)
+def test_proposal_id_fast_path_reads_as_the_full_steps(text: str) -> None:
+    """An ID as the tool writes it is read without normalising; the same outcome as the steps."""
+    assert _outcome(parse_proposal_id, text) == _outcome(parse_proposal_id, " " + text)

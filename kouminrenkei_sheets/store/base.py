@@ -124,8 +124,11 @@ class Table:
         return [dict(r.values) for r in self.rows]
 
 
-def table_from_grid(ref: SheetRef, grid: list[list[CellValue]], hidden: bool = False) -> Table:
-    """Turn a grid (first row = header) into a Table; shared by the backends."""
+def table_from_grid(
+    ref: SheetRef, grid: Sequence[Sequence[CellValue]], hidden: bool = False, *, no_surrogates: bool = False
+) -> Table:
+    """Turn a grid (first row = header) into a Table; shared by the backends. ``no_surrogates``: the
+    caller knows no text holds a lone surrogate (a reader whose text cannot), so none is looked for."""
     headers = ["" if h is None else replace_surrogates(str(h)) for h in (grid[0] if grid else [])]
     keys = [header_key(h) for h in headers]
     rows: list[Row] = []
@@ -134,12 +137,19 @@ def table_from_grid(ref: SheetRef, grid: list[list[CellValue]], hidden: bool = F
     unique = list(dict.fromkeys(k for k in keys if k))
     simple = len(unique) == len(keys)  # every header a distinct key: a row is zip(keys, cells)
     # lone surrogates are rare: one search over the sheet's text tells whether any cell has one
-    texts = [c for cells in grid[1:] for c in cells if c.__class__ is str and not c.isascii()]
-    any_surrogates = bool(texts) and has_surrogates("\x00".join(texts))
+    any_surrogates = False
+    if not no_surrogates:
+        texts = [c for cells in grid[1:] for c in cells if c.__class__ is str and not c.isascii()]
+        any_surrogates = bool(texts) and has_surrogates("\x00".join(texts))
+    zipped = simple and not any_surrogates
+    width = len(keys)
     for i, cells in enumerate(grid[1:], start=2):
-        if not any(c is not None and not is_blank(c) for c in cells):
+        for c in cells:  # (a blank row is skipped; most rows' first cell says they are not blank)
+            if c is not None and not is_blank(c):
+                break
+        else:
             continue
-        if simple and not any_surrogates and len(cells) >= len(keys):
+        if zipped and len(cells) >= width:
             values = dict(zip(keys, cells, strict=False))  # (cells past the last header are not read)
         else:
             values = {}

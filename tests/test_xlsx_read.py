@@ -1,0 +1,132 @@
+"""The xlsx reader's column-wise conversion (issue 16) against the per-cell one it replaces."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kouminrenkei_sheets.store.base import SheetRef, table_from_grid
+from kouminrenkei_sheets.store.xlsx import _calamine_rows, _calamine_value, _overlay_unknown
+from kouminrenkei_sheets.values import Unknown
+
+# What calamine hands over for a cell: text (empty for a blank cell), floats (whole or not), ints,
+# bools, dates, datetimes, times and durations; and what the overlay puts in (error values, formulas
+# without a stored result).
+_CALAMINE_CELLS = st.one_of(
+    st.just(""),
+    st.text(alphabet=" \u3000\u200b\t\nａ１R7-0001ー漢#N/A", max_size=8),
+    st.floats(allow_nan=False, allow_infinity=True),
+    st.floats(min_value=-1e6, max_value=1e6).map(float.__floor__).map(float),
+    st.just(2.0**53),
+    st.integers(-(10**6), 10**6),
+    st.booleans(),
+    st.dates(),
+    st.datetimes(),
+    st.times(),
+    st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=3)),
+    st.sampled_from([Unknown("#N/A", "error"), Unknown("=TODAY()", "formula")]),
+)
+
+
+def _per_cell(raw: list[list[Any]]) -> list[list[Any]]:
+    return [[v if v.__class__ is str and v else _calamine_value(v) for v in row] for row in raw]
+
+
+def _typed(rows: Any) -> list[list[tuple[type, Any]]]:
+    return [[(type(v), v) for v in row] for row in rows]
+
+
+@st.composite
+def _sheets(draw: st.DrawFn) -> list[list[Any]]:
+    width = draw(st.integers(0, 5))
+    height = draw(st.integers(0, 6))
+    # columns of one kind as often as mixed ones (a column of dates, of text …)
+    kinds = [
+        draw(st.sampled_from([_CALAMINE_CELLS, st.text(max_size=3), st.dates(), st.booleans()])) for _ in range(width)
+    ]
+    return [[draw(kinds[c]) for c in range(width)] for _ in range(height)]
+
+
+@given(_sheets())
+def test_column_wise_conversion_is_the_per_cell_one(raw: list[list[Any]]) -> None:
+    assert _typed(_calamine_rows([list(r) for r in raw])) == _typed(_per_cell(raw))
+
+
+@given(
+    _sheets(),
+    st.dictionaries(
+        st.tuples(st.integers(1, 8), st.integers(1, 7)),
+        _CALAMINE_CELLS.filter(lambda v: isinstance(v, Unknown)),
+        max_size=3,
+    ),
+)
+def test_overlay_before_the_conversion_is_the_overlay_after(raw: list[list[Any]], unknown: dict[Any, Any]) -> None:
+    """Error cells are put in before the conversion now (they may make the grid ragged)."""
+    before = [list(r) for r in raw]
+    _overlay_unknown(before, unknown)
+    after = _per_cell(raw)
+    _overlay_unknown(after, unknown)
+    assert _typed(_calamine_rows(before)) == _typed(after)
+
+
+@given(_sheets())
+def test_tables_are_the_same_without_the_surrogate_search(raw: list[list[Any]]) -> None:
+    """A grid without lone surrogates (calamine's) makes the same table whether they are looked for or not;
+    with repeated and empty headers (the cell-by-cell path) and rows of tuples as the reader gives them."""
+    ref = SheetRef("照会")
+    headers: list[Any] = ["照会ID", "回答", "回答", None, "備考"][: len(raw[0])] if raw else []
+    grid = [headers, *_per_cell(raw[1:])]
+    a = table_from_grid(ref, grid)
+    b = table_from_grid(ref, _calamine_rows([list(headers), *raw[1:]]), no_surrogates=True)
+    assert (a.headers, [(r.number, r.values) for r in a.rows], a.replaced) == (
+        b.headers,
+        [(r.number, r.values) for r in b.rows],
+        b.replaced,
+    )
+
+
+def test_a_real_book_reads_the_same_column_wise(tmp_path: Any) -> None:
+    """Through openpyxl and calamine: text, blanks, whole floats, dates, datetimes, bools, times, formulas'
+    cached values and error values read as the per-cell conversion reads them."""
+    from openpyxl import Workbook
+    from python_calamine import CalamineWorkbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "提案"
+    ws.append(["提案ID", "受付日", "件数", "金額", "済", "時刻", "備考"])
+    ws.append(["R7-0001", date(2025, 4, 1), 3, 2.5, True, time(9, 30), "  "])
+    ws.append([None, datetime(2025, 4, 1, 10, 0), 4.0, None, False, None, "=1+1"])
+    ws.append(["R7-0003", "令和7年4月1日", None, 10**16, None, None, "#N/A"])
+    path = tmp_path / "b.xlsx"
+    wb.save(path)
+    book = CalamineWorkbook.from_path(str(path))
+    raw = book.get_sheet_by_name("提案").to_python(skip_empty_area=False)
+    book.close()
+    assert _typed(_calamine_rows([list(r) for r in raw])) == _typed(_per_cell(raw))
+
+
+def test_sheet_names_from_the_workbook_part_are_openpyxls(tmp_path: Any) -> None:
+    """The names as openpyxl gives them (order, hidden tabs, characters XML escapes), and a file that is
+    not a book is still a StoreError, not a traceback."""
+    import pytest
+    from openpyxl import Workbook, load_workbook
+
+    from kouminrenkei_sheets.errors import StoreError
+    from kouminrenkei_sheets.store.xlsx import XlsxStore
+
+    wb = Workbook()
+    wb.active.title = "提案"
+    for name in ("R&D <課>", "'引用'", "_sync", "照会"):
+        wb.create_sheet(name)
+    wb["_sync"].sheet_state = "hidden"
+    path = tmp_path / "register.xlsx"
+    wb.save(path)
+    store = XlsxStore(path, base_dir=tmp_path)
+    assert store.sheet_names(None) == load_workbook(path, read_only=True).sheetnames
+    path.write_bytes(b"not a zip")
+    with pytest.raises(StoreError):
+        store.sheet_names(None)
