@@ -19,6 +19,7 @@ from .config import Config
 from .departments import Department, departments_from_table
 from .errors import EXIT_DATA, EXIT_OK, KouminrenkeiError, UsageError
 from .findings import Finding, make_finding
+from .runtime import no_cycle_collection
 from .schema import (
     DEPARTMENT_SHEET,
     DEPARTMENTS,
@@ -575,7 +576,8 @@ def sync(
     """
     now = now or clock.now(config)
     if dry_run:
-        return _sync(config, store, dry_run=True, department=department, now=now)
+        with no_cycle_collection():
+            return _sync(config, store, dry_run=True, department=department, now=now)
     seen: _Seen | None = None
     if department is None:  # before the lock: a quiet desk costs a stat per file, or one Drive listing
         seen = _Seen.look(config, store)
@@ -583,7 +585,7 @@ def sync(
         if quiet is not None:
             return quiet
     wait_seconds = float(config.sync.lock_ttl) if wait else 0.0
-    with store.lock(ttl_seconds=config.sync.lock_ttl, wait_seconds=wait_seconds):
+    with store.lock(ttl_seconds=config.sync.lock_ttl, wait_seconds=wait_seconds), no_cycle_collection():
         return _sync(config, store, dry_run=False, department=department, now=now, seen=seen)
 
 

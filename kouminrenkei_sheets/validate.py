@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import bisect
 import difflib
-import gc
 import itertools
 import math
 import operator
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -26,6 +24,7 @@ from .config import Config
 from .departments import Department, departments_from_table
 from .errors import StoreError
 from .findings import Finding, Report, Severity, make_finding
+from .runtime import no_cycle_collection
 from .schema import (
     CHOICE_LISTS,
     CHOICE_SHEET,
@@ -1338,26 +1337,11 @@ def validate(
     open in Excel is left alone and named in ``Report.skipped``. Cell values are never changed.
     ``progress(what, done, total)`` is told each sheet as it is checked (the command line's bar).
     """
-    with _no_cycle_collection():
+    with no_cycle_collection():
         if write_back:  # held for the whole check, so what it marks is what it read
             with store.lock(ttl_seconds=config.sync.lock_ttl, wait_seconds=WRITE_LOCK_WAIT):
                 return _validate(config, store, write_back=True, today=today, progress=progress)
         return _validate(config, store, write_back=False, today=today, progress=progress)
-
-
-@contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """Reading and checking a register makes millions of small objects (cells, rows, findings) and
-    no reference cycles worth collecting, and Python's cycle collector would walk all of them again
-    and again as they pile up: a sixth of the run. Plain reference counting still frees everything;
-    the collector is back on as it was when the check is done."""
-    was_on = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_on:
-            gc.enable()
 
 
 def _validate(

@@ -832,17 +832,22 @@ _PASSED = frozenset({str, date, datetime, bool, int})
 
 def _calamine_rows(raw: list[list[Any]]) -> Sequence[Sequence[CellValue]]:
     """:func:`_calamine_value` of every cell, column by column: a column of text, dates and whole
-    numbers (nearly all of them) needs only its blanks turned into None, one comprehension with no
-    call per cell; a column with other values (floats, times) goes through it cell by cell."""
+    numbers (nearly all of them) needs only its blanks turned into None (and its text shared), one
+    comprehension with no Python call per cell; a column with other values (floats, times) goes through
+    it cell by cell."""
     if not raw or not raw[0] or any(len(row) != len(raw[0]) for row in raw):  # (ragged: only after an overlay)
         return [[v if v.__class__ is str and v else _calamine_value(v) for v in row] for row in raw]
     columns: list[list[CellValue]] = []
+    # the same text in many cells (課, 回答, a proposal's 件名 on each of its referrals …) held once, not
+    # once per cell: a large register's tables are a third smaller (only exact str: never an Unknown)
+    shared: dict[str, str] = {}
+    once = shared.setdefault
     for cells in zip(*raw, strict=True):
         kinds = set(map(type, cells))
         if kinds == {str}:
-            columns.append([v or None for v in cells])
+            columns.append([once(v, v) if v else None for v in cells])
         elif kinds <= _PASSED:
-            columns.append([None if v == "" else v for v in cells])
+            columns.append([None if v == "" else once(v, v) if v.__class__ is str else v for v in cells])
         else:
             columns.append([v if v.__class__ is str and v else _calamine_value(v) for v in cells])
     return list(zip(*columns, strict=True))
