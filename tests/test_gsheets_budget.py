@@ -247,3 +247,42 @@ def test_a_body_over_the_limit_is_cut_log_rows_first_in_their_order() -> None:
     assert [row for u in updates for row in u["rows"]] == rows
     starts = [u["start"]["rowIndex"] for u in updates]  # each block starts where the one before ended
     assert starts == [10 + sum(len(u["rows"]) for u in updates[:i]) for i in range(len(updates))]
+
+
+def test_the_sync_state_sorted_between_read_and_write_stops_the_registers_write(
+    gsheets_store_factory: GSheetsStoreFactory, fake_google: FakeGoogle
+) -> None:
+    """Someone sorts the hidden _sync tab in the Sheets UI just before the sync's fresh read of the
+    register: the state rows it names by number no longer hold what it read, so the register gets no
+    write at all (no change half-logged), and the next run reads afresh and finishes the job once."""
+    from kouminrenkei_sheets.errors import StoreError
+
+    s = _desk_on_sheets(gsheets_store_factory, 3)
+    sync(s.config, s)
+    fresh = gsheets_store_factory.another(s)
+    sync(fresh.config, fresh)
+    register = fresh.resolve_key(None)
+    assert register is not None
+    at = column(fake_google, register, REFERRALS, "回答期限")
+    fake_google.edit(register, REFERRALS, f"{at}3", "2025/07/31")  # the desk moves a deadline
+    log_before = len(fake_google.values(register, HISTORY))
+    state = fake_google.values(register, SYNC_STATE)
+    by_key = column(fake_google, register, SYNC_STATE, "照会ID")
+    fake_google.reset_calls()
+    moment = fake_google.at(
+        When.first("sheets.spreadsheets.get", key=register),
+        lambda: fake_google.sort_range(register, SYNC_STATE, by_key, descending=True),
+    )
+    run = gsheets_store_factory.another(s)
+    with pytest.raises(StoreError, match="並べ替え"):
+        sync(run.config, run)
+    assert moment.fired
+    assert "sheets.spreadsheets.batchUpdate" not in fake_google.counts(key=register)
+    assert len(fake_google.values(register, HISTORY)) == log_before
+    assert sorted(map(str, fake_google.values(register, SYNC_STATE))) == sorted(map(str, state))  # only moved
+    again = gsheets_store_factory.another(s)
+    result = sync(again.config, again)
+    assert [(c.key, c.column) for c in result.changes] == [("R7-0002-01", "回答期限")]
+    assert len(fake_google.values(register, HISTORY)) == log_before + 1
+    last = gsheets_store_factory.another(s)
+    assert sync(last.config, last).changes == []
