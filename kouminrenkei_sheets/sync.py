@@ -794,6 +794,13 @@ def _sync(
 
     if dry_run:
         return result
+    # what only planning needed goes before the writes (the largest allocations of a run come with
+    # the register's rewrite): the merge's working copies; the tables stay, the writes resolve on them
+    del referrals, working, proposals, state, edits
+    for plan in plans:
+        plan.slots.clear()
+        plan.merged.clear()
+        plan.in_flight.clear()
     _write(store, planner, plans, register, outside)
     if seen is not None:
         seen.keep(result, targets)
