@@ -384,7 +384,7 @@ def _fit_cells(
 
 
 def _check_questions(settings: IntakeSettings, answers: Table, label: str, config: Config) -> None:
-    where = str(config.path) if config.path else "設定"  # tests/bad_inputs/test_bad_form_exports.py pins this form
+    where = config.where  # (as every message names the settings: 「設定ファイル <path>」)
     have = set(answers.columns)
     shown = "、".join(h for h in answers.headers if h) or "（なし）"
     needed = [("timestamp", settings.timestamp)]

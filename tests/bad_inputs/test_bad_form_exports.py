@@ -16,10 +16,10 @@ CASES = [
     ("bad.csv", b"\xff\xfe\x00\x81\x00",
      "bad.csv の文字コードが分かりません。UTF-8（BOM 付き可）か Shift_JIS（cp932）で保存してください。"),
     ("q.csv", "タイムスタンプ,氏名\r\n2025/5/1 9:00:00,x\r\n".encode(),
-     "{config} の intake.email の質問「メールアドレス」が取込元 q.csv の見出しにありません"
+     "設定ファイル {config} の intake.email の質問「メールアドレス」が取込元 q.csv の見出しにありません"
      "（見出し: タイムスタンプ、氏名）。"),
     ("empty.csv", b"",
-     "{config} の intake.timestamp の質問「タイムスタンプ」が取込元 empty.csv の見出しにありません"
+     "設定ファイル {config} の intake.timestamp の質問「タイムスタンプ」が取込元 empty.csv の見出しにありません"
      "（見出し: （なし））。"),
 ]  # fmt: skip
 
