@@ -953,8 +953,17 @@ def id_key(value: object) -> str:
     if value is None or isinstance(value, Unknown):
         return ""  # (an error value or an uncached formula is never a key)
     if isinstance(value, str):
+        if _PLAIN_KEY.fullmatch(value) and not _PADDED_BRANCH.search(value):
+            return value  # (most keys, IDs as the tool writes them: already their own compact form)
         return _id_key_text(value)
     return _compact(value).upper()
+
+
+# Printable ASCII with no space and no lower-case letter: NFKC, the dash folding, the whitespace
+# removal and upper-casing all leave it as it is, and an ID read from it is written back the same —
+# unless its 枝番 has more leading zeros than two digits need ("-001" is read as 1 and keyed "-01").
+_PLAIN_KEY = re.compile(r"[!-`{-~]+")
+_PADDED_BRANCH = re.compile(r"-0\d{2,}$")
 
 
 def parse_referral_id(value: object) -> tuple[str, int]:

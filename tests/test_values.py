@@ -958,3 +958,32 @@ def test_multi_choice_fast_path_reads_as_the_walk(case: tuple[tuple[str, ...], s
 def test_proposal_id_fast_path_reads_as_the_full_steps(text: str) -> None:
     """An ID as the tool writes it is read without normalising; the same outcome as the steps."""
     assert _outcome(parse_proposal_id, text) == _outcome(parse_proposal_id, " " + text)
+
+
+_KEY_TEXT = st.text(alphabet=st.sampled_from("R7HSrh0123456789-－ ｒ７ _=#aZ\t"), max_size=16)
+
+
+@given(
+    st.one_of(
+        _KEY_TEXT,
+        st.sampled_from(
+            [
+                "R7-0001-01",
+                "R7-0001-001",
+                "R7-0001-010",
+                "H31-0001-100",
+                "R7-0001",
+                "ABC-007",
+                "A-B-C-01",
+                "R99-0001-01",
+                "R7-0000-01",
+            ]
+        ),
+    )
+)
+def test_a_plain_key_is_read_as_the_full_rule_reads_it(text: str) -> None:
+    """id_key's fast path (printable ASCII, no space or lower case, no padded 枝番) gives what the
+    full reading gives (NFKC, dashes, case, the referral ID's canonical form)."""
+    from kouminrenkei_sheets.values import _id_key_text, id_key
+
+    assert id_key(text) == _id_key_text(text)
