@@ -609,7 +609,6 @@ class GSheetsStore(Store):
             heads = [t for t in only_header if b.meta is None or t in b.meta]
             if not ask and not heads:
                 return {}
-            self._count(self.reads, b.book)
             params = {
                 "valueRenderOption": "UNFORMATTED_VALUE",
                 "dateTimeRenderOption": "SERIAL_NUMBER",
@@ -620,13 +619,9 @@ class GSheetsStore(Store):
             def get(ranges: list[str] = ranges, params: dict[str, Any] = params) -> Any:
                 return self._raw(lambda: self.http.values_batch_get(b.key, ranges, params=params))
 
-            try:
-                data = self._api(b.book, b.key, "読み込み", get)
-            except _BadRange:
-                if attempt == 0:
-                    self._load_meta(b, force=True)  # a tab is missing: now the structure must be checked
-                    continue
-                raise
+            data = self._read_or_retry(b, get, attempt)
+            if data is None:
+                continue
             out: dict[str, _Tab] = {}
             answers = data.get("valueRanges", [])
             for title, vr in zip(ask, answers, strict=False):
@@ -668,6 +663,18 @@ class GSheetsStore(Store):
     def _drop_prefetch(b: _Book) -> None:
         b.prefetched.clear()
         b.looked = None
+
+    def _read_or_retry(self, b: _Book, get: Callable[[], Any], attempt: int) -> Any | None:
+        """One read request; None when a tab it names is missing on the first try (the structure is
+        loaded afresh, and the caller asks again with what it now knows)."""
+        self._count(self.reads, b.book)
+        try:
+            return self._api(b.book, b.key, "読み込み", get)
+        except _BadRange:
+            if attempt == 0:
+                self._load_meta(b, force=True)  # a tab is missing: now the structure must be checked
+                return None
+            raise
 
     def _decode_grid(self, raw: list[list[Any]]) -> Grid:
         if not raw:
@@ -843,14 +850,9 @@ class GSheetsStore(Store):
             def get(params: dict[str, Any] = params) -> Any:
                 return self._raw(lambda: self.http.fetch_sheet_metadata(b.key, params=params))
 
-            self._count(self.reads, b.book)
-            try:
-                data = self._api(b.book, b.key, "読み込み", get)
-            except _BadRange:
-                if attempt == 0:
-                    self._load_meta(b, force=True)  # a tab is missing: now the structure must be checked
-                    continue
-                raise
+            data = self._read_or_retry(b, get, attempt)
+            if data is None:
+                continue
             for sheet in data.get("sheets", []):
                 props = sheet.get("properties", {})
                 title = props.get("title", "")
