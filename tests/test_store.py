@@ -124,6 +124,20 @@ def test_missing_book_is_one_clear_error(store: Store) -> None:
         store.read([SheetRef("照会回答", "departments/ない課.xlsx")])
 
 
+def test_reading_ahead_is_reading_and_a_missing_book_only_fails_its_own_tabs(store: Store) -> None:
+    store.apply([AppendRows(P, ({"提案ID": "R7-0001", "件名": "防災協定"},))])
+    gone = SheetRef("照会回答", "departments/ない課.xlsx")
+    with store.read_ahead([gone, P, R]) as reading:
+        assert reading.asked == (gone, P, R)
+        with pytest.raises(StoreError, match="見つかりません"):
+            reading.get(gone)
+        got = reading.get(P)
+        assert got is not None and [r.get("件名") for r in got.rows] == ["防災協定"]
+        assert reading.get(R) is not None and reading.get(R).rows == []  # type: ignore[union-attr]
+    table = store.read([P])[P]
+    assert table is not None and [r.values for r in table.rows] == [r.values for r in got.rows]
+
+
 def test_lock_is_kept_when_taken_again_inside_itself(store: Store) -> None:
     with store.lock(ttl_seconds=60), store.lock(ttl_seconds=60):  # run → sync: the same holder
         pass

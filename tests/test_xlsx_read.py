@@ -130,3 +130,107 @@ def test_sheet_names_from_the_workbook_part_are_openpyxls(tmp_path: Any) -> None
     path.write_bytes(b"not a zip")
     with pytest.raises(StoreError):
         store.sheet_names(None)
+
+
+# ---------------------------------------------------------------- reading ahead
+def _two_books(tmp_path: Any) -> tuple[Any, list[Any]]:
+    from openpyxl import Workbook
+
+    from kouminrenkei_sheets.store.base import SheetRef
+    from kouminrenkei_sheets.store.xlsx import XlsxStore
+
+    for name, rows in (("register.xlsx", 3), ("dept.xlsx", 2)):
+        wb = Workbook()
+        wb.active.title = "提案"
+        wb.active.append(["提案ID", "件名"])
+        for i in range(1, rows + 1):
+            wb.active.append([f"R7-{i:04d}", f"{name}の件名{i}"])
+        wb.create_sheet("照会").append(["照会ID", "回答"])
+        wb["照会"].append(["R7-0001-01", "連携可"])
+        wb.save(tmp_path / name)
+    store = XlsxStore(tmp_path / "register.xlsx", base_dir=tmp_path)
+    refs = [SheetRef("提案"), SheetRef("照会"), SheetRef("提案", "dept.xlsx"), SheetRef("無いタブ", "dept.xlsx")]
+    return store, refs
+
+
+def _shown(table: Any) -> Any:
+    return None if table is None else (table.headers, [(r.number, r.values) for r in table.rows])
+
+
+def test_reading_ahead_gives_what_openpyxl_reads_and_stops_its_thread(tmp_path: Any) -> None:
+    """Tabs of two books taken in any order are those openpyxl reads; a tab the book lacks is None;
+    once closed, no reading thread is left behind."""
+    import threading
+
+    store, refs = _two_books(tmp_path)
+    expected = {
+        r: _shown(t)
+        for b in (None, "dept.xlsx")
+        for r, t in store._read_openpyxl(b, [x for x in refs if x.book == b]).items()
+    }
+    with store.read_ahead(refs) as reading:
+        got = {r: _shown(reading.get(r)) for r in reversed(refs)}
+        assert reading.get(refs[0]) is reading.get(refs[0])  # (made once)
+    assert got == expected and got[refs[3]] is None and len(got[refs[2]][1]) == 2
+    assert not [t for t in threading.enumerate() if t.name == "kouminrenkei-read"]
+
+
+def test_a_book_calamine_rejects_midway_is_read_with_openpyxl(tmp_path: Any, monkeypatch: Any) -> None:
+    """calamine fails on the register's second tab: that tab and the rest of the book come from openpyxl,
+    the tab already parsed stays as calamine read it, and the other book is not affected."""
+    import kouminrenkei_sheets.store.xlsx as xlsx
+
+    store, refs = _two_books(tmp_path)
+    expected = {
+        r: _shown(t)
+        for b in (None, "dept.xlsx")
+        for r, t in store._read_openpyxl(b, [x for x in refs if x.book == b]).items()
+    }
+    real = xlsx.CalamineWorkbook
+    fell_back: list[Any] = []
+
+    class Picky:
+        def __init__(self, book: Any) -> None:
+            self._book = book
+            self.sheets_metadata = book.sheets_metadata
+
+        @classmethod
+        def from_path(cls, path: str) -> Any:
+            return cls(real.from_path(path))
+
+        def get_sheet_by_name(self, name: str) -> Any:
+            if name == "照会":
+                raise ValueError("calamine: unsupported cell")
+            return self._book.get_sheet_by_name(name)
+
+        def close(self) -> None:
+            self._book.close()
+
+    original = store._read_openpyxl
+    monkeypatch.setattr(xlsx, "CalamineWorkbook", Picky)
+    monkeypatch.setattr(
+        store, "_read_openpyxl", lambda book, wanted: fell_back.append((book, wanted)) or original(book, wanted)
+    )
+    assert {r: _shown(t) for r, t in store.read(refs).items()} == expected
+    assert fell_back == [(None, [refs[1]])]
+
+
+def test_a_missing_or_broken_book_is_its_own_tabs_error(tmp_path: Any) -> None:
+    """One StoreError for the tabs of the book that cannot be read (in Japanese, naming the file), and
+    the tabs of the other book as they are."""
+    import pytest
+
+    from kouminrenkei_sheets.errors import StoreError
+    from kouminrenkei_sheets.store.base import SheetRef
+
+    store, refs = _two_books(tmp_path)
+    (tmp_path / "dept.xlsx").write_bytes(b"not a zip")
+    gone = SheetRef("提案", "gone.xlsx")
+    with store.read_ahead([*refs, gone]) as reading:
+        with pytest.raises(StoreError, match=r"dept\.xlsx.*Excel ブック"):
+            reading.get(refs[2])
+        with pytest.raises(StoreError, match=r"gone\.xlsx.*見つかりません"):
+            reading.get(gone)
+        assert len(reading.get(refs[0]).rows) == 3  # type: ignore[union-attr]
+    with pytest.raises(StoreError, match=r"dept\.xlsx"):
+        store.read(refs)

@@ -666,6 +666,38 @@ def apply_placement(grid: list[list[CellValue]], p: Placement) -> None:
             put(start + i, c, v)
 
 
+class Reading:
+    """Tabs asked for together and taken one at a time (:meth:`Store.read_ahead`). A backend may go on
+    reading the next tabs while the caller works on the ones it has; :meth:`get` waits for its tab.
+    A book that cannot be read raises its StoreError from :meth:`get` of its tabs, not from the
+    others'. Use it as a context manager (or :meth:`close` it): reading stops when it closes."""
+
+    def __init__(
+        self,
+        refs: Sequence[SheetRef],
+        tables: Mapping[SheetRef, Table | None],
+        errors: Mapping[str | None, StoreError],
+    ) -> None:
+        self.asked = tuple(dict.fromkeys(refs))
+        self._tables = tables
+        self._errors = errors
+
+    def get(self, ref: SheetRef) -> Table | None:
+        """The tab (None if the book has no such tab); a KeyError for a tab not asked for."""
+        if ref.book in self._errors:
+            raise self._errors[ref.book]
+        return self._tables[ref]
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> Reading:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class Store(ABC):
     """One interface over every backend. Everything above ``store/`` is backend-blind."""
 
@@ -795,3 +827,16 @@ class Store(ABC):
 
     def read_one(self, ref: SheetRef) -> Table | None:
         return self.read([ref])[ref]
+
+    def read_ahead(self, refs: Sequence[SheetRef]) -> Reading:
+        """Start reading these tabs; take each with :meth:`Reading.get` when it is needed. This
+        default reads them all now, one :meth:`read` per book (so a broken book is that book's error
+        only); a backend that can read while its caller works overrides it."""
+        tables: dict[SheetRef, Table | None] = {}
+        errors: dict[str | None, StoreError] = {}
+        for book in dict.fromkeys(r.book for r in refs):
+            try:
+                tables.update(self.read([r for r in refs if r.book == book]))
+            except StoreError as e:
+                errors[book] = e
+        return Reading(refs, tables, errors)

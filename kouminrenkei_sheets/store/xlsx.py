@@ -14,10 +14,13 @@ import os
 import posixpath
 import re
 import socket
+import threading
 import time
 import weakref
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -53,6 +56,7 @@ from .base import (
     EnsureSheet,
     MarkCells,
     Placement,
+    Reading,
     SheetRef,
     Store,
     Table,
@@ -435,29 +439,26 @@ class XlsxStore(Store):
         try:
             return load_workbook(path, read_only=True, data_only=True)
         except PermissionError:
-            raise StoreError(f"{path} を開けません（他のプログラムが使用中か、権限がありません）。") from None
+            raise self._unreadable(path) from None
         except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError):
             raise StoreError(f"{path} は Excel ブック（.xlsx）として読めません。") from None
 
     def read(self, refs: Sequence[SheetRef]) -> dict[SheetRef, Table | None]:
-        out: dict[SheetRef, Table | None] = {}
-        for book in dict.fromkeys(r.book for r in refs):
-            wanted = [r for r in refs if r.book == book]
-            path = self.path(book)
-            if not path.is_file():
-                raise self._missing(book)
-            version = _stat(path)
-            try:
-                tables = _read_fast(path, wanted)
-            except PermissionError:
-                raise StoreError(f"{path} を開けません（他のプログラムが使用中か、権限がありません）。") from None
-            except Exception:  # calamine rejects some files openpyxl reads; try that next
-                tables = self._read_openpyxl(book, wanted)
-            out.update(tables)
-            for ref, table in tables.items():
-                if table is not None and version is not None:
-                    self._read_tabs[(book, ref.sheet)] = (version, weakref.ref(table))
-        return out
+        with self.read_ahead(refs) as reading:
+            return {ref: reading.get(ref) for ref in refs}
+
+    def read_ahead(self, refs: Sequence[SheetRef]) -> Reading:
+        """calamine parses the books' tabs in turn on a thread of its own (its compiled parse lets go of
+        the interpreter), while the caller turns the tabs parsed so far into tables and checks them."""
+        return _Pipeline(self, refs)
+
+    def _opened(self, ref: SheetRef, version: tuple[int, int] | None, table: Table | None) -> None:
+        """Remember a tab as read (with the file's version then), for a write that follows."""
+        if table is not None and version is not None:
+            self._read_tabs[(ref.book, ref.sheet)] = (version, weakref.ref(table))
+
+    def _unreadable(self, path: Path) -> StoreError:
+        return StoreError(f"{path} を開けません（他のプログラムが使用中か、権限がありません）。")
 
     def _as_read(self, book: str | None, version: tuple[int, int] | None) -> dict[str, Table]:
         """The tabs of a book last read when the file was at ``version`` (it has not changed since)."""
@@ -584,7 +585,7 @@ class XlsxStore(Store):
         try:
             return load_workbook(path)
         except PermissionError:
-            raise StoreError(f"{path} を開けません（他のプログラムが使用中か、権限がありません）。") from None
+            raise self._unreadable(path) from None
         except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError):
             raise StoreError(f"{path} は Excel ブック（.xlsx）として読めません。") from None
 
@@ -864,26 +865,131 @@ def _overlay_unknown(grid: list[list[Any]], cells: dict[tuple[int, int], Any]) -
         row[c - 1] = value
 
 
-def _read_fast(path: Path, refs: Sequence[SheetRef]) -> dict[SheetRef, Table | None]:
-    """Read tabs with calamine (a compiled reader, several times faster than openpyxl)."""
-    out: dict[SheetRef, Table | None] = {}
-    workbook = CalamineWorkbook.from_path(str(path))
-    try:
-        visible = {m.name: str(m.visible).endswith("Visible") for m in workbook.sheets_metadata}
-        with zipfile.ZipFile(path) as archive:
-            parts = sheet_parts(archive)
-            for ref in refs:
-                if ref.sheet not in visible:
-                    out[ref] = None
-                    continue
-                raw = workbook.get_sheet_by_name(ref.sheet).to_python(skip_empty_area=False)
-                if ref.sheet in parts:  # (an Unknown is text, which the conversion passes as it is)
-                    _overlay_unknown(raw, unknown_cells(archive.read(parts[ref.sheet])))
-                # calamine's text is Rust strings, which cannot hold a lone surrogate: none to look for
-                table = table_from_grid(ref, _calamine_rows(raw), hidden=not visible[ref.sheet], no_surrogates=True)
-                if ref.sheet in parts:
-                    _attach_marks(table, _read_marks(archive, parts[ref.sheet]))
-                out[ref] = table
-    finally:
-        workbook.close()
-    return out
+@dataclass
+class _Parsed:
+    """A tab calamine has parsed, waiting to be made a table (with what its XML says beside)."""
+
+    sheet: Any  # python_calamine.CalamineSheet
+    part: str | None  # its worksheet part in the zip
+    hidden: bool
+
+    def table(self, ref: SheetRef, archive: zipfile.ZipFile) -> Table:
+        raw = self.sheet.to_python(skip_empty_area=False)
+        self.sheet = None
+        if self.part:  # (an Unknown is text, which the conversion passes as it is)
+            _overlay_unknown(raw, unknown_cells(archive.read(self.part)))
+        # calamine's text is Rust strings, which cannot hold a lone surrogate: none to look for
+        table = table_from_grid(ref, _calamine_rows(raw), hidden=self.hidden, no_surrogates=True)
+        if self.part:
+            _attach_marks(table, _read_marks(archive, self.part))
+        return table
+
+
+class _Fallback:
+    """calamine could not read this book: openpyxl reads what is left of it."""
+
+
+_FALLBACK = _Fallback()
+
+
+class _Pipeline(Reading):
+    """Tabs read in turn: a thread parses them with calamine (its compiled parse lets go of the
+    interpreter, so it runs beside the caller), book by book, in the order asked; :meth:`get` makes
+    the parsed tab a table on the caller's thread. A book calamine rejects is read with openpyxl."""
+
+    def __init__(self, store: XlsxStore, refs: Sequence[SheetRef]) -> None:
+        super().__init__(refs, {}, {})
+        self._store = store
+        self._refs = list(self.asked)
+        self._parsed: dict[SheetRef, Future[_Parsed | _Fallback | None]] = {r: Future() for r in self._refs}
+        self._done: dict[SheetRef, Table | None] = {}
+        self._versions: dict[str | None, tuple[int, int] | None] = {}
+        self._stop = threading.Event()
+        self._zip: tuple[str | None, zipfile.ZipFile] | None = None
+        self._thread = threading.Thread(target=self._parse_all, name="kouminrenkei-read", daemon=True)
+        self._thread.start()
+
+    # -- on the reading thread
+    def _parse_all(self) -> None:
+        for book in dict.fromkeys(r.book for r in self._refs):
+            wanted = [r for r in self._refs if r.book == book]
+            try:
+                self._parse_book(book, wanted)
+            except BaseException as e:  # (handed to whoever asks for these tabs)
+                error = e if isinstance(e, StoreError) else StoreError(f"{self._store.path(book)} を読めません: {e}")
+                for ref in wanted:
+                    if not self._parsed[ref].done():
+                        self._parsed[ref].set_exception(error)
+            if self._stop.is_set():
+                break
+
+    def _parse_book(self, book: str | None, wanted: list[SheetRef]) -> None:
+        path = self._store.path(book)
+        if not path.is_file():
+            raise self._store._missing(book)
+        self._versions[book] = _stat(path)
+        pending = iter(wanted)
+        try:
+            workbook = CalamineWorkbook.from_path(str(path))
+            try:
+                visible = {m.name: str(m.visible).endswith("Visible") for m in workbook.sheets_metadata}
+                with zipfile.ZipFile(path) as archive:
+                    parts = sheet_parts(archive)
+                for ref in pending:
+                    if self._stop.is_set():
+                        raise StoreError("読み込みを中断しました。")
+                    if ref.sheet not in visible:
+                        self._parsed[ref].set_result(None)
+                        continue
+                    sheet = workbook.get_sheet_by_name(ref.sheet)
+                    self._parsed[ref].set_result(_Parsed(sheet, parts.get(ref.sheet), hidden=not visible[ref.sheet]))
+            finally:
+                workbook.close()
+        except PermissionError:
+            raise self._store._unreadable(path) from None
+        except StoreError:
+            raise
+        except Exception:  # calamine rejects some files openpyxl reads: the rest of this book goes that way
+            for ref in wanted:
+                if not self._parsed[ref].done():
+                    self._parsed[ref].set_result(_FALLBACK)
+
+    # -- on the caller's thread
+    def get(self, ref: SheetRef) -> Table | None:
+        if ref in self._done:
+            return self._done[ref]
+        parsed = self._parsed[ref].result()
+        if isinstance(parsed, _Parsed):
+            try:
+                table = parsed.table(ref, self._archive(ref.book))
+            except Exception:  # (a cell calamine gives in a shape the conversion does not know)
+                parsed = _FALLBACK
+            else:
+                self._keep({ref: table})
+                return table
+        if isinstance(parsed, _Fallback):
+            rest = [r for r in self._refs if r.book == ref.book and r not in self._done]
+            self._keep(self._store._read_openpyxl(ref.book, rest))
+            return self._done[ref]
+        self._done[ref] = None
+        return None
+
+    def _keep(self, tables: Mapping[SheetRef, Table | None]) -> None:
+        for ref, table in tables.items():
+            self._done[ref] = table
+            self._store._opened(ref, self._versions.get(ref.book), table)
+
+    def _archive(self, book: str | None) -> zipfile.ZipFile:
+        """The book's zip, opened on this thread (for what calamine does not say: error cells, notes)."""
+        if self._zip is None or self._zip[0] != book:
+            if self._zip is not None:
+                self._zip[1].close()
+            self._zip = (book, zipfile.ZipFile(self._store.path(book)))
+        return self._zip[1]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        if self._zip is not None:
+            self._zip[1].close()
+            self._zip = None
