@@ -8,6 +8,7 @@ told not to, rewrites 検証結果 and marks the offending cells. It never chang
 from __future__ import annotations
 
 import bisect
+import contextlib
 import difflib
 import itertools
 import math
@@ -57,6 +58,7 @@ from .store.base import (
     Change,
     EnsureSheet,
     MarkCells,
+    Reading,
     ReplaceRows,
     Row,
     SheetRef,
@@ -261,19 +263,25 @@ class _Cache:
 
     def __init__(self) -> None:
         self.dates: dict[Any, date | ValueProblem] = {}
-        self.checked: dict[tuple[ValueType, Any], ValueProblem | None] = {}
+        # per type (e-mail, phone, 法人番号, number): a cell's key in its column (see _Run.values) -> what
+        # is wrong with it, or None
+        self.checked: dict[ValueType, dict[Any, ValueProblem | None]] = {}
         self.choices: dict[tuple[str, Any], str | ValueProblem] = {}
         self.multi: dict[tuple[str, Any], list[str] | ValueProblem] = {}
 
-    def problem(self, kind: ValueType, v: CellValue) -> ValueProblem | None:
-        """What is wrong with a value of this type (e-mail, phone, 法人番号, number), or None."""
-        ck = (kind, v)
-        try:
-            return self.checked[ck]
-        except KeyError:
-            r = _try(_CHECKERS[kind][0], v)
-            got = self.checked[ck] = r if isinstance(r, ValueProblem) else None
-            return got
+    def problems(
+        self, kind: ValueType, keys: Iterable[Any], value_of: Callable[[Any], Any]
+    ) -> dict[Any, ValueProblem | None]:
+        """What is wrong with each of these values of a type that has a checker (e-mail, phone,
+        法人番号, number), or None; each distinct value is checked once a run. ``keys`` are the cells'
+        keys, ``value_of(key)`` the cell."""
+        known = self.checked.setdefault(kind, {})
+        checker = _CHECKERS[kind][0]
+        for k in keys:
+            if k not in known:
+                r = _try(checker, value_of(k))
+                known[k] = r if isinstance(r, ValueProblem) else None
+        return known
 
     def date(self, v: CellValue) -> date | ValueProblem:
         if isinstance(v, datetime):
@@ -391,23 +399,19 @@ class _Run:
             return got
 
     # -------------------------------------------------------- reading
-    def read(self) -> dict[SheetRef, Table | None]:
-        """Every table in one read per book: the register's tabs first, then departments' own books."""
-        register_sheets = (
-            PROPOSAL_SHEET, REFERRAL_SHEET, EXCHANGE_SHEET, DEPARTMENT_MASTER_SHEET, CHOICE_SHEET, FINDINGS_SHEET,
-        )  # fmt: skip
-        refs = [SheetRef(s.name) for s in register_sheets]
+    def read(self) -> Reading:
+        """Every tab of the register in one read, in the order the checks take them: the store goes on
+        reading the next tabs while the ones read are checked."""
         names = self.store.sheet_names(None)
+        refs = [SheetRef(n) for n in (CHOICES, DEPARTMENTS, PROPOSALS, REFERRALS, EXCHANGES)]
         # Department tabs of the register, read with the rest (their names come from the master).
         refs += [SheetRef(n) for n in names if n not in SHEETS and not n.startswith("_")]
-        tables = self.store.read(refs)
-        for ref in refs:
-            if ref.sheet not in names:
-                tables[ref] = None
-        return tables
+        refs.append(SheetRef(FINDINGS))  # (for the write-back, at the end)
+        return self.store.read_ahead(refs)
 
-    def read_books(self, departments: Iterable[Department]) -> tuple[dict[SheetRef, Table | None], dict[str, str]]:
-        """Department sheets in their own books; a book that cannot be opened is reported, not fatal."""
+    def read_books(self, departments: Iterable[Department]) -> tuple[Reading, dict[str, str]]:
+        """Department sheets in their own books, read while the register is checked; a book that is
+        missing here is said in ``missing``, one that cannot be opened by :meth:`Reading.get`."""
         refs = sorted({d.ref for d in departments if d.ref.book is not None and not d.problem})
         missing: dict[str, str] = {}
         present = []
@@ -416,19 +420,7 @@ class _Run:
                 present.append(ref)
             else:
                 missing[str(ref.book)] = "ファイルがありません（kouminrenkei sync で作成されます）"
-        if not present:
-            return {}, missing
-        try:
-            return self.store.read(present), missing
-        except StoreError:
-            pass
-        out: dict[SheetRef, Table | None] = {}
-        for ref in present:  # find which book is broken
-            try:
-                out.update(self.store.read([ref]))
-            except StoreError as e:
-                missing[str(ref.book)] = str(e)
-        return out, missing
+        return self.store.read_ahead(present), missing
 
     # -------------------------------------------------------- structure
     def structure(
@@ -592,10 +584,12 @@ class _Run:
                 out.update(zip(numbers, map(_FIRST_VALUE, filled), strict=True))
             elif kind in _CHECKERS:
                 code = _CHECKERS[kind][1]
-                if all(cache.problem(kind, value_of(k)) is None for k in dict.fromkeys(filled_keys)):
+                distinct_filled = dict.fromkeys(filled_keys)
+                known = cache.problems(kind, distinct_filled, value_of)
+                if not any(map(known.__getitem__, distinct_filled)):
                     continue
-                for row, v in filled:
-                    problem = cache.problem(kind, v)
+                for (row, v), k in zip(filled, filled_keys, strict=True):
+                    problem = known[k]
                     if problem is not None:
                         check.add(code, row, name, v, reason=_visible(problem.reason))
         check.parsed.update(parsed)
@@ -1354,46 +1348,52 @@ def _validate(
 ) -> Report:
     step = progress or (lambda what, done, total: None)
     run = _Run(config, store, today or clock.today(config))
-    tables = run.read()
-    run.findings_table = tables.get(SheetRef(FINDINGS))
+    with contextlib.ExitStack() as reading:
+        tables = reading.enter_context(run.read())
+        _check_choices_sheet(run, tables.get(SheetRef(CHOICES)))
+        master = _check_master(run, tables.get(SheetRef(DEPARTMENTS)))
+        books, unreadable = run.read_books(run.departments.values())  # (read while the register is checked)
+        reading.enter_context(books)
+        proposals = _check_proposals(run, tables.get(SheetRef(PROPOSALS)))
+        referrals = _check_referrals(run, tables.get(SheetRef(REFERRALS)), proposals, master)
+        _check_statuses(run, proposals, referrals)
+        _check_exchanges(run, tables.get(SheetRef(EXCHANGES)), proposals, master)
 
-    _check_choices_sheet(run, tables.get(SheetRef(CHOICES)))
-    master = _check_master(run, tables.get(SheetRef(DEPARTMENTS)))
-    proposals = _check_proposals(run, tables.get(SheetRef(PROPOSALS)))
-    referrals = _check_referrals(run, tables.get(SheetRef(REFERRALS)), proposals, master)
-    _check_statuses(run, proposals, referrals)
-    _check_exchanges(run, tables.get(SheetRef(EXCHANGES)), proposals, master)
-
-    targets: set[str] = set()
-    for row in referrals.rows:
-        target = row.values.get(R_TARGET)
-        if not is_blank(target):
-            targets.add(run.norm(target))
-    step("台帳", 0, len(run.departments) + 1)
-    books, unreadable = run.read_books(run.departments.values())
-    for done, department in enumerate(run.departments.values(), start=1):
-        ref = department.ref
-        step(department.name, done, len(run.departments) + 1)
-        if department.problem:  # a ブック outside the desk folder: reported with the master, never opened
-            continue
-        if ref.book is None:
-            label = ref.sheet
-            table = tables.get(ref)
-        else:
-            label = f"{store.display_name(ref.book)}:{ref.sheet}"
-            if ref.book in unreadable:
-                check = _Check(ref, label, DEPARTMENT_SHEET, None)
-                run.checks.append(check)
-                check.add(
-                    "structure.missing_book",
-                    severity=Severity.WARNING if department.name in targets else Severity.INFO,
-                    department=department.name,
-                    book=store.display_name(ref.book),
-                    reason=unreadable[ref.book],
-                )
+        targets: set[str] = set()
+        for row in referrals.rows:
+            target = row.values.get(R_TARGET)
+            if not is_blank(target):
+                targets.add(run.norm(target))
+        step("台帳", 0, len(run.departments) + 1)
+        in_register = {r.sheet for r in tables.asked if r.book is None}
+        for done, department in enumerate(run.departments.values(), start=1):
+            ref = department.ref
+            step(department.name, done, len(run.departments) + 1)
+            if department.problem:  # a ブック outside the desk folder: reported with the master, never opened
                 continue
-            table = books.get(ref)
-        _check_department(run, department, table, label, department.name in targets)
+            table = None
+            if ref.book is None:
+                label = ref.sheet
+                table = tables.get(ref) if ref.sheet in in_register else None
+            else:
+                label = f"{store.display_name(ref.book)}:{ref.sheet}"
+                try:
+                    table = None if ref.book in unreadable else books.get(ref)
+                except StoreError as e:
+                    unreadable[ref.book] = str(e)
+                if ref.book in unreadable:
+                    check = _Check(ref, label, DEPARTMENT_SHEET, None)
+                    run.checks.append(check)
+                    check.add(
+                        "structure.missing_book",
+                        severity=Severity.WARNING if department.name in targets else Severity.INFO,
+                        department=department.name,
+                        book=store.display_name(ref.book),
+                        reason=unreadable[ref.book],
+                    )
+                    continue
+            _check_department(run, department, table, label, department.name in targets)
+        run.findings_table = tables.get(SheetRef(FINDINGS))
 
     # The desk's main tabs first, then the masters, then the department sheets in master order.
     first_shown = {PROPOSALS: 0, REFERRALS: 1, EXCHANGES: 2, DEPARTMENTS: 3, CHOICES: 4}

@@ -55,6 +55,16 @@ def choice_key(value: object) -> str:
     """A status or answer as the rules compare it: NFKC, no whitespace; blank is ""."""
     if value is None:
         return ""
+    try:
+        return _choice_key(value)
+    except TypeError:  # (unhashable: not a cell value, but never crash on it)
+        return _choice_key.__wrapped__(value)
+
+
+# A register holds a handful of statuses and answers, in every row. (typed: 1 and True are equal keys
+# of a cache, not the same text)
+@functools.lru_cache(maxsize=4096, typed=True)
+def _choice_key(value: object) -> str:
     return "".join(unicodedata.normalize("NFKC", str(value)).split())
 
 
