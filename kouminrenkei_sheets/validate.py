@@ -70,6 +70,7 @@ from .values import (
     CUT_SAID,
     Unknown,
     ValueProblem,
+    blank_among,
     check_corporate_number,
     check_email,
     check_phone,
@@ -498,7 +499,7 @@ class _Run:
             keys: list[Any] = cells if plain else list(zip(map(type, cells), cells, strict=True))
             value_of: Callable[[Any], Any] = _same if plain else _FIRST_VALUE
             distinct = dict.fromkeys(keys)
-            blank = {k for k in distinct if is_blank(k)} if plain else {k for k in distinct if is_blank(k[1])}
+            blank = blank_among(distinct) if plain else {k for k in distinct if is_blank(k[1])}
             if blank:
                 keep = list(map(operator.not_, map(blank.__contains__, keys)))
                 filled = list(itertools.compress(zip(rows, cells, strict=True), keep))

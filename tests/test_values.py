@@ -811,6 +811,23 @@ def test_is_blank_is_exactly_nothing_left_after_normalising(text: str) -> None:
     assert is_blank(text) == (normalize_text(text) == "")
 
 
+def test_no_text_starting_with_a_letter_or_digit_is_blank() -> None:
+    """blank_among (and table_from_grid) skip the rule for text whose first character is a letter or a
+    digit: every such character of Unicode keeps something through the normalisation."""
+    from kouminrenkei_sheets.values import is_blank, normalize_text
+
+    kept = [chr(cp) for cp in range(0x110000) if chr(cp).isalnum()]
+    assert len(kept) > 100_000 and not [c for c in kept if is_blank(c) or normalize_text(c) == ""]
+
+
+@given(st.lists(st.one_of(st.none(), st.integers(), st.floats(), st.text(max_size=4)), max_size=12))
+def test_blank_among_is_the_rule_on_each(values: list[object]) -> None:
+    from kouminrenkei_sheets.values import blank_among, is_blank
+
+    distinct = list(dict.fromkeys(v for v in values if v == v))  # (NaN is never equal to itself: kept apart)
+    assert blank_among(distinct) == {v for v in distinct if is_blank(v)}
+
+
 # ---------------------------------------------------------------- the fast paths against the rules they skip
 # The rules as they were written before their fast paths (issue 16); every form a cell can take is drawn.
 def _rule_normalize(value: object) -> str:

@@ -145,7 +145,7 @@ def table_from_grid(
     width = len(keys)
     for i, cells in enumerate(grid[1:], start=2):
         for c in cells:  # (a blank row is skipped; most rows' first cell says they are not blank)
-            if c is not None and not is_blank(c):
+            if c is not None and (c.__class__ is not str or c[:1].isalnum() or not is_blank(c)):  # (see blank_among)
                 break
         else:
             continue
