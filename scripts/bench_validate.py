@@ -3,7 +3,9 @@ proposals) in one .xlsx with 40 department tabs, against the floor the job reall
 
 Measured for each size, in a fresh process (so that its peak memory is its own), medians of ``--repeat``
 after one untimed run of each:
-  floor     calamine reading every tab validate reads, nothing else (the compiled reader the store uses);
+  floor     calamine reading every tab validate reads, nothing else (the compiled reader the store uses),
+            one tab after another and with its parse on a thread of its own (which it lets the
+            interpreter run beside, as the store reads): the faster of the two;
   read      the store's read of the same tabs (calamine plus turning cells into tables);
   validate  ``validate --no-write-back`` end to end, and once more with write-back over an unchanged
             register (which must write nothing);
@@ -301,6 +303,24 @@ def timed(func: Callable[[], Any], repeat: int, name: str = "") -> tuple[float, 
     return statistics.median(times), result
 
 
+def timed_in_turn(jobs: dict[str, Callable[[], Any]], repeat: int) -> dict[str, tuple[float, Any]]:
+    """:func:`timed` for several jobs, taking turns (floor, read, validate, floor, read …): a machine whose
+    speed drifts while the benchmark runs (shared, throttled) slows the floor and the job alike."""
+    times: dict[str, list[float]] = {name: [] for name in jobs}
+    cpu: dict[str, list[float]] = {name: [] for name in jobs}
+    last: dict[str, Any] = {}
+    for _ in range(max(1, repeat)):
+        for name, func in jobs.items():
+            last.pop(name, None)  # (the last result let go first: one at a time in memory)
+            t0, c0 = time.perf_counter(), time.process_time()
+            last[name] = func()
+            times[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
+    for name in jobs:
+        CPU[name] = statistics.median(cpu[name])
+    return {name: (statistics.median(times[name]), last[name]) for name in jobs}
+
+
 def validated_sheets(store: XlsxStore) -> list[str]:
     """The tabs validate reads (see validate._Run.read): the register's own and every department tab."""
     names = store.sheet_names(None)
@@ -318,6 +338,30 @@ def calamine_floor(path: Path, sheets: list[str]) -> int:
             for row in wb.get_sheet_by_name(name).to_python(skip_empty_area=False):
                 cells += len(row)
     finally:
+        wb.close()
+    return cells
+
+
+def calamine_floor_overlapped(path: Path, sheets: list[str]) -> int:
+    """The same, as fast as calamine goes on this machine when its parse (compiled, the interpreter let
+    go) runs on a thread of its own while this one turns the parsed tabs into Python values: the way
+    the store reads. The floor is the faster of the two, so overlapping is not counted as the job's gain."""
+    import queue
+    import threading
+
+    from python_calamine import CalamineWorkbook
+
+    wb = CalamineWorkbook.from_path(str(path))
+    parsed: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    thread = threading.Thread(target=lambda: [parsed.put(wb.get_sheet_by_name(n)) for n in sheets])
+    thread.start()
+    cells = 0
+    try:
+        for _ in sheets:
+            for row in parsed.get().to_python(skip_empty_area=False):
+                cells += len(row)
+    finally:
+        thread.join()
         wb.close()
     return cells
 
@@ -342,23 +386,35 @@ def measure(folder: Path, repeat: int, with_peer: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"size_mb": register.stat().st_size / 1e6, "tabs": len(sheets)}
     calamine_floor(register, sheets)  # one untimed run of each (imports, first-call set-up)
     validate(config, store, write_back=False, today=TODAY)
-    out["floor"], out["cells"] = timed(lambda: calamine_floor(register, sheets), repeat, "floor")
+    calamine_floor_overlapped(register, sheets)
     refs = [SheetRef(n) for n in sheets]
-    out["read"], tables = timed(lambda: store.read(refs), repeat, "read")
-    out["rows"] = {PROPOSALS: len(tables[SheetRef(PROPOSALS)].rows), REFERRALS: len(tables[SheetRef(REFERRALS)].rows)}
-    del tables
-    out["validate"], report = timed(lambda: validate(config, store, write_back=False, today=TODAY), repeat, "validate")
-    out["counts"] = report.counts
-    validate(config, store, write_back=True, today=TODAY)  # writes 検証結果 and the marks once
-    saves = store.saves
-    out["steady"], again = timed(lambda: validate(config, store, write_back=True, today=TODAY), repeat, "steady")
-    out["steady_wrote"] = store.saves != saves or bool(again.written)
+    jobs: dict[str, Callable[[], Any]] = {
+        "floor": lambda: calamine_floor(register, sheets),
+        "floor_overlap": lambda: calamine_floor_overlapped(register, sheets),
+        "read": lambda: store.read(refs),
+        "validate": lambda: validate(config, store, write_back=False, today=TODAY),
+    }
     if with_peer:
         from frictionless import Package
 
         package = Package(json.loads((folder / "datapackage.json").read_text(encoding="utf-8")), basepath=str(folder))
-        out["peer"], peer_report = timed(lambda: package.validate(), repeat, "peer")
+        jobs["peer"] = package.validate
+    got = timed_in_turn(jobs, repeat)
+    out["floor_serial"], out["cells"] = got["floor"]
+    out["floor_overlap"] = got["floor_overlap"][0]
+    out["floor"] = min(out["floor_serial"], out["floor_overlap"])
+    out["read"], tables = got["read"]
+    out["rows"] = {PROPOSALS: len(tables[SheetRef(PROPOSALS)].rows), REFERRALS: len(tables[SheetRef(REFERRALS)].rows)}
+    del tables, got["read"]
+    out["validate"], report = got["validate"]
+    out["counts"] = report.counts
+    if with_peer:
+        out["peer"], peer_report = got["peer"]
         out["peer_errors"] = len(peer_report.flatten(["type"]))
+    validate(config, store, write_back=True, today=TODAY)  # writes 検証結果 and the marks once
+    saves = store.saves
+    out["steady"], again = timed(lambda: validate(config, store, write_back=True, today=TODAY), repeat, "steady")
+    out["steady_wrote"] = store.saves != saves or bool(again.written)
     out["cpu"] = dict(CPU)
     out["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
@@ -410,7 +466,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"register.xlsx {r['size_mb']:.1f} MB, prepared in {built:.1f} s), medians of {args.repeat}:"
             )
             floor, cpu = r["floor"], r["cpu"]
-            _line("floor: calamine read of the tabs validate reads", floor, cpu["floor"])
+            _line("calamine read of the tabs validate reads", r["floor_serial"], cpu["floor"])
+            _line("  the same, parse on a thread of its own", r["floor_overlap"], cpu["floor_overlap"])
+            print(f"  {'floor: the faster of the two':<50}{floor:6.2f} s")
             _line(
                 "the store's read of the same tabs (to tables)",
                 r["read"],
