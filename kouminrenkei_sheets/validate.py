@@ -192,6 +192,7 @@ class _Check:
     findings: list[Finding] = field(default_factory=list)
     usable: bool = False  # has a header row with schema columns
     parsed: dict[str, dict[int, Any]] = field(default_factory=dict)  # column -> row -> parsed value
+    blank: dict[str, set[int]] = field(default_factory=dict)  # column -> the rows whose cell is blank
     _names: frozenset[str] = frozenset()
     _columns: dict[str, list[CellValue]] = field(default_factory=dict)
 
@@ -400,14 +401,15 @@ class _Run:
             return got
 
     # -------------------------------------------------------- reading
-    def read(self) -> Reading:
+    def read(self, *, findings: bool) -> Reading:
         """Every tab of the register in one read, in the order the checks take them: the store goes on
         reading the next tabs while the ones read are checked."""
         names = self.store.sheet_names(None)
         refs = [SheetRef(n) for n in (CHOICES, DEPARTMENTS, PROPOSALS, REFERRALS, EXCHANGES)]
         # Department tabs of the register, read with the rest (their names come from the master).
         refs += [SheetRef(n) for n in names if n not in SHEETS and not n.startswith("_")]
-        refs.append(SheetRef(FINDINGS))  # (for the write-back, at the end)
+        if findings:  # 検証結果, for the write-back (at the end)
+            refs.append(SheetRef(FINDINGS))
         return self.store.read_ahead(refs)
 
     def read_books(self, departments: Iterable[Department]) -> tuple[Reading, dict[str, str]]:
@@ -504,8 +506,10 @@ class _Run:
                 keep = list(map(operator.not_, map(blank.__contains__, keys)))
                 filled = list(itertools.compress(zip(rows, cells, strict=True), keep))
                 filled_keys = list(itertools.compress(keys, keep))
+                check.blank[name] = {r.number for r, kept in zip(rows, keep, strict=True) if not kept}
             else:
                 filled, filled_keys = list(zip(rows, cells, strict=True)), keys
+                check.blank[name] = set()
             if any(issubclass(k, Unknown) for k in kinds):  # a formula without a result, an error value
                 for row, v in filled:
                     if isinstance(v, Unknown):
@@ -775,6 +779,9 @@ def _proposal_ids(run: _Run, check: _Check, column: str) -> dict[int, tuple[int,
     the same 年度 and number, hence the same proposal."""
     out: dict[int, tuple[int, int]] = {}
     ids = check.parsed.get(column, {})
+    read = {raw: run.proposal_id(raw) for raw in dict.fromkeys(ids.values())}  # (each distinct ID once)
+    if not any(isinstance(got, ValueProblem) for got in read.values()):
+        return {number: read[raw] for number, raw in ids.items()}  # type: ignore[misc]  # (no problem: see above)
     for row in check.rows:
         raw = ids.get(row.number)
         if raw is None:
@@ -1022,6 +1029,16 @@ def _check_referral_ids(run: _Run, check: _Check, proposal_of: dict[int, tuple[i
             check.add("id.mismatch", row, R_ID, raw, proposal=shown, example=f"{shown}-01")
 
 
+class _EveryRow(frozenset[int]):
+    """The rows of a column the tab lacks: every one of them (for ``number in …`` tests)."""
+
+    def __contains__(self, number: object) -> bool:
+        return True
+
+
+_EVERY_ROW = _EveryRow()
+
+
 def _check_referrals(run: _Run, table: Table | None, proposals: _Check, master: _Check) -> _Check:
     """照会's rules row by row (IDs and their proposal, recipient in the master, dates in order,
     the answer and its date, overdue). ~100 lines: each rule is a few lines reading the same
@@ -1043,6 +1060,8 @@ def _check_referrals(run: _Run, table: Table | None, proposals: _Check, master: 
     proposal_of = _proposal_ids(run, check, R_PROPOSAL)
     _check_referral_ids(run, check, proposal_of)
     has_answered, has_answer = check.has(R_ANSWERED), check.has(R_ANSWER)
+    # the rows whose cell is blank, by column (a column the tab lacks is blank in every row)
+    answer_blank, answered_blank, due_blank = (check.blank.get(c, _EVERY_ROW) for c in (R_ANSWER, R_ANSWERED, R_DUE))
     pairs: dict[tuple[tuple[int, int], str], int] = {}
     for row in check.rows:
         number = row.number
@@ -1052,7 +1071,7 @@ def _check_referrals(run: _Run, table: Table | None, proposals: _Check, master: 
             check.add("ref.proposal", row, R_PROPOSAL, raw_pid, proposals=PROPOSALS)
         answer = answers.get(number)
         raw_answer = row.values.get(R_ANSWER)
-        answer_text = answer if answer is not None else ("" if is_blank(raw_answer) else normalize_text(raw_answer))
+        answer_text = answer if answer is not None else ("" if number in answer_blank else normalize_text(raw_answer))
         if pid is not None:
             run.answers.setdefault(pid, []).append(answer_text)
 
@@ -1095,20 +1114,20 @@ def _check_referrals(run: _Run, table: Table | None, proposals: _Check, master: 
 
         # an answer and its date go together
         final = answer in Answer.FINAL
-        if final and has_answered and is_blank(row.values.get(R_ANSWERED)):
+        if final and has_answered and number in answered_blank:
             check.add("answer.date_missing", row, R_ANSWERED, answer=answer)
         if (
             number in answer_dates
             and has_answer
-            and (answer == Answer.NONE or (answer is None and is_blank(raw_answer)))
+            and (answer == Answer.NONE or (answer is None and number in answer_blank))
         ):
             answered_shown = _shown(row.values.get(R_ANSWERED))
             check.add("answer.missing", row, R_ANSWER, raw_answer, answered=answered_shown, answer=Answer.NONE)
 
         # overdue: no final answer after the deadline (回答期限, else 照会日 + answer_days)
-        if answer is None and not is_blank(raw_answer):
+        if answer is None and number not in answer_blank:
             continue  # not a valid answer: reported as a choice error already
-        due = workflow.due_date(due_dates.get(number), is_blank(row.values.get(R_DUE)), referred, answer_days)
+        due = workflow.due_date(due_dates.get(number), number in due_blank, referred, answer_days)
         days = workflow.days_overdue(answer, run.status.get(pid) if pid is not None else None, due, run.today)
         if due is not None and days is not None:
             check.add(
@@ -1350,7 +1369,7 @@ def _validate(
     step = progress or (lambda what, done, total: None)
     run = _Run(config, store, today or clock.today(config))
     with contextlib.ExitStack() as reading:
-        tables = reading.enter_context(run.read())
+        tables = reading.enter_context(run.read(findings=write_back))
         _check_choices_sheet(run, tables.get(SheetRef(CHOICES)))
         master = _check_master(run, tables.get(SheetRef(DEPARTMENTS)))
         books, unreadable = run.read_books(run.departments.values())  # (read while the register is checked)
@@ -1394,7 +1413,8 @@ def _validate(
                     )
                     continue
             _check_department(run, department, table, label, department.name in targets)
-        run.findings_table = tables.get(SheetRef(FINDINGS))
+        if write_back:
+            run.findings_table = tables.get(SheetRef(FINDINGS))
 
     # The desk's main tabs first, then the masters, then the department sheets in master order.
     first_shown = {PROPOSALS: 0, REFERRALS: 1, EXCHANGES: 2, DEPARTMENTS: 3, CHOICES: 4}

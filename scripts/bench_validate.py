@@ -47,6 +47,7 @@ from kouminrenkei_sheets.schema import (
     DEPARTMENT_MASTER_SHEET,
     DEPARTMENT_SHEET,
     DEPARTMENTS,
+    EXCHANGES,
     FINDINGS,
     FINDINGS_SHEET,
     MUNICIPALITIES,
@@ -322,9 +323,11 @@ def timed_in_turn(jobs: dict[str, Callable[[], Any]], repeat: int) -> dict[str, 
 
 
 def validated_sheets(store: XlsxStore) -> list[str]:
-    """The tabs validate reads (see validate._Run.read): the register's own and every department tab."""
+    """The tabs ``validate --no-write-back`` reads (see validate._Run.read): the register's own that it
+    checks and every department tab (not 検証結果, which only a write-back reads, nor 変更履歴)."""
     names = store.sheet_names(None)
-    return [n for n in names if n in SHEETS or not n.startswith("_")]
+    checked = {PROPOSALS, REFERRALS, EXCHANGES, DEPARTMENTS, CHOICES}
+    return [n for n in names if n in checked or (n not in SHEETS and not n.startswith("_"))]
 
 
 def calamine_floor(path: Path, sheets: list[str]) -> int:
