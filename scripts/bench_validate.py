@@ -304,22 +304,26 @@ def timed(func: Callable[[], Any], repeat: int, name: str = "") -> tuple[float, 
     return statistics.median(times), result
 
 
-def timed_in_turn(jobs: dict[str, Callable[[], Any]], repeat: int) -> dict[str, tuple[float, Any]]:
+def timed_in_turn(
+    jobs: dict[str, tuple[Callable[[], Any], Callable[[Any], Any]]], repeat: int
+) -> dict[str, tuple[float, Any]]:
     """:func:`timed` for several jobs, taking turns (floor, read, validate, floor, read …): a machine whose
-    speed drifts while the benchmark runs (shared, throttled) slows the floor and the job alike."""
+    speed drifts while the benchmark runs (shared, throttled) slows the floor and the job alike. Each job
+    is ``(run, summary)``: only the summary of its result is kept, so no job runs beside another's tables."""
     times: dict[str, list[float]] = {name: [] for name in jobs}
     cpu: dict[str, list[float]] = {name: [] for name in jobs}
-    last: dict[str, Any] = {}
+    summaries: dict[str, Any] = {}
     for _ in range(max(1, repeat)):
-        for name, func in jobs.items():
-            last.pop(name, None)  # (the last result let go first: one at a time in memory)
+        for name, (func, summary) in jobs.items():
             t0, c0 = time.perf_counter(), time.process_time()
-            last[name] = func()
+            result = func()
             times[name].append(time.perf_counter() - t0)
             cpu[name].append(time.process_time() - c0)
+            summaries[name] = summary(result)
+            del result
     for name in jobs:
         CPU[name] = statistics.median(cpu[name])
-    return {name: (statistics.median(times[name]), last[name]) for name in jobs}
+    return {name: (statistics.median(times[name]), summaries[name]) for name in jobs}
 
 
 def validated_sheets(store: XlsxStore) -> list[str]:
@@ -356,7 +360,12 @@ def calamine_floor_overlapped(path: Path, sheets: list[str]) -> int:
 
     wb = CalamineWorkbook.from_path(str(path))
     parsed: queue.SimpleQueue[Any] = queue.SimpleQueue()
-    thread = threading.Thread(target=lambda: [parsed.put(wb.get_sheet_by_name(n)) for n in sheets])
+
+    def parse_all() -> None:
+        for name in sheets:
+            parsed.put(wb.get_sheet_by_name(name))
+
+    thread = threading.Thread(target=parse_all)
     thread.start()
     cells = 0
     try:
@@ -391,29 +400,28 @@ def measure(folder: Path, repeat: int, with_peer: bool) -> dict[str, Any]:
     validate(config, store, write_back=False, today=TODAY)
     calamine_floor_overlapped(register, sheets)
     refs = [SheetRef(n) for n in sheets]
-    jobs: dict[str, Callable[[], Any]] = {
-        "floor": lambda: calamine_floor(register, sheets),
-        "floor_overlap": lambda: calamine_floor_overlapped(register, sheets),
-        "read": lambda: store.read(refs),
-        "validate": lambda: validate(config, store, write_back=False, today=TODAY),
+    jobs: dict[str, tuple[Callable[[], Any], Callable[[Any], Any]]] = {
+        "floor": (lambda: calamine_floor(register, sheets), lambda cells: cells),
+        "floor_overlap": (lambda: calamine_floor_overlapped(register, sheets), lambda cells: cells),
+        "read": (
+            lambda: store.read(refs),
+            lambda tables: {name: len(tables[SheetRef(name)].rows) for name in (PROPOSALS, REFERRALS)},
+        ),
+        "validate": (lambda: validate(config, store, write_back=False, today=TODAY), lambda report: report.counts),
     }
     if with_peer:
         from frictionless import Package
 
         package = Package(json.loads((folder / "datapackage.json").read_text(encoding="utf-8")), basepath=str(folder))
-        jobs["peer"] = package.validate
+        jobs["peer"] = (package.validate, lambda report: len(report.flatten(["type"])))
     got = timed_in_turn(jobs, repeat)
     out["floor_serial"], out["cells"] = got["floor"]
     out["floor_overlap"] = got["floor_overlap"][0]
     out["floor"] = min(out["floor_serial"], out["floor_overlap"])
-    out["read"], tables = got["read"]
-    out["rows"] = {PROPOSALS: len(tables[SheetRef(PROPOSALS)].rows), REFERRALS: len(tables[SheetRef(REFERRALS)].rows)}
-    del tables, got["read"]
-    out["validate"], report = got["validate"]
-    out["counts"] = report.counts
+    out["read"], out["rows"] = got["read"]
+    out["validate"], out["counts"] = got["validate"]
     if with_peer:
-        out["peer"], peer_report = got["peer"]
-        out["peer_errors"] = len(peer_report.flatten(["type"]))
+        out["peer"], out["peer_errors"] = got["peer"]
     validate(config, store, write_back=True, today=TODAY)  # writes 検証結果 and the marks once
     saves = store.saves
     out["steady"], again = timed(lambda: validate(config, store, write_back=True, today=TODAY), repeat, "steady")

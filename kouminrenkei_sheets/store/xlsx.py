@@ -18,7 +18,7 @@ import threading
 import time
 import weakref
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -444,13 +444,13 @@ class XlsxStore(Store):
             raise StoreError(f"{path} は Excel ブック（.xlsx）として読めません。") from None
 
     def read(self, refs: Sequence[SheetRef]) -> dict[SheetRef, Table | None]:
-        with self.read_ahead(refs) as reading:
+        with _Pipeline(self, refs, threaded=False) as reading:
             return {ref: reading.get(ref) for ref in refs}
 
     def read_ahead(self, refs: Sequence[SheetRef]) -> Reading:
         """calamine parses the books' tabs in turn on a thread of its own (its compiled parse lets go of
         the interpreter), while the caller turns the tabs parsed so far into tables and checks them."""
-        return _Pipeline(self, refs)
+        return _Pipeline(self, refs, threaded=True)
 
     def _opened(self, ref: SheetRef, version: tuple[int, int] | None, table: Table | None) -> None:
         """Remember a tab as read (with the file's version then), for a write that follows."""
@@ -885,6 +885,9 @@ class _Parsed:
         return table
 
 
+_END = object()  # (the end of the steps)
+
+
 class _Fallback:
     """calamine could not read this book: openpyxl reads what is left of it."""
 
@@ -893,11 +896,15 @@ _FALLBACK = _Fallback()
 
 
 class _Pipeline(Reading):
-    """Tabs read in turn: a thread parses them with calamine (its compiled parse lets go of the
-    interpreter, so it runs beside the caller), book by book, in the order asked; :meth:`get` makes
-    the parsed tab a table on the caller's thread. A book calamine rejects is read with openpyxl."""
+    """Tabs read in turn, book by book, in the order asked; :meth:`get` makes a parsed tab a table on
+    the caller's thread, and a book calamine rejects is read with openpyxl.
 
-    def __init__(self, store: XlsxStore, refs: Sequence[SheetRef]) -> None:
+    ``threaded``: a thread of its own parses the tabs with calamine (whose compiled parse lets go of the
+    interpreter, so it runs beside the caller checking the tabs it has). Without it, :meth:`get` parses
+    what it needs as it is asked: one parsed tab in memory at a time, as a read that only converts
+    gains little from the thread and would keep the thread's allocations (a malloc arena of its own)."""
+
+    def __init__(self, store: XlsxStore, refs: Sequence[SheetRef], *, threaded: bool) -> None:
         super().__init__(refs, {}, {})
         self._store = store
         self._refs = list(self.asked)
@@ -906,43 +913,53 @@ class _Pipeline(Reading):
         self._versions: dict[str | None, tuple[int, int] | None] = {}
         self._stop = threading.Event()
         self._zip: tuple[str | None, zipfile.ZipFile] | None = None
-        self._thread = threading.Thread(target=self._parse_all, name="kouminrenkei-read", daemon=True)
-        self._thread.start()
+        self._steps = self._parse_all()
+        self._thread: threading.Thread | None = None
+        if threaded:
+            self._thread = threading.Thread(target=self._run_steps, name="kouminrenkei-read", daemon=True)
+            self._thread.start()
 
-    # -- on the reading thread
-    def _parse_all(self) -> None:
+    # -- parsing, one step per tab (on the reading thread, or in get)
+    def _run_steps(self) -> None:
+        for _ in self._steps:
+            pass
+
+    def _parse_all(self) -> Generator[None, None, None]:
         for book in dict.fromkeys(r.book for r in self._refs):
             wanted = [r for r in self._refs if r.book == book]
             try:
-                self._parse_book(book, wanted)
-            except BaseException as e:  # (handed to whoever asks for these tabs)
+                yield from self._parse_book(book, wanted)
+            except Exception as e:  # (handed to whoever asks for these tabs)
                 error = e if isinstance(e, StoreError) else StoreError(f"{self._store.path(book)} を読めません: {e}")
                 for ref in wanted:
                     if not self._parsed[ref].done():
                         self._parsed[ref].set_exception(error)
             if self._stop.is_set():
-                break
+                return
 
-    def _parse_book(self, book: str | None, wanted: list[SheetRef]) -> None:
+    def _parse_book(self, book: str | None, wanted: list[SheetRef]) -> Generator[None, None, None]:
         path = self._store.path(book)
         if not path.is_file():
             raise self._store._missing(book)
         self._versions[book] = _stat(path)
-        pending = iter(wanted)
         try:
             workbook = CalamineWorkbook.from_path(str(path))
             try:
                 visible = {m.name: str(m.visible).endswith("Visible") for m in workbook.sheets_metadata}
                 with zipfile.ZipFile(path) as archive:
                     parts = sheet_parts(archive)
-                for ref in pending:
+                for ref in wanted:
                     if self._stop.is_set():
                         raise StoreError("読み込みを中断しました。")
                     if ref.sheet not in visible:
                         self._parsed[ref].set_result(None)
                         continue
-                    sheet = workbook.get_sheet_by_name(ref.sheet)
-                    self._parsed[ref].set_result(_Parsed(sheet, parts.get(ref.sheet), hidden=not visible[ref.sheet]))
+                    parsed = _Parsed(
+                        workbook.get_sheet_by_name(ref.sheet), parts.get(ref.sheet), not visible[ref.sheet]
+                    )
+                    self._parsed[ref].set_result(parsed)
+                    del parsed  # (not kept here while the tab is converted and the next parsed)
+                    yield
             finally:
                 workbook.close()
         except PermissionError:
@@ -958,7 +975,11 @@ class _Pipeline(Reading):
     def get(self, ref: SheetRef) -> Table | None:
         if ref in self._done:
             return self._done[ref]
-        parsed = self._parsed[ref].result()
+        future = self._parsed[ref]
+        if self._thread is None:
+            while not future.done() and next(self._steps, _END) is not _END:
+                pass
+        parsed = future.result()
         if isinstance(parsed, _Parsed):
             try:
                 table = parsed.table(ref, self._archive(ref.book))
@@ -989,7 +1010,9 @@ class _Pipeline(Reading):
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
+        self._steps.close()
         if self._zip is not None:
             self._zip[1].close()
             self._zip = None
