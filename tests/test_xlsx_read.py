@@ -213,6 +213,10 @@ def test_a_book_calamine_rejects_midway_is_read_with_openpyxl(tmp_path: Any, mon
     )
     assert {r: _shown(t) for r, t in store.read(refs).items()} == expected
     assert fell_back == [(None, [refs[1]])]
+    fell_back.clear()
+    with store.read_ahead(refs) as reading:  # (the same with calamine on a thread of its own)
+        assert {r: _shown(reading.get(r)) for r in refs} == expected
+    assert fell_back == [(None, [refs[1]])]
 
 
 def test_a_missing_or_broken_book_is_its_own_tabs_error(tmp_path: Any) -> None:
