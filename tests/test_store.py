@@ -138,6 +138,33 @@ def test_reading_ahead_is_reading_and_a_missing_book_only_fails_its_own_tabs(sto
     assert table is not None and [r.values for r in table.rows] == [r.values for r in got.rows]
 
 
+def test_reading_ahead_by_default_is_one_read_of_every_book_then_one_per_book_on_an_error() -> None:
+    """A backend that reads books side by side (Sheets) keeps doing so through read_ahead: one read for
+    all; only when some book fails is each read alone, to tell which."""
+    calls: list[list[SheetRef]] = []
+
+    class Counted(MemoryStore):
+        def read(self, refs: Any) -> Any:
+            calls.append(list(refs))
+            return super().read(refs)
+
+    store = Counted()
+    store.create_book(None, REGISTER_SHEETS)
+    books = [SheetRef("照会回答", f"departments/{n}.xlsx") for n in ("a", "b")]
+    for ref in books:
+        store.create_book(ref.book, [department_sheet_named("照会回答")])
+    with store.read_ahead([P, *books]) as reading:
+        assert all(reading.get(r) is not None for r in (P, *books))
+    assert calls == [[P, *books]]
+    calls.clear()
+    gone = SheetRef("照会回答", "departments/ない課.xlsx")
+    with store.read_ahead([P, gone, *books]) as reading:
+        with pytest.raises(StoreError, match="見つかりません"):
+            reading.get(gone)
+        assert all(reading.get(r) is not None for r in (P, *books))
+    assert calls == [[P, gone, *books], [P], [gone], [books[0]], [books[1]]]
+
+
 def test_lock_is_kept_when_taken_again_inside_itself(store: Store) -> None:
     with store.lock(ttl_seconds=60), store.lock(ttl_seconds=60):  # run → sync: the same holder
         pass

@@ -830,8 +830,13 @@ class Store(ABC):
 
     def read_ahead(self, refs: Sequence[SheetRef]) -> Reading:
         """Start reading these tabs; take each with :meth:`Reading.get` when it is needed. This
-        default reads them all now, one :meth:`read` per book (so a broken book is that book's error
-        only); a backend that can read while its caller works overrides it."""
+        default reads them all now in one :meth:`read` (which may read books side by side), and if a
+        book cannot be read, one read per book, so that a broken book is that book's error only; a
+        backend that can read while its caller works overrides it."""
+        try:
+            return Reading(refs, self.read(refs), {})
+        except StoreError:
+            pass
         tables: dict[SheetRef, Table | None] = {}
         errors: dict[str | None, StoreError] = {}
         for book in dict.fromkeys(r.book for r in refs):
