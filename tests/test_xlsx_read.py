@@ -198,6 +198,10 @@ def test_a_book_calamine_rejects_midway_is_read_with_openpyxl(tmp_path: Any, mon
         def from_path(cls, path: str) -> Any:
             return cls(real.from_path(path))
 
+        @classmethod
+        def from_filelike(cls, f: Any) -> Any:
+            return cls(real.from_filelike(f))
+
         def get_sheet_by_name(self, name: str) -> Any:
             if name == "照会":
                 raise ValueError("calamine: unsupported cell")
@@ -238,3 +242,27 @@ def test_a_missing_or_broken_book_is_its_own_tabs_error(tmp_path: Any) -> None:
         assert len(reading.get(refs[0]).rows) == 3  # type: ignore[union-attr]
     with pytest.raises(StoreError, match=r"dept\.xlsx"):
         store.read(refs)
+
+
+def test_a_book_saved_anew_while_its_tabs_are_read_is_read_as_one_version(tmp_path: Any) -> None:
+    """Someone saves the register (Excel writes a new file and renames it over the old one) after the
+    first tab was taken: the other tabs of that reading are still the version the first came from, and
+    the version the store remembers is that one (so a write that follows resolves against the new file)."""
+    import os
+
+    from openpyxl import load_workbook
+
+    store, refs = _two_books(tmp_path)
+    register = tmp_path / "register.xlsx"
+    with store.read_ahead(refs[:2]) as reading:
+        first = reading.get(refs[0])
+        wb = load_workbook(register)
+        wb["照会"]["B2"] = "連携不可"
+        wb["提案"].append(["R7-0009", "あとから"])
+        wb.save(tmp_path / "saved.xlsx")
+        os.replace(tmp_path / "saved.xlsx", register)
+        second = reading.get(refs[1])
+    assert first is not None and [r.get("提案ID") for r in first.rows] == ["R7-0001", "R7-0002", "R7-0003"]
+    assert second is not None and [r.get("回答") for r in second.rows] == ["連携可"]
+    assert store._read_tabs[(None, "照会")][0] != (register.stat().st_mtime_ns, register.stat().st_size)
+    assert [r.get("回答") for r in store.read([refs[1]])[refs[1]].rows] == ["連携不可"]  # type: ignore[union-attr]

@@ -9,6 +9,7 @@ replaced atomically (temp file + rename).
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import posixpath
@@ -870,12 +871,14 @@ class _Parsed:
     """A tab calamine has parsed, waiting to be made a table (with what its XML says beside)."""
 
     sheet: Any  # python_calamine.CalamineSheet
+    archive: zipfile.ZipFile  # the book as calamine read it (the same bytes)
     part: str | None  # its worksheet part in the zip
     hidden: bool
 
-    def table(self, ref: SheetRef, archive: zipfile.ZipFile) -> Table:
+    def table(self, ref: SheetRef) -> Table:
         raw = self.sheet.to_python(skip_empty_area=False)
         self.sheet = None
+        archive = self.archive
         if self.part:  # (an Unknown is text, which the conversion passes as it is)
             _overlay_unknown(raw, unknown_cells(archive.read(self.part)))
         # calamine's text is Rust strings, which cannot hold a lone surrogate: none to look for
@@ -912,7 +915,6 @@ class _Pipeline(Reading):
         self._done: dict[SheetRef, Table | None] = {}
         self._versions: dict[str | None, tuple[int, int] | None] = {}
         self._stop = threading.Event()
-        self._zip: tuple[str | None, zipfile.ZipFile] | None = None
         self._steps = self._parse_all()
         self._thread: threading.Thread | None = None
         if threaded:
@@ -941,13 +943,18 @@ class _Pipeline(Reading):
         path = self._store.path(book)
         if not path.is_file():
             raise self._store._missing(book)
-        self._versions[book] = _stat(path)
         try:
-            workbook = CalamineWorkbook.from_path(str(path))
+            # The file read once: calamine and the zip (error cells, notes) see the same version of it,
+            # even if someone saves the book while its tabs are read.
+            with path.open("rb") as f:
+                st = os.fstat(f.fileno())
+                data = f.read()
+            self._versions[book] = (st.st_mtime_ns, st.st_size)
+            workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
             try:
                 visible = {m.name: str(m.visible).endswith("Visible") for m in workbook.sheets_metadata}
-                with zipfile.ZipFile(path) as archive:
-                    parts = sheet_parts(archive)
+                archive = zipfile.ZipFile(io.BytesIO(data))
+                parts = sheet_parts(archive)
                 for ref in wanted:
                     if self._stop.is_set():
                         raise StoreError("読み込みを中断しました。")
@@ -955,7 +962,7 @@ class _Pipeline(Reading):
                         self._parsed[ref].set_result(None)
                         continue
                     parsed = _Parsed(
-                        workbook.get_sheet_by_name(ref.sheet), parts.get(ref.sheet), not visible[ref.sheet]
+                        workbook.get_sheet_by_name(ref.sheet), archive, parts.get(ref.sheet), not visible[ref.sheet]
                     )
                     self._parsed[ref].set_result(parsed)
                     del parsed  # (not kept here while the tab is converted and the next parsed)
@@ -982,7 +989,7 @@ class _Pipeline(Reading):
         parsed = future.result()
         if isinstance(parsed, _Parsed):
             try:
-                table = parsed.table(ref, self._archive(ref.book))
+                table = parsed.table(ref)
             except Exception:  # (a cell calamine gives in a shape the conversion does not know)
                 parsed = _FALLBACK
             else:
@@ -1000,19 +1007,8 @@ class _Pipeline(Reading):
             self._done[ref] = table
             self._store._opened(ref, self._versions.get(ref.book), table)
 
-    def _archive(self, book: str | None) -> zipfile.ZipFile:
-        """The book's zip, opened on this thread (for what calamine does not say: error cells, notes)."""
-        if self._zip is None or self._zip[0] != book:
-            if self._zip is not None:
-                self._zip[1].close()
-            self._zip = (book, zipfile.ZipFile(self._store.path(book)))
-        return self._zip[1]
-
     def close(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
         self._steps.close()
-        if self._zip is not None:
-            self._zip[1].close()
-            self._zip = None
