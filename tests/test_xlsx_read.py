@@ -266,3 +266,40 @@ def test_a_book_saved_anew_while_its_tabs_are_read_is_read_as_one_version(tmp_pa
     assert second is not None and [r.get("回答") for r in second.rows] == ["連携可"]
     assert store._read_tabs[(None, "照会")][0] != (register.stat().st_mtime_ns, register.stat().st_size)
     assert [r.get("回答") for r in store.read([refs[1]])[refs[1]].rows] == ["連携不可"]  # type: ignore[union-attr]
+
+
+def test_what_the_xml_says_is_the_same_read_ahead_or_not(tmp_path: Any) -> None:
+    """Error cells, formulas without a stored result and the tool's notes come from the worksheet's XML,
+    which read_ahead looks at while it waits for calamine: the tables are those a plain read makes."""
+    from openpyxl import Workbook
+    from openpyxl.comments import Comment
+
+    from kouminrenkei_sheets.store.base import TOOL_AUTHOR, SheetRef
+    from kouminrenkei_sheets.store.xlsx import XlsxStore
+    from kouminrenkei_sheets.values import Unknown
+
+    wb = Workbook()
+    for n, name in enumerate(("提案", "照会", "観光課")):
+        ws = wb.active if n == 0 else wb.create_sheet(name)
+        ws.title = name
+        ws.append(["ID", "件数", "備考"])
+        for i in range(1, 30):
+            ws.append([f"R7-{i:04d}", i, f"{name}{i}"])
+        ws["B3"] = "=1+1"  # (openpyxl stores no result: unknown)
+        ws["C4"] = "#N/A"  # (an error cell: openpyxl writes it as one)
+        ws["A6"].comment = Comment("【エラー】確かめてください", TOOL_AUTHOR)
+    path = tmp_path / "register.xlsx"
+    wb.save(path)
+    store = XlsxStore(path, base_dir=tmp_path)
+    refs = [SheetRef("提案"), SheetRef("照会"), SheetRef("観光課")]
+
+    def shown(t: Any) -> Any:
+        return ([(r.number, r.values) for r in t.rows], t.marks)
+
+    plain = {r: shown(t) for r, t in store.read(refs).items()}
+    with store.read_ahead(refs) as reading:
+        ahead = {r: shown(reading.get(r)) for r in reversed(refs)}
+    assert ahead == plain
+    rows, marks = plain[refs[2]]
+    assert isinstance(rows[1][1]["件数"], Unknown) and isinstance(rows[2][1]["備考"], Unknown)
+    assert marks == {(6, "ID"): "【エラー】確かめてください"}

@@ -875,17 +875,28 @@ class _Parsed:
     part: str | None  # its worksheet part in the zip
     hidden: bool
 
-    def table(self, ref: SheetRef) -> Table:
+    def table(self, ref: SheetRef, said: _Said | None) -> Table:
+        """The tab as a table; ``said``: what its XML says, if already looked at (see _Pipeline.get)."""
         raw = self.sheet.to_python(skip_empty_area=False)
         self.sheet = None
-        archive = self.archive
-        if self.part:  # (an Unknown is text, which the conversion passes as it is)
-            _overlay_unknown(raw, unknown_cells(archive.read(self.part)))
+        unknown, marks = said if said is not None else _xml_says(self.archive, self.part)
+        if unknown:  # (an Unknown is text, which the conversion passes as it is)
+            _overlay_unknown(raw, unknown)
         # calamine's text is Rust strings, which cannot hold a lone surrogate: none to look for
         table = table_from_grid(ref, _calamine_rows(raw), hidden=self.hidden, no_surrogates=True)
-        if self.part:
-            _attach_marks(table, _read_marks(archive, self.part))
+        _attach_marks(table, marks)
         return table
+
+
+# What a worksheet's XML says that calamine does not: its error cells and formulas without a result,
+# and the tool's notes.
+_Said = tuple[dict[tuple[int, int], Any], dict[tuple[int, int], str]]
+
+
+def _xml_says(archive: zipfile.ZipFile, part: str | None) -> _Said:
+    if not part:
+        return {}, {}
+    return unknown_cells(archive.read(part)), _read_marks(archive, part)
 
 
 _END = object()  # (the end of the steps)
@@ -915,6 +926,9 @@ class _Pipeline(Reading):
         self._done: dict[SheetRef, Table | None] = {}
         self._versions: dict[str | None, tuple[int, int] | None] = {}
         self._stop = threading.Event()
+        self._zips: dict[str | None, tuple[zipfile.ZipFile, dict[str, str]]] = {}  # book -> its zip and parts
+        self._said: dict[SheetRef, _Said] = {}
+        self._ahead = 0  # how far _look_ahead has gone in the tabs asked
         self._steps = self._parse_all()
         self._thread: threading.Thread | None = None
         if threaded:
@@ -955,6 +969,7 @@ class _Pipeline(Reading):
                 visible = {m.name: str(m.visible).endswith("Visible") for m in workbook.sheets_metadata}
                 archive = zipfile.ZipFile(io.BytesIO(data))
                 parts = sheet_parts(archive)
+                self._zips[book] = (archive, parts)  # (from here on the caller's only: see _look_ahead)
                 for ref in wanted:
                     if self._stop.is_set():
                         raise StoreError("読み込みを中断しました。")
@@ -986,10 +1001,13 @@ class _Pipeline(Reading):
         if self._thread is None:
             while not future.done() and next(self._steps, _END) is not _END:
                 pass
+        else:
+            while not future.done() and self._look_ahead():
+                pass
         parsed = future.result()
         if isinstance(parsed, _Parsed):
             try:
-                table = parsed.table(ref)
+                table = parsed.table(ref, self._said.pop(ref, None))
             except Exception:  # (a cell calamine gives in a shape the conversion does not know)
                 parsed = _FALLBACK
             else:
@@ -1001,6 +1019,23 @@ class _Pipeline(Reading):
             return self._done[ref]
         self._done[ref] = None
         return None
+
+    def _look_ahead(self) -> bool:
+        """While the caller would wait for calamine, it reads what the XML of the next tabs says (the
+        zip's part inflated and searched: work the parse leaves to this thread in any case). False when
+        there is no such tab yet."""
+        while self._ahead < len(self._refs):
+            ref = self._refs[self._ahead]
+            opened = self._zips.get(ref.book)
+            if opened is None:
+                return False  # (its book is not open yet: the ones after it neither)
+            self._ahead += 1
+            if ref in self._done or ref.sheet not in opened[1]:
+                continue
+            with contextlib.suppress(Exception):  # (said again, and dealt with, when the tab is made a table)
+                self._said[ref] = _xml_says(opened[0], opened[1][ref.sheet])
+            return True
+        return False
 
     def _keep(self, tables: Mapping[SheetRef, Table | None]) -> None:
         for ref, table in tables.items():
