@@ -869,10 +869,13 @@ def _check_duplicates(check: _Check) -> None:
     if not (check.has(P_PROPOSER) and check.has(P_TITLE)):
         return
     buckets: dict[str, list[tuple[str, Row]]] = {}
-    for row in check.rows:
-        who, title = row.values.get(P_PROPOSER), row.values.get(P_TITLE)
+    proposers: dict[tuple[type, Any], str] = {}  # (a partner's name on each of its proposals: keyed once)
+    for row, who, title in zip(check.rows, check.column(P_PROPOSER), check.column(P_TITLE), strict=True):
         if not is_blank(who) and not is_blank(title):
-            buckets.setdefault(_proposer_key(who), []).append((_title_key(title), row))
+            key = proposers.get((who.__class__, who))
+            if key is None:
+                key = proposers[who.__class__, who] = _proposer_key(who)
+            buckets.setdefault(key, []).append((_title_key(title), row))
     for items in buckets.values():
         if len(items) < 2:
             continue
@@ -1243,9 +1246,9 @@ def _check_department(run: _Run, department: Department, table: Table | None, la
     run.future(check, parsed, {r.number: r for r in check.rows})
     for column in DEPARTMENT_SHEET.columns:  # the desk's text, shown cut by sync: said in the cell's note
         if column.owner is Owner.DESK and column.type is ValueType.TEXT and check.has(column.name):
-            filled = [(r, v) for r in check.rows if (v := r.values.get(column.name)).__class__ is str]
-            if any(CUT_SAID in v for _, v in filled):
-                _add_cuts(check, column.name, filled)
+            cells = check.column(column.name)
+            if CUT_SAID in "\n".join(v for v in cells if v.__class__ is str):  # (one search, then row by row)
+                _add_cuts(check, column.name, list(zip(check.rows, cells, strict=True)))
 
 
 def _add_cuts(check: _Check, name: str, filled: Sequence[tuple[Row, Any]]) -> None:

@@ -813,6 +813,20 @@ def test_department_books(make_store: MakeStore) -> None:
     }
 
 
+def test_desk_text_shown_cut_on_a_department_sheet_is_said_in_its_note(make_store: MakeStore) -> None:
+    """sync copies the desk's long 概要 onto the department's sheet cut to fit: that cell (and only it)
+    gets an info finding saying so; the same text uncut says nothing."""
+    from kouminrenkei_sheets.values import cut_to_fit
+
+    grids = valid_grids()
+    set_cell(grids, "観光戦略課", 2, "概要", cut_to_fit("あ" * 40_000, 32_767, kept="台帳"))
+    report = run(make_store, grids)
+    assert where(report, "text.shown_cut") == [("観光戦略課", 2, "概要")]
+    assert [f.severity for f in report.findings if f.code == "text.shown_cut"] == ["info"]
+    set_cell(grids, "観光戦略課", 2, "概要", "あ" * 100)
+    assert where(run(make_store, grids), "text.shown_cut") == []
+
+
 def test_missing_answer_column_in_a_department_sheet_is_an_error(make_store: MakeStore) -> None:
     grids = valid_grids()
     g = grids[SheetRef("観光戦略課")]
