@@ -291,25 +291,14 @@ TARGET_LINEAR = 1.25  # time per referral at the largest size / at the target si
 CPU: dict[str, float] = {}  # the median CPU time of each measurement, beside its wall time
 
 
-def timed(func: Callable[[], Any], repeat: int, name: str = "") -> tuple[float, Any]:
-    """The median wall time of ``repeat`` runs, and the last result (the median CPU time to ``CPU[name]``:
-    on a machine shared with other work it shows what the wall time hides)."""
-    times, cpu, result = [], [], None
-    for _ in range(max(1, repeat)):
-        t0, c0 = time.perf_counter(), time.process_time()
-        result = func()
-        times.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    CPU[name] = statistics.median(cpu)
-    return statistics.median(times), result
-
-
 def timed_in_turn(
     jobs: dict[str, tuple[Callable[[], Any], Callable[[Any], Any]]], repeat: int
 ) -> dict[str, tuple[float, Any]]:
-    """:func:`timed` for several jobs, taking turns (floor, read, validate, floor, read …): a machine whose
-    speed drifts while the benchmark runs (shared, throttled) slows the floor and the job alike. Each job
-    is ``(run, summary)``: only the summary of its result is kept, so no job runs beside another's tables."""
+    """The median wall time of ``repeat`` runs of each job (the median CPU time to ``CPU[name]``: on a
+    machine shared with other work it shows what the wall time hides), the jobs taking turns (floor,
+    read, validate, floor, read …): a machine whose speed drifts while the benchmark runs (shared,
+    throttled) slows the floor and the job alike. Each job is ``(run, summary)``: only the summary of
+    its last result is kept, so no job runs beside another's tables."""
     times: dict[str, list[float]] = {name: [] for name in jobs}
     cpu: dict[str, list[float]] = {name: [] for name in jobs}
     summaries: dict[str, Any] = {}
@@ -424,8 +413,9 @@ def measure(folder: Path, repeat: int, with_peer: bool) -> dict[str, Any]:
         out["peer"], out["peer_errors"] = got["peer"]
     validate(config, store, write_back=True, today=TODAY)  # writes 検証結果 and the marks once
     saves = store.saves
-    out["steady"], again = timed(lambda: validate(config, store, write_back=True, today=TODAY), repeat, "steady")
-    out["steady_wrote"] = store.saves != saves or bool(again.written)
+    steady = (lambda: validate(config, store, write_back=True, today=TODAY), lambda report: bool(report.written))
+    out["steady"], wrote = timed_in_turn({"steady": steady}, repeat)["steady"]
+    out["steady_wrote"] = store.saves != saves or wrote
     out["cpu"] = dict(CPU)
     out["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out

@@ -502,7 +502,7 @@ class XlsxStore(Store):
             with zipfile.ZipFile(path) as archive:
                 return list(sheet_parts(archive))
         except PermissionError:
-            raise StoreError(f"{path} を開けません（他のプログラムが使用中か、権限がありません）。") from None
+            raise self._unreadable(path) from None
         except (zipfile.BadZipFile, KeyError, ValueError, OSError, ElementTree.ParseError):
             pass  # (a book laid out another way, or not a book: openpyxl says which)
         wb = self._open_read(book)
@@ -578,7 +578,7 @@ class XlsxStore(Store):
         except Unsupported:
             return None
         except PermissionError:
-            raise StoreError(f"{path} を開けません（他のプログラムが使用中か、権限がありません）。") from None
+            raise self._unreadable(path) from None
         except (zipfile.BadZipFile, KeyError, ValueError, ElementTree.ParseError, UnicodeDecodeError):
             return None  # openpyxl tells what it cannot read
 
