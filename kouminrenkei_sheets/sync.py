@@ -6,10 +6,11 @@ planned in memory, then written as one batch per workbook, register first (see :
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
@@ -398,6 +399,9 @@ class _DepartmentPlan:
     in_flight: dict[str, tuple[str, dict[str, CellValue]]] = field(default_factory=dict)  # key -> (状態, before)
     create_book: bool = False
     unknown_keys: bool = False  # a 照会ID cell of the sheet cannot be read: no missing row is restored
+    # after this run the sheet holds exactly ``merged`` (cell for cell, by value and type): what the
+    # _sync tab will hold stands for the sheet until someone saves the book (see _as_last_synced)
+    exact: bool = True
 
 
 class _Planner:
@@ -599,10 +603,13 @@ def sync(
 # sync wrote is not vouched for (Drive cannot tell our write from a person's just after it) and is
 # read once more next time, which then records it. The next
 # sync looks at the versions first: all the same → nothing can have changed, and it reports what
-# the last one found without reading anything. The record is dropped before a sync writes, so a run
-# that stops half way never leaves one behind.
+# the last one found without reading anything. Some changed → those are read, and a department book
+# whose version is still the one vouched for is not: its sheet holds what the _sync tab says of it,
+# which the record vouches for with a digest (see _as_last_synced). A book not vouched for (the
+# register too, on Sheets, after the sync wrote it) is kept as unknown, so only it is read again.
+# The record is dropped before a sync writes, so a run that stops half way never leaves one behind.
 RECORD = "sync-versions"
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2
 MISSING = "-"  # the version of a book that does not exist (yet)
 
 
@@ -638,7 +645,7 @@ class _Seen:
         if store.versions_from_reads:  # the register's version costs a read: only when it can decide
             seen.observe(others)
             kept = dict((record or {}).get("versions", []))
-            if record is not None and all(seen.versions.get(b) == kept.get(b) for b in others):
+            if kept.get(None) is not None and all(seen.versions.get(b) == kept.get(b) for b in others):
                 seen.observe([None])
             return seen
         seen.observe([None, *others])
@@ -657,6 +664,19 @@ class _Seen:
             got = self.store.book_versions(todo, tabs=self.tabs)
             self.versions.update({b: got.get(b) or MISSING for b in todo})
 
+    def unchanged(self, book: str) -> bool:
+        """Whether a department book is as the last full sync left it: its version then was vouched
+        for (observed before a read, or left by our own save) and is the version now."""
+        if self.record is None:
+            return False
+        kept = dict(self.record.get("versions", []))
+        version = kept.get(book)
+        return version is not None and version != MISSING and self.versions.get(book) == version
+
+    def state_digest(self, ref: SheetRef) -> str | None:
+        """The digest of what the last sync left on this department sheet (see :func:`_state_digest`)."""
+        return dict((self.record or {}).get("sheets", [])).get(str(ref))
+
     def quiet_result(self) -> SyncResult | None:
         record = self.record
         if record is None:
@@ -671,8 +691,9 @@ class _Seen:
         result.added_rows = [RowNote(**r) for r in record.get("added_rows", [])]
         return result
 
-    def keep(self, result: SyncResult, targets: Sequence[Department]) -> None:
-        """Record the versions after a full sync whose writes all went through (else no record)."""
+    def keep(self, result: SyncResult, targets: Sequence[Department], sheets: Mapping[str, str]) -> None:
+        """Record the versions after a full sync whose writes all went through (else no record), and
+        the digest of each department sheet the run left holding exactly what the _sync tab says."""
         if result.write_conflicts or result.skipped_busy or result.deferred or result.register_busy:
             return
         if result.unknown_cells:
@@ -694,9 +715,8 @@ class _Seen:
         if tabs != self.tabs and not register_written and self.store.versions_from_reads:
             return  # the register's version was taken over other tabs: look again next time
         for book in books:
+            # (a register not vouched for: the next run reads it, but not the books vouched for here)
             token = ours.get(book) if self.store.display_name(book) in written else self.versions.get(book)
-            if token is None and book is None:
-                return
             versions.append((book, token))
         self.store.save_record(
             RECORD,
@@ -705,6 +725,7 @@ class _Seen:
                 "config": self.config.digest,
                 "tabs": tabs,
                 "versions": versions,
+                "sheets": sorted(sheets.items()),
                 "departments": list(result.departments),
                 "problems": list(result.problems),
                 "failure_candidates": list(result.failure_candidates),
@@ -752,7 +773,8 @@ def _sync(
     if seen is not None:  # versions of the department books before they are read
         seen.read()
         seen.observe([d.ref.book for d in targets if d.ref.book is not None])
-    plans = _department_plans(store, targets, departments, state, planner)
+    as_left = _as_last_synced(seen, targets, state, recipient, planner) if seen is not None else {}
+    plans = _department_plans(store, targets, departments, state, planner, as_left)
 
     # -- a referral moved to another department: the answers in 照会 were the old department's
     _clear_moved(state, recipient, set(by_name), referrals, working, planner)
@@ -794,6 +816,7 @@ def _sync(
 
     if dry_run:
         return result
+    sheets = _left_exactly(plans, result) if seen is not None else {}
     # what only planning needed goes before the writes (the largest allocations of a run come with
     # the register's rewrite): the merge's working copies; the tables stay, the writes resolve on them
     del referrals, working, proposals, state, edits
@@ -803,7 +826,7 @@ def _sync(
         plan.in_flight.clear()
     _write(store, planner, plans, register, outside)
     if seen is not None:
-        seen.keep(result, targets)
+        seen.keep(result, targets, sheets)
     return result
 
 
@@ -831,11 +854,13 @@ def _department_plans(
     departments: Mapping[str, Department],
     state: _State,
     planner: _Planner,
+    as_left: Mapping[SheetRef, Table],
 ) -> list[_DepartmentPlan]:
     """Each department sheet read (in one go) and matched with the last sync's state, row by row;
-    a tab renamed by a person, or a sheet whose structure is not the schema's, gets no plan (said)."""
-    refs = [d.ref for d in targets if d.ref.book is None or store.book_exists(d.ref.book)]
-    dep_tables = store.read(refs) if refs else {}
+    a tab renamed by a person, or a sheet whose structure is not the schema's, gets no plan (said).
+    A sheet in ``as_left`` is not read: nobody saved its book since the last sync left it so."""
+    refs = [d.ref for d in targets if d.ref not in as_left and (d.ref.book is None or store.book_exists(d.ref.book))]
+    dep_tables: dict[SheetRef, Table | None] = {**as_left, **(store.read(refs) if refs else {})}
     plans: list[_DepartmentPlan] = []
     for d in targets:
         table = dep_tables.get(d.ref)
@@ -859,6 +884,91 @@ def _department_plans(
             _resolve(slot)
         plans.append(plan)
     return plans
+
+
+def _as_last_synced(
+    seen: _Seen,
+    targets: Sequence[Department],
+    state: _State,
+    recipient: Mapping[str, str],
+    planner: _Planner,
+) -> dict[SheetRef, Table]:
+    """The department sheets whose book nobody saved since the last full sync left them holding
+    exactly what the _sync tab says, as tables made from that tab: such a book is not read.
+
+    Three things must hold: the book's version is the one the last sync vouched for; the sheet's rows
+    in _sync are still what that sync wrote (their digest, kept in its record: a register restored from
+    a backup or an edited hidden tab fails it); and the merge needs nothing from the sheet that _sync
+    does not hold (no row to take out, whose row number the report names; nothing the tool cannot
+    know). Anything else: the book is read, as always."""
+    if seen.record is None or planner.ids_unknown:
+        return {}
+    rows: dict[str, list[tuple[str, Mapping[str, CellValue]]]] = {}
+    for (dname, key), srow in state.rows.items():
+        rows.setdefault(dname, []).append((key, srow.values))
+    headers = [c.name for c in _COLUMNS]
+    out: dict[SheetRef, Table] = {}
+    for d in targets:
+        book = d.ref.book
+        if book is None or not seen.unchanged(book):
+            continue
+        dname = normalize_text(d.name)
+        held = rows.get(dname, [])
+        if any(recipient.get(key) != dname or key in planner.frozen for key, _ in held):
+            continue
+        digest = seen.state_digest(d.ref)
+        if digest is None or _state_digest(d.ref, held) != digest:
+            continue
+        table = Table(d.ref, list(headers))
+        for number, (_key, values) in enumerate(held, start=2):
+            table.rows.append(Row(number, {_hk(c.name): values.get(c.name) for c in _COLUMNS}))
+        out[d.ref] = table
+    return out
+
+
+def _left_exactly(plans: Sequence[_DepartmentPlan], result: SyncResult) -> dict[str, str]:
+    """The digest of each department sheet (in its own book) this run leaves holding exactly the rows
+    the _sync tab will hold: no row it reports (added by the department, repeated, without an ID),
+    no cell that keeps a form of its own, nothing unknown."""
+    noted = {n.department for n in result.added_rows}
+    out: dict[str, str] = {}
+    for plan in plans:
+        d = plan.department
+        if d.ref.book is None or not plan.exact or plan.unknown_keys or d.name in noted:
+            continue
+        if any(slot.repeated for slot in plan.slots.values()):
+            continue
+        digest = _state_digest(d.ref, plan.merged.items())
+        if digest is not None:
+            out[str(d.ref)] = digest
+    return out
+
+
+def _state_digest(ref: SheetRef, rows: Iterable[tuple[str, Mapping[str, CellValue]]]) -> str | None:
+    """A digest of a department sheet's synced rows, the same for the values as the merge leaves them
+    and as the _sync tab gives them back (a date read back as midnight, 5 as 5.0); None when a value
+    cannot be known."""
+    h = hashlib.blake2b(str(ref).encode("utf-8", "surrogatepass"), digest_size=16)
+    for key, values in sorted(rows, key=lambda kv: kv[0]):
+        parts = [key]
+        for c in _COLUMNS:
+            v = _cell(c, values.get(c.name))
+            if isinstance(v, Unknown):
+                return None
+            if is_blank(v):
+                parts.append("")
+            elif isinstance(v, bool):
+                parts.append(f"b{int(v)}")
+            elif isinstance(v, int | float):
+                parts.append(f"n{float(v)!r}")
+            elif isinstance(v, datetime):
+                parts.append("t" + v.replace(tzinfo=None).isoformat())
+            elif isinstance(v, date):
+                parts.append("d" + v.isoformat())
+            else:
+                parts.append("s" + str(v))
+        h.update("\x1f".join(parts).encode("utf-8", "surrogatepass") + b"\x1e")
+    return h.hexdigest()
 
 
 def _register_referrals(
@@ -992,6 +1102,7 @@ def _report_unknown(planner: _Planner, sheet: str, row: Row, key: str, columns: 
 
 def _keep(plan: _DepartmentPlan, slot: _Slot) -> None:
     """Leave a department row as it is; the state of the last sync stays as it was."""
+    plan.exact = False  # (the row is not what the merge decided: the sheet is read next time)
     if slot.state is not None:
         values = slot.state.values
         plan.merged[slot.key] = {c.name: values.get(c.name) for c in _COLUMNS}
@@ -1310,9 +1421,12 @@ def _push(
                 actual = None if c.name in plan.missing_columns else _cell(c, _get(row, c.name))
                 if is_unknown(new) or is_unknown(actual):
                     merged[c.name] = base.get(c.name)  # left alone on both sides, reported when read
+                    plan.exact = False
                     continue
                 dep = _dep_value(plan, slot, c, base.get(c.name) if slot.base is not None else new)
                 if same(c, actual, new) and c.name not in plan.missing_columns:
+                    if actual is not new and (actual != new or type(actual) is not type(new)):
+                        plan.exact = False  # the sheet keeps what was typed (same meaning, other form)
                     continue
                 if c.name in plan.missing_columns and is_blank(new):
                     continue

@@ -225,6 +225,9 @@ def test_a_scheduled_sync_after_a_department_answered(
         "sheets.spreadsheets.batchUpdate": 1,
     }
     assert fake_google.counts(key=key) == {"sheets.values.batchGet": 1}  # the answer pulled: nothing to put back
+    others = {f"departments/課{i:03d}" for i in range(30)} - {"departments/課007"}
+    untouched = [later.resolve_key(b) for b in sorted(others)]
+    assert [fake_google.counts(key=k) for k in untouched] == [{}] * 29  # nobody saved them: not read
 
 
 def test_a_body_over_the_limit_is_cut_log_rows_first_in_their_order() -> None:

@@ -6,21 +6,33 @@ register tabs on Sheets) are compared before the lock; every other run reads as 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from fakes.google_api import FakeGoogle, GSheetsStoreFactory
-from kouminrenkei_sheets.schema import DEPARTMENT_TEMPLATE, DEPARTMENTS, PROPOSALS, REFERRALS, REGISTER_SHEETS
-from kouminrenkei_sheets.store.base import WRITE_LOCK, AppendRows, SheetRef, Store, Table
+from kouminrenkei_sheets.schema import (
+    DEPARTMENT_TEMPLATE,
+    DEPARTMENTS,
+    PROPOSALS,
+    REFERRALS,
+    REGISTER_SHEETS,
+    SYNC_STATE,
+)
+from kouminrenkei_sheets.store.base import WRITE_LOCK, AppendRows, RowKey, SetCell, SheetRef, Store, Table
 from kouminrenkei_sheets.store.gsheets import GSheetsStore
+from kouminrenkei_sheets.store.memory import MemoryStore
+from kouminrenkei_sheets.store.xlsx import XlsxStore
 from kouminrenkei_sheets.sync import sync
 from test_sync import (  # the same desks, on every backend
     BOUSAI,
     KANKO,
     Desk,
+    StoreFactory,
     desk,
+    history_of,
     make_config,
     store_factory,
     synced,
@@ -87,8 +99,6 @@ def test_an_edit_right_after_a_busy_sync_is_seen(synced: Desk) -> None:
 
 def test_an_edit_between_the_read_and_the_write_is_not_taken_for_the_syncs_own(synced: Desk) -> None:
     """A person saves a department book while the sync works on it: the next sync still reads it."""
-    from kouminrenkei_sheets.store.memory import MemoryStore
-
     if not isinstance(synced.store, MemoryStore):
         pytest.skip("the memory store runs a person's edit just before the sync's write")
     settle(synced)
@@ -127,6 +137,114 @@ def test_a_changed_config_is_not_quiet(synced: Desk, tmp_path: Any) -> None:
     assert synced.sync().unchanged
     synced.config.desk.actor = "別の担当"
     assert not synced.sync().unchanged
+
+
+# ---------------------------------------------------------------- a busy run reads what changed
+@pytest.fixture
+def books(store_factory: tuple[str, StoreFactory], tmp_path: Any) -> Desk:
+    """A synced desk whose departments have books of their own (tabs in the register are read with it)."""
+    backend, factory = store_factory
+    config = make_config(tmp_path, backend, "books")
+    d = Desk(config, factory(config))
+    d.seed()
+    d.sync()
+    return d
+
+
+def test_only_the_books_someone_saved_are_read(books: Desk) -> None:
+    settle(books)
+    book = books.ref(BOUSAI).book
+    books.set_dept(BOUSAI, "R7-0001-01", "回答", "連携可")
+    counting = Counting(books.store)
+    result = books.sync()
+    assert sorted(map(str, counting.reads)) == sorted(map(str, [None, book]))
+    assert result.pulled == 1 and books.referral("R7-0001-01")["回答"] == "連携可"
+
+
+def test_a_register_edit_reaches_a_book_that_was_not_read(books: Desk) -> None:
+    """The desk renames a proposal: 観光戦略課's book is written from the _sync tab's picture of it
+    (by key, each cell checked against what the tab says it holds), without being read first."""
+    settle(books)
+    counting = Counting(books.store)
+    books.set_proposal("R7-0002", "件名", "周遊ルート（改）")
+    result = books.sync()
+    assert counting.reads == [None]
+    assert [(c.sheet, c.key, c.column, c.new) for c in result.changes] == [
+        (str(books.ref(KANKO)), "R7-0002-01", "件名", "周遊ルート（改）")
+    ]
+    assert books.dept_rows(KANKO)["R7-0002-01"]["件名"] == "周遊ルート（改）"
+    assert history_of(books, "反映")[-1]["旧値"] == "観光周遊ルートの共同企画"
+    settle(books)
+    assert books.sync().unchanged
+
+
+def test_a_person_who_saved_the_book_meanwhile_makes_it_read(books: Desk) -> None:
+    """A department types into its sheet just after the desk's edit: the book's version moved, so it is
+    read, and both edits arrive."""
+    settle(books)
+    books.set_proposal("R7-0002", "件名", "周遊ルート（改）")
+    books.set_dept(KANKO, "R7-0002-01", "回答", "連携可")
+    counting = Counting(books.store)
+    result = books.sync()
+    assert books.ref(KANKO).book in counting.reads
+    assert result.pulled == 1 and result.pushed == 1
+    assert books.dept_rows(KANKO)["R7-0002-01"]["件名"] == "周遊ルート（改）"
+
+
+def test_a_moved_referral_makes_the_old_departments_book_read(books: Desk) -> None:
+    """Taking a row out names its row number in the report: only the sheet itself tells it."""
+    settle(books)
+    number = books.dept_row_number(KANKO, "R7-0003-02")
+    books.set_referral("R7-0003-02", "照会先", BOUSAI)
+    counting = Counting(books.store)
+    result = books.sync()
+    assert books.ref(KANKO).book in counting.reads
+    assert [(r.key, r.row) for r in result.removed_rows] == [("R7-0003-02", number)]
+    assert "R7-0003-02" in books.dept_rows(BOUSAI) and "R7-0003-02" not in books.dept_rows(KANKO)
+
+
+def test_a_register_restored_from_a_backup_loses_no_answer(books: Desk) -> None:
+    """Someone puts back yesterday's register (its _sync tab with it): the department books no longer
+    match what that tab says of them, so they are read, and the answer given since comes in again."""
+    if not isinstance(books.store, MemoryStore | XlsxStore):
+        pytest.skip("a spreadsheet on Sheets is restored from its version history, not swapped as a file")
+    settle(books)
+    backup = _register_copy(books)
+    books.set_dept(BOUSAI, "R7-0001-01", "回答", "連携可")
+    assert books.sync().pulled == 1
+    settle(books)
+    _put_back(books, backup)
+    counting = Counting(books.store)
+    result = books.sync()
+    assert books.ref(BOUSAI).book in counting.reads
+    assert result.pulled == 1 and books.referral("R7-0001-01")["回答"] == "連携可"
+
+
+def test_an_edited_sync_tab_makes_the_book_read(books: Desk) -> None:
+    settle(books)
+    books.store.apply([SetCell(SheetRef(SYNC_STATE), RowKey("照会ID", "R7-0002-01"), "件名", "誰かが書き換えた")])
+    books.set_proposal("R7-0001", "件名", "新しい件名")  # (a register edit: the run is not quiet anyway)
+    counting = Counting(books.store)
+    result = books.sync()
+    assert books.ref(KANKO).book in counting.reads
+    assert not [c for c in result.changes if c.key == "R7-0002-01"]  # the sheet shows the register's 件名
+
+
+def _register_copy(d: Desk) -> Any:
+    if isinstance(d.store, MemoryStore):
+        return copy.deepcopy(d.store.books[None])
+    path = d.store.path(None)
+    return path.read_bytes()
+
+
+def _put_back(d: Desk, backup: Any) -> None:
+    if isinstance(d.store, MemoryStore):
+        d.store.books[None] = backup
+        return
+    path = d.store.path(None)
+    tmp = path.with_name("restored.tmp")
+    tmp.write_bytes(backup)
+    tmp.replace(path)
 
 
 # ---------------------------------------------------------------- Sheets: the request budget
@@ -175,8 +293,6 @@ def test_a_quiet_sync_on_sheets_costs_two_requests(
 
 
 def test_records_live_beside_the_register_on_xlsx(tmp_path: Any) -> None:
-    from kouminrenkei_sheets.store.xlsx import XlsxStore
-
     config = make_config(tmp_path, "xlsx", "books")
     d = Desk(config, XlsxStore(config.resolve("register.xlsx"), base_dir=tmp_path))
     d.store.create_book(None, REGISTER_SHEETS)
