@@ -191,6 +191,33 @@ def test_a_person_who_saved_the_book_meanwhile_makes_it_read(books: Desk) -> Non
     assert books.dept_rows(KANKO)["R7-0002-01"]["件名"] == "周遊ルート（改）"
 
 
+def test_a_person_typing_into_the_cell_an_unread_book_gets_is_a_conflict(tmp_path: Any) -> None:
+    """The book is written without being read: the cell it writes is checked against what _sync says
+    it holds, so the 件名 a department typed between the sync's read and its write stays, and both
+    values are in 変更履歴."""
+    config = make_config(tmp_path, "memory", "books")
+    d = Desk(config, MemoryStore())
+    d.store.create_book(None, REGISTER_SHEETS)
+    d.seed()
+    d.sync()
+    settle(d)
+    d.set_proposal("R7-0002", "件名", "周遊ルート（改）")
+    counting = Counting(d.store)
+
+    def person(_s: MemoryStore) -> None:  # after the sync's read; the register is written first
+        d.store.before_next_apply.append(lambda _s: d.set_dept(KANKO, "R7-0002-01", "件名", "課の書いた件名"))
+
+    d.store.before_next_apply.append(person)
+    result = d.sync()
+    assert counting.reads[0] is None and d.ref(KANKO).book not in counting.reads[:2]
+    assert [(c.key, c.column, c.found) for c in result.write_conflicts] == [("R7-0002-01", "件名", "課の書いた件名")]
+    assert d.dept_rows(KANKO)["R7-0002-01"]["件名"] == "課の書いた件名"
+    assert any(h["新値"] == "周遊ルート（改）" and h["旧値"] == "課の書いた件名" for h in history_of(d, "競合"))
+    again = d.sync()  # the next run reads that book: both sides changed 件名, the desk's owner wins
+    assert [(c.kind, c.old, c.new) for c in again.changes] == [("競合", "課の書いた件名", "周遊ルート（改）")]
+    assert d.dept_rows(KANKO)["R7-0002-01"]["件名"] == "周遊ルート（改）"
+
+
 def test_a_moved_referral_makes_the_old_departments_book_read(books: Desk) -> None:
     """Taking a row out names its row number in the report: only the sheet itself tells it."""
     settle(books)
