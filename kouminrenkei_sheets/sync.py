@@ -645,8 +645,21 @@ class _Seen:
         if store.versions_from_reads:  # the register's version costs a read: only when it can decide
             seen.observe(others)
             kept = dict((record or {}).get("versions", []))
-            if kept.get(None) is not None and all(seen.versions.get(b) == kept.get(b) for b in others):
-                seen.observe([None])
+            if record is None or kept.get(None) is None or any(seen.versions.get(b) != kept.get(b) for b in others):
+                return seen
+            # The register's own version (Drive's; from the same listing when it is in the folder) moves
+            # with every job's lock claim as well as with people's edits. Once a run has read the register
+            # as recorded, that version stands for it until anyone (job or person) writes it again.
+            drive = store.book_version(None)
+            if drive is not None and record.get("register_drive") == drive:
+                seen.versions[None] = kept[None]
+                return seen
+            if store.changed_by_someone_else(None):
+                return seen  # a person typed in the register since: it is read under the lock, once
+            seen.observe([None])
+            if drive is not None and seen.versions.get(None) == kept[None]:
+                # read as recorded, and read after ``drive`` was seen: an edit since moves the version on
+                store.save_record(RECORD, {**record, "register_drive": drive})
             return seen
         seen.observe([None, *others])
         return seen

@@ -19,6 +19,7 @@ from gspread.exceptions import APIError
 from gspread.urls import DRIVE_FILES_API_V3_URL, SPREADSHEETS_API_V4_BASE_URL
 
 from fakes.google_api import (
+    A_PERSON,
     CELL_CHARACTER_LIMIT,
     PROTECTED_MESSAGE,
     SERVICE_ACCOUNT,
@@ -146,6 +147,26 @@ def test_person_edits_are_not_requests_but_bump_the_drive_version(
     assert fake.counts() == Counter()
     after = drive_version(gc, key)
     assert after[0] == before[0] + 1 and after[1] > before[1]
+
+
+def test_drive_tells_the_caller_whether_it_changed_the_file_last(
+    fake: FakeGoogle, gc: gspread.Client, key: str
+) -> None:
+    """Drive's lastModifyingUser, with ``me`` as the caller sees it: a person's edit, then the service
+    account's own write."""
+
+    def last(fields: str = "lastModifyingUser(me,emailAddress)") -> dict[str, Any]:
+        got = gc.http_client.request("get", f"{DRIVE_FILES_API_V3_URL}/{key}", params={"fields": fields}).json()
+        return dict(got["lastModifyingUser"])
+
+    fake.type_cell(key, "照会", "D4", "検討中")
+    assert last() == {"me": False, "emailAddress": A_PERSON}
+    gc.http_client.values_update(key, "照会!D3", params={"valueInputOption": "RAW"}, body={"values": [["連携可"]]})
+    assert last() == {"me": True, "emailAddress": SERVICE_ACCOUNT}
+    listed = gc.http_client.request(
+        "get", DRIVE_FILES_API_V3_URL, params={"q": "trashed = false", "fields": "files(id,lastModifyingUser(me))"}
+    ).json()
+    assert {"id": key, "lastModifyingUser": {"me": True}} in listed["files"]
 
 
 def test_sort_moves_whole_rows_with_notes_formats_and_validation(fake: FakeGoogle, key: str) -> None:

@@ -20,8 +20,19 @@ from kouminrenkei_sheets.schema import (
     REFERRALS,
     REGISTER_SHEETS,
     SYNC_STATE,
+    Column,
+    Sheet,
 )
-from kouminrenkei_sheets.store.base import WRITE_LOCK, AppendRows, RowKey, SetCell, SheetRef, Store, Table
+from kouminrenkei_sheets.store.base import (
+    WRITE_LOCK,
+    AppendRows,
+    EnsureSheet,
+    RowKey,
+    SetCell,
+    SheetRef,
+    Store,
+    Table,
+)
 from kouminrenkei_sheets.store.gsheets import GSheetsStore
 from kouminrenkei_sheets.store.memory import MemoryStore
 from kouminrenkei_sheets.store.xlsx import XlsxStore
@@ -310,6 +321,9 @@ def test_a_quiet_sync_on_sheets_costs_two_requests(
     result = sync(later.config, later)
     assert result.unchanged
     assert fake_google.counts() == {"drive.files.list": 1, "sheets.values.batchGet": 1}
+    fake_google.reset_calls()  # that run read the register as recorded: its Drive version now vouches for it
+    assert sync(s.config, gsheets_store_factory.another(s)).unchanged
+    assert fake_google.counts() == {"drive.files.list": 1}
     # and an answer typed in one department spreadsheet is seen by the next run
     key = later.resolve_key("departments/課007")
     assert key is not None
@@ -317,6 +331,62 @@ def test_a_quiet_sync_on_sheets_costs_two_requests(
     after = gsheets_store_factory.another(s)
     seen = sync(after.config, after)
     assert not seen.unchanged and seen.pulled == 1
+
+
+def test_a_register_edit_after_quiet_runs_costs_the_register_two_reads(
+    gsheets_store_factory: GSheetsStoreFactory, fake_google: FakeGoogle
+) -> None:
+    """The desk types in the register between two scheduled runs: Drive's version of the register
+    tells (no read to find out), the run reads it once under the lock and once more just before its
+    write; the lock's claim and release are its two appends."""
+    s = _desk_on_sheets(gsheets_store_factory, 30)
+    sync(s.config, s)
+    sync(s.config, gsheets_store_factory.another(s))  # reads what the first one wrote, records it
+    assert sync(s.config, gsheets_store_factory.another(s)).unchanged  # records the register's Drive version
+    register = s.resolve_key(None)
+    assert register is not None
+    proposals = s.read([SheetRef(PROPOSALS)])[SheetRef(PROPOSALS)]
+    assert proposals is not None
+    letter = chr(64 + (proposals.column_number("件名") or 0))
+    fake_google.edit(register, PROPOSALS, f"{letter}2", "件名を直した")  # R7-0001's 件名, as a person types
+    fake_google.reset_calls()
+    run = gsheets_store_factory.another(s)
+    result = sync(run.config, run)
+    assert [(c.key, c.column, c.new) for c in result.changes] == [("R7-0001-01", "件名", "件名を直した")]
+    assert fake_google.counts(key=register) == {
+        "sheets.values.append": 2,  # the lock
+        "sheets.values.batchGet": 1,
+        "sheets.spreadsheets.get": 1,
+        "sheets.spreadsheets.batchUpdate": 1,
+    }
+    written = run.resolve_key("departments/課000")
+    others = [run.resolve_key(f"departments/課{i:03d}") for i in range(1, 30)]
+    assert fake_google.counts(key=written) == {"sheets.spreadsheets.get": 1, "sheets.spreadsheets.batchUpdate": 1}
+    assert [fake_google.counts(key=k) for k in others] == [{}] * 29
+
+
+def test_a_job_writing_elsewhere_in_the_register_leaves_the_next_sync_quiet(
+    gsheets_store_factory: GSheetsStoreFactory, fake_google: FakeGoogle
+) -> None:
+    """Another job (this program's own account) writes a tab sync does not read: Drive's version of the
+    register moves, so the register is looked at once more (its digest), and nothing else is read."""
+    s = _desk_on_sheets(gsheets_store_factory, 30)
+    sync(s.config, s)
+    sync(s.config, gsheets_store_factory.another(s))
+    assert sync(s.config, gsheets_store_factory.another(s)).unchanged
+    other = gsheets_store_factory.another(s)
+    other.apply(
+        [
+            EnsureSheet(SheetRef("メモ"), Sheet("メモ", (Column("メモ"),))),
+            AppendRows(SheetRef("メモ"), ({"メモ": "x"},)),
+        ]
+    )
+    fake_google.reset_calls()
+    assert sync(s.config, gsheets_store_factory.another(s)).unchanged
+    assert fake_google.counts() == {"drive.files.list": 1, "sheets.values.batchGet": 1}
+    fake_google.reset_calls()
+    assert sync(s.config, gsheets_store_factory.another(s)).unchanged
+    assert fake_google.counts() == {"drive.files.list": 1}
 
 
 def test_records_live_beside_the_register_on_xlsx(tmp_path: Any) -> None:

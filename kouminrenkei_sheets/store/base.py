@@ -753,6 +753,12 @@ class Store(ABC):
     # looked at before reading: :meth:`read_version` gives it from the read itself.
     versions_from_reads: bool = False
 
+    def changed_by_someone_else(self, book: str | None) -> bool:
+        """Whether the book's version (as :meth:`book_version` last gave it) says that its last change
+        was made by someone other than this program's own account (Drive's lastModifyingUser): a
+        person typed in it after this program's last write. False when the backend cannot tell."""
+        return False
+
     def read_version(self, book: str | None, *, tabs: Sequence[str] = ()) -> str | None:
         """The token :meth:`book_versions` would give for the book as this store last read these tabs
         (no request); None where the backend's versions do not come from reads."""

@@ -100,6 +100,7 @@ EPOCH = datetime(1899, 12, 30)
 DEFAULT_ROWS = 1000
 DEFAULT_COLS = 26
 SERVICE_ACCOUNT = "kouminrenkei@desk-project.iam.gserviceaccount.com"
+A_PERSON = "tanto@pref.example.jp"  # who types into a spreadsheet in the helpers that edit as a person
 # Google's documented limits (https://support.google.com/drive/answer/37603, the Sheets API usage limits)
 CELL_CHARACTER_LIMIT = 50_000
 SPREADSHEET_CELL_LIMIT = 10_000_000
@@ -599,6 +600,7 @@ class FakeFile:
     created: str = ""
     modified: str = ""
     version: int = 1
+    modified_by: str = ""  # the account that changed the file last (Drive's lastModifyingUser)
     shared_drive: bool = False  # folders: in a shared drive (service accounts may create files there)
     sheets: list[FakeSheet] = field(default_factory=list)
     locale: str = "ja_JP"
@@ -627,8 +629,9 @@ class FakeFile:
         for i, s in enumerate(self.sheets):
             s.index = i
 
-    def drive_json(self) -> dict[str, Any]:
-        return {
+    def drive_json(self, viewer: str) -> dict[str, Any]:
+        """The file as Drive's files resource shows it to ``viewer`` (``lastModifyingUser.me``)."""
+        out: dict[str, Any] = {
             "kind": "drive#file",
             "id": self.id,
             "name": self.name,
@@ -641,6 +644,14 @@ class FakeFile:
             "webViewLink": f"https://docs.google.com/spreadsheets/d/{self.id}/edit",
             "owners": [{"kind": "drive#user", "emailAddress": self.owner}],
         }
+        by = self.modified_by or self.owner
+        out["lastModifyingUser"] = {
+            "kind": "drive#user",
+            "displayName": by.split("@")[0],
+            "emailAddress": by,
+            "me": by == viewer,
+        }
+        return out
 
 
 @dataclass(frozen=True)
@@ -937,9 +948,12 @@ class FakeGoogle:
             self._last_modified = t
         return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(t * 1000) % 1000:03d}Z"
 
-    def _touch(self, f: FakeFile) -> None:
+    def _touch(self, f: FakeFile, by: str) -> None:
+        """A change to the file by ``by`` (an account's e-mail): Drive's modifiedTime, version and
+        lastModifyingUser move on."""
         f.modified = self._now_iso()
         f.version += 1
+        f.modified_by = by
 
     def add_folder(
         self,
@@ -1041,7 +1055,7 @@ class FakeGoogle:
                 f.sheets.append(s)
             s.rows = []
             _fill(s, grid, as_person=as_person)
-            self._touch(f)
+            self._touch(f, A_PERSON)
             return s
 
     def edit(self, key: str, title: str, cell: str, value: Any, *, as_person: bool = True) -> None:
@@ -1054,14 +1068,14 @@ class FakeGoogle:
             s = f.sheet(title)
             _grow(s, r + 1, c + 1)
             _put_typed(s, r, c, value, as_person=as_person)
-            self._touch(f)
+            self._touch(f, A_PERSON)
 
     def delete_tab(self, key: str, title: str) -> None:
         with self._lock:
             f = self.files[key]
             f.sheets.remove(f.sheet(title))
             f.reindex()
-            self._touch(f)
+            self._touch(f, A_PERSON)
 
     # -- people: edits at request boundaries (direct, not counted as requests)
     def at(self, when: When, edit: Callable[[], Any]) -> Moment:
@@ -1104,7 +1118,7 @@ class FakeGoogle:
             if self.role(f, user) < ROLE_RANK["writer"]:
                 raise no_permission()
             yield f, f.sheet(title), user
-            self._touch(f)
+            self._touch(f, as_user or A_PERSON)
             self.edits.append(f"{user}: {what} ({f.name} / {title})")
 
     def insert_rows(
@@ -1474,6 +1488,9 @@ class FakeGoogle:
         if what == "latency":
             self.latency = float(body["seconds"])
             return {}
+        if what == "type_cell":  # a person types one cell (their own account, as in the Sheets UI)
+            self.edit(body["key"], body["title"], body["cell"], body["value"])
+            return {}
         if what == "reset_calls":
             self.reset_calls()
             return {}
@@ -1755,7 +1772,7 @@ class FakeGoogle:
             ctx.q("valueInputOption"),
             user=ctx.user,
         )
-        self._touch(f)
+        self._touch(f, ctx.user)
         return 200, out
 
     def _sheets_values_batchUpdate(self, ctx: _Ctx, key: str) -> tuple[int, dict[str, Any]]:
@@ -1778,7 +1795,7 @@ class FakeGoogle:
             self._write(f, d.get("range", ""), d.get("values", []), d.get("majorDimension", "ROWS"), option)
             for d in data
         ]
-        self._touch(f)
+        self._touch(f, ctx.user)
         return 200, {
             "spreadsheetId": key,
             "totalUpdatedRows": sum(r["updatedRows"] for r in responses),
@@ -1829,7 +1846,7 @@ class FakeGoogle:
         except ApiError:
             f.sheets[f.sheets.index(sheet)] = saved  # nothing applied
             raise
-        self._touch(f)
+        self._touch(f, ctx.user)
         answer: dict[str, Any] = {"spreadsheetId": key, "updates": out}
         if table_range:
             answer["tableRange"] = table_range
@@ -1838,7 +1855,7 @@ class FakeGoogle:
     def _sheets_values_clear(self, ctx: _Ctx, key: str, spec: str) -> tuple[int, dict[str, Any]]:
         f = self._spreadsheet(ctx, key, write=True)
         cleared = self._clear(f, spec)
-        self._touch(f)
+        self._touch(f, ctx.user)
         return 200, {"spreadsheetId": key, "clearedRange": cleared}
 
     def _sheets_values_batchClear(self, ctx: _Ctx, key: str) -> tuple[int, dict[str, Any]]:
@@ -1849,7 +1866,7 @@ class FakeGoogle:
         except ApiError:
             f.sheets = saved
             raise
-        self._touch(f)
+        self._touch(f, ctx.user)
         return 200, {"spreadsheetId": key, "clearedRanges": cleared}
 
     def _clear(self, f: FakeFile, spec: str) -> str:
@@ -1975,7 +1992,7 @@ class FakeGoogle:
             f.sheets, f.name, f.next_protected_id = saved_sheets, saved_name, saved_next
             f.locale, f.time_zone, f.metadata, f.next_metadata_id = saved_props
             raise
-        self._touch(f)
+        self._touch(f, ctx.user)
         return 200, {"spreadsheetId": key, "replies": replies}
 
     def _grid_sheet(self, f: FakeFile, grid_range: Mapping[str, Any]) -> tuple[FakeSheet, int, int, int, int]:
@@ -2476,7 +2493,7 @@ class FakeGoogle:
         for spec, d in targets:
             r = self._write(f, spec, d.get("values", []), d.get("majorDimension", "ROWS"), option, user=ctx.user)
             responses.append({**{k: v for k, v in r.items() if k != "spreadsheetId"}, "dataFilter": d["dataFilter"]})
-        self._touch(f)
+        self._touch(f, ctx.user)
         return 200, {
             "spreadsheetId": key,
             "totalUpdatedRows": sum(r["updatedRows"] for r in responses),
@@ -2490,7 +2507,7 @@ class FakeGoogle:
     def _drive_files_get(self, ctx: _Ctx, file_id: str) -> tuple[int, dict[str, Any]]:
         f = self._drive_file(ctx, file_id)
         fields = ctx.q("fields") or "kind,id,name,mimeType"
-        return 200, apply_mask(f.drive_json(), parse_mask(fields))
+        return 200, apply_mask(f.drive_json(ctx.user), parse_mask(fields))
 
     def _drive_files_list(self, ctx: _Ctx) -> tuple[int, dict[str, Any]]:
         if not any(s in ctx.scopes for s in DRIVE_SCOPES):
@@ -2504,7 +2521,7 @@ class FakeGoogle:
         out: dict[str, Any] = {
             "kind": "drive#fileList",
             "incompleteSearch": False,
-            "files": [f.drive_json() for f in page],
+            "files": [f.drive_json(ctx.user) for f in page],
         }
         if offset + size < len(found):
             out["nextPageToken"] = str(offset + size)
@@ -2548,7 +2565,7 @@ class FakeGoogle:
             f.sheets = [FakeSheet(0, self._default_sheet_title(), 0)]
         self.files[fid] = f
         fields = ctx.q("fields") or "kind,id,name,mimeType"
-        return 200, apply_mask(f.drive_json(), parse_mask(fields))
+        return 200, apply_mask(f.drive_json(ctx.user), parse_mask(fields))
 
     def _drive_files_update(self, ctx: _Ctx, file_id: str) -> tuple[int, dict[str, Any]]:
         f = self._drive_file(ctx, file_id)
@@ -2566,8 +2583,8 @@ class FakeGoogle:
         for p in (ctx.q("removeParents") or "").split(","):
             if p in f.parents:
                 f.parents.remove(p)
-        self._touch(f)
-        return 200, apply_mask(f.drive_json(), parse_mask(ctx.q("fields") or "kind,id,name,mimeType"))
+        self._touch(f, ctx.user)
+        return 200, apply_mask(f.drive_json(ctx.user), parse_mask(ctx.q("fields") or "kind,id,name,mimeType"))
 
     def _drive_files_delete(self, ctx: _Ctx, file_id: str) -> tuple[int, dict[str, Any] | None]:
         f = self._drive_file(ctx, file_id)

@@ -163,6 +163,13 @@ def title_of(book: str) -> str:
     return p.stem if p.suffix.lower() in (".xlsx", ".xlsm") else p.name
 
 
+def _by_someone_else(drive_file: Mapping[str, Any]) -> bool:
+    """Drive's lastModifyingUser is someone other than the caller (it is left out for a change
+    made by no signed-in user: nothing is told then)."""
+    user = drive_file.get("lastModifyingUser")
+    return isinstance(user, dict) and user.get("me") is False
+
+
 @dataclass
 class _TabMeta:
     sheet_id: int
@@ -240,6 +247,7 @@ class GSheetsStore(Store):
         self._books: dict[str | None, _Book] = {}
         self._listing: dict[str, str] | None = None  # spreadsheet titles in the Drive folder → keys
         self._versions: dict[str, tuple[float, str]] = {}  # key → (when fetched, version)
+        self._by_others: dict[str, bool] = {}  # key → its last change was not this account's (Drive says)
         self._date_columns = dict(DATE_COLUMNS)
         self._lock = threading.RLock()
         self._listing_lock = threading.RLock()
@@ -358,7 +366,7 @@ class GSheetsStore(Store):
             "pageSize": 1000,
             "supportsAllDrives": True,
             "includeItemsFromAllDrives": True,
-            "fields": "nextPageToken,files(id,name,modifiedTime,version)",
+            "fields": "nextPageToken,files(id,name,modifiedTime,version,lastModifyingUser(me))",
         }
         now = self._clock()
         while True:
@@ -368,6 +376,7 @@ class GSheetsStore(Store):
             for f in data.get("files", []):
                 found.setdefault(f["name"], f["id"])
                 self._versions[f["id"]] = (now, f"{f.get('modifiedTime', '')}#{f.get('version', '')}")
+                self._by_others[f["id"]] = _by_someone_else(f)
             token = data.get("nextPageToken")
             if not token:
                 break
@@ -497,7 +506,7 @@ class GSheetsStore(Store):
             cached = self._versions.get(key)
             if cached is not None:
                 return cached[1]
-        params = {"fields": "id,modifiedTime,version", "supportsAllDrives": True}
+        params = {"fields": "id,modifiedTime,version,lastModifyingUser(me)", "supportsAllDrives": True}
         try:
             data = self.http.request("get", f"{DRIVE_FILES_API_V3_URL}/{key}", params=params).json()
         except APIError as e:
@@ -506,7 +515,15 @@ class GSheetsStore(Store):
             raise self._error(e, book, key, "確認") from None
         version = f"{data.get('modifiedTime', '')}#{data.get('version', '')}"
         self._versions[key] = (self._clock(), version)
+        self._by_others[key] = _by_someone_else(data)
         return version
+
+    def changed_by_someone_else(self, book: str | None) -> bool:
+        try:
+            key = self.resolve_key(book)
+        except (StoreError, ConfigError):
+            return False
+        return key is not None and key in self._versions and self._by_others.get(key, False)
 
     def _changed(self, b: _Book) -> None:
         self._versions.pop(b.key, None)
