@@ -7,12 +7,12 @@ register tabs on Sheets) are compared before the lock; every other run reads as 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
 
-from fakes.google_api import FakeGoogle, GSheetsStoreFactory
+from fakes.google_api import FakeGoogle, GSheetsStoreFactory, When
 from kouminrenkei_sheets.schema import (
     DEPARTMENT_TEMPLATE,
     DEPARTMENTS,
@@ -26,6 +26,7 @@ from kouminrenkei_sheets.schema import (
 from kouminrenkei_sheets.store.base import (
     WRITE_LOCK,
     AppendRows,
+    Change,
     EnsureSheet,
     RowKey,
     SetCell,
@@ -202,30 +203,69 @@ def test_a_person_who_saved_the_book_meanwhile_makes_it_read(books: Desk) -> Non
     assert books.dept_rows(KANKO)["R7-0002-01"]["件名"] == "周遊ルート（改）"
 
 
-def test_a_person_typing_into_the_cell_an_unread_book_gets_is_a_conflict(tmp_path: Any) -> None:
-    """The book is written without being read: the cell it writes is checked against what _sync says
-    it holds, so the 件名 a department typed between the sync's read and its write stays, and both
-    values are in 変更履歴."""
-    config = make_config(tmp_path, "memory", "books")
-    d = Desk(config, MemoryStore())
-    d.store.create_book(None, REGISTER_SHEETS)
-    d.seed()
-    d.sync()
+def _just_before_the_write_to(d: Desk, name: str, column: str, key: str, value: str) -> Callable[[], bool]:
+    """A person types ``value`` into a department's sheet after the sync has read what it reads and just
+    before it writes that book (on Sheets: before the fresh read that write starts with — the sync reads
+    nothing else of that spreadsheet — and the
+    person also sorts the sheet by 照会ID, descending). Returns whether the edit happened."""
+    ref = d.ref(name)
+    store = d.store
+    fired: list[bool] = []
+    if isinstance(store, MemoryStore):
+
+        def type_now(_s: MemoryStore) -> None:
+            fired.append(True)
+            d.set_dept(name, key, column, value)
+
+        store.before_next_apply.append(lambda _s: store.before_next_apply.append(type_now))  # (the register first)
+        return lambda: bool(fired)
+    if isinstance(store, XlsxStore):
+        inner = store._apply_book
+
+        def apply_book(book: str | None, changes: list[Change]) -> Any:
+            if book == ref.book and not fired:
+                fired.append(True)
+                d.set_dept(name, key, column, value)  # (saved as Excel would: the file replaced)
+            return inner(book, changes)
+
+        store._apply_book = apply_book  # type: ignore[method-assign]
+        return lambda: bool(fired)
+    assert isinstance(store, GSheetsStore)
+    fake: FakeGoogle = store.fake  # type: ignore[attr-defined]
+    table = d.table(ref)
+    spreadsheet = store.resolve_key(ref.book)
+    assert spreadsheet is not None
+    letter = chr(64 + (table.column_number(column) or 0))
+    number = next(r.number for r in table.rows if r.get("照会ID") == key)
+
+    def person() -> None:
+        fake.edit(spreadsheet, ref.sheet, f"{letter}{number}", value)
+        fake.sort_range(spreadsheet, ref.sheet, "照会ID", descending=True)
+
+    moment = fake.at(When.first("sheets.values.batchGet", key=spreadsheet), person)  # (the write's fresh read)
+    return lambda: moment.fired
+
+
+def test_a_person_typing_into_the_cell_an_unread_book_gets_is_a_conflict(books: Desk) -> None:
+    """The book is written without being read: each cell it writes is checked against what _sync says
+    it holds, so the 件名 a department typed between the sync's read and its write stays (both values
+    in 変更履歴), and the other write lands on its own row (by 照会ID, whatever the order now)."""
+    d = books
     settle(d)
     d.set_proposal("R7-0002", "件名", "周遊ルート（改）")
+    d.set_proposal("R7-0003", "件名", "健康ポイント（改）")  # shown on 観光戦略課's R7-0003-02 too
+    typed = _just_before_the_write_to(d, KANKO, "件名", "R7-0002-01", "課の書いた件名")
     counting = Counting(d.store)
-
-    def person(_s: MemoryStore) -> None:  # after the sync's read; the register is written first
-        d.store.before_next_apply.append(lambda _s: d.set_dept(KANKO, "R7-0002-01", "件名", "課の書いた件名"))
-
-    d.store.before_next_apply.append(person)
     result = d.sync()
-    assert counting.reads[0] is None and d.ref(KANKO).book not in counting.reads[:2]
+    assert typed()
+    assert d.ref(KANKO).book not in counting.reads  # (counted before the sync reads: Counting wraps read)
     assert [(c.key, c.column, c.found) for c in result.write_conflicts] == [("R7-0002-01", "件名", "課の書いた件名")]
-    assert d.dept_rows(KANKO)["R7-0002-01"]["件名"] == "課の書いた件名"
+    rows = d.dept_rows(KANKO)
+    assert rows["R7-0002-01"]["件名"] == "課の書いた件名"
+    assert rows["R7-0003-02"]["件名"] == "健康ポイント（改）"
     assert any(h["新値"] == "周遊ルート（改）" and h["旧値"] == "課の書いた件名" for h in history_of(d, "競合"))
-    again = d.sync()  # the next run reads that book: both sides changed 件名, the desk's owner wins
-    assert [(c.kind, c.old, c.new) for c in again.changes] == [("競合", "課の書いた件名", "周遊ルート（改）")]
+    again = d.sync()  # the next run reads that book: 件名 is the desk's, and goes back in
+    assert [(c.key, c.old, c.new) for c in again.changes] == [("R7-0002-01", "課の書いた件名", "周遊ルート（改）")]
     assert d.dept_rows(KANKO)["R7-0002-01"]["件名"] == "周遊ルート（改）"
 
 
