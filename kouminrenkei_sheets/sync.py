@@ -455,6 +455,7 @@ class _State:
     """The _sync tab as read."""
 
     rows: dict[tuple[str, str], _StateRow] = field(default_factory=dict)  # (department, 照会ID)
+    by_department: dict[str, dict[str, _StateRow]] = field(default_factory=dict)  # the same rows: 課 -> 照会ID
     live: dict[str, _StateRow] = field(default_factory=dict)  # department -> its ブック書込 row
     extra: list[_StateRow] = field(default_factory=list)  # repeats and unreadable rows: to blank
     holes: list[int] = field(default_factory=list)  # blank rows inside the table: to reuse
@@ -506,6 +507,7 @@ def _read_state(table: Table | None) -> _State:
                 continue
             srow.kind = SYNCED  # the mark of a finished run
         state.rows[(dept, key)] = srow
+        state.by_department.setdefault(dept, {})[key] = srow
     used = {r.number for r in table.rows}
     state.holes = [n for n in range(2, max(used, default=1)) if n not in used]
     return state
@@ -644,20 +646,21 @@ class _Seen:
         others: list[str | None] = [b for b, _ in (record or {}).get("versions", []) if b is not None]
         if store.versions_from_reads:  # the register's version costs a read: only when it can decide
             seen.observe(others)
-            kept = dict((record or {}).get("versions", []))
-            if record is None or kept.get(None) is None or any(seen.versions.get(b) != kept.get(b) for b in others):
+            kept = seen.kept
+            register = kept.get(None)
+            if record is None or register is None or any(seen.versions.get(b) != kept.get(b) for b in others):
                 return seen
             # The register's own version (Drive's; from the same listing when it is in the folder) moves
             # with every job's lock claim as well as with people's edits. Once a run has read the register
             # as recorded, that version stands for it until anyone (job or person) writes it again.
             drive = store.book_version(None)
             if drive is not None and record.get("register_drive") == drive:
-                seen.versions[None] = kept[None]
+                seen.versions[None] = register
                 return seen
             if store.changed_by_someone_else(None):
                 return seen  # a person typed in the register since: it is read under the lock, once
             seen.observe([None])
-            if drive is not None and seen.versions.get(None) == kept[None]:
+            if drive is not None and seen.versions.get(None) == register:
                 # read as recorded, and read after ``drive`` was seen: an edit since moves the version on
                 store.save_record(RECORD, {**record, "register_drive": drive})
             return seen
@@ -677,13 +680,15 @@ class _Seen:
             got = self.store.book_versions(todo, tabs=self.tabs)
             self.versions.update({b: got.get(b) or MISSING for b in todo})
 
+    @property
+    def kept(self) -> dict[str | None, str | None]:
+        """The versions the last sync's record holds (None: a book it could not vouch for)."""
+        return dict((self.record or {}).get("versions", []))
+
     def unchanged(self, book: str) -> bool:
         """Whether a department book is as the last full sync left it: its version then was vouched
         for (observed before a read, or left by our own save) and is the version now."""
-        if self.record is None:
-            return False
-        kept = dict(self.record.get("versions", []))
-        version = kept.get(book)
+        version = self.kept.get(book)
         return version is not None and version != MISSING and self.versions.get(book) == version
 
     def state_digest(self, ref: SheetRef) -> str | None:
@@ -694,7 +699,7 @@ class _Seen:
         record = self.record
         if record is None:
             return None
-        kept = {b: v for b, v in record.get("versions", [])}
+        kept = self.kept
         if None not in kept or any(v is None or self.versions.get(b) != v for b, v in kept.items()):
             return None
         result = SyncResult(unchanged=True)
@@ -885,10 +890,8 @@ def _department_plans(
         plan = _department_plan(d, table, store, planner)
         if plan is None:
             continue
-        dname = normalize_text(d.name)
-        for (sd, key), srow in state.rows.items():
-            if sd == dname:
-                plan.slots.setdefault(key, _Slot(key)).state = srow
+        for key, srow in state.by_department.get(normalize_text(d.name), {}).items():
+            plan.slots.setdefault(key, _Slot(key)).state = srow
         if _book_written(plan):
             for slot in plan.slots.values():
                 if slot.state is not None and slot.state.kind in IN_FLIGHT:
@@ -916,9 +919,6 @@ def _as_last_synced(
     know). Anything else: the book is read, as always."""
     if seen.record is None or planner.ids_unknown:
         return {}
-    rows: dict[str, list[tuple[str, Mapping[str, CellValue]]]] = {}
-    for (dname, key), srow in state.rows.items():
-        rows.setdefault(dname, []).append((key, srow.values))
     headers = [c.name for c in _COLUMNS]
     out: dict[SheetRef, Table] = {}
     for d in targets:
@@ -926,7 +926,7 @@ def _as_last_synced(
         if book is None or not seen.unchanged(book):
             continue
         dname = normalize_text(d.name)
-        held = rows.get(dname, [])
+        held = [(key, srow.values) for key, srow in state.by_department.get(dname, {}).items()]
         if any(recipient.get(key) != dname or key in planner.frozen for key, _ in held):
             continue
         digest = seen.state_digest(d.ref)
@@ -1577,15 +1577,12 @@ def _state_edits(plans: Iterable[_DepartmentPlan], state: _State, run: str) -> _
     edits = _StateEdits(state.table, free=list(reversed(state.holes)))
     for repeated in state.extra:
         edits.tidy.extend(_cells(repeated.number, repeated.raw, {}))
-    by_department: dict[str, dict[str, _StateRow]] = {}
-    for (sd, k), held in state.rows.items():
-        by_department.setdefault(sd, {})[k] = held
     for plan in plans:
         d = plan.department
         dname = normalize_text(d.name)
         writes_book = d.ref.book is not None and bool(plan.changes)
         in_flight = plan.in_flight if writes_book else {}
-        have = by_department.get(dname, {})
+        have = state.by_department.get(dname, {})
         wanted: dict[str, tuple[str, dict[str, CellValue]]] = {}
         for key, values in plan.merged.items():
             kind, before = in_flight.get(key, (SYNCED, {}))
